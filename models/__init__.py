@@ -1,0 +1,68 @@
+"""The store: SQLModel tables, the engine and migrations."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from models._types import UTCDateTime, utcnow
+from models.auth import CustomerLogin, RefreshToken
+from models.commerce import Order, OrderType, PointsLedger, Promotion, Redemption, Store
+from models.customer import GOLDEN_FIELDS, Customer, CustomerBase, CustomerPublic
+from models.db import (
+    SchemaOutOfDateError,
+    ensure_schema,
+    get_engine,
+    session_scope,
+    upgrade,
+)
+from models.enums import (
+    PromotionAudience,
+    RecordOutcome,
+    RedemptionKind,
+    RunStatus,
+    UserEntitySource,
+    UserGender,
+    UserMerchantType,
+    UserUserType,
+)
+from models.runs import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, SyncSeen
+from models.source import CustomerSource
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "COUNT_FIELDS",
+    "GOLDEN_FIELDS",
+    "ConnectorState",
+    "Customer",
+    "CustomerBase",
+    "CustomerLogin",
+    "CustomerPublic",
+    "CustomerSource",
+    "Order",
+    "OrderType",
+    "PointsLedger",
+    "Promotion",
+    "PromotionAudience",
+    "RecordOutcome",
+    "Redemption",
+    "RedemptionKind",
+    "RefreshToken",
+    "RunStatus",
+    "SchemaOutOfDateError",
+    "Store",
+    "SyncReject",
+    "SyncRun",
+    "SyncSeen",
+    "UTCDateTime",
+    "UserEntitySource",
+    "UserGender",
+    "UserMerchantType",
+    "UserUserType",
+    "ensure_schema",
+    "get_engine",
+    "metadata",
+    "session_scope",
+    "upgrade",
+    "utcnow",
+]

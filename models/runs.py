@@ -1,0 +1,92 @@
+"""Sync runs, their rejects and warnings, connector cursors, and per-run seen keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models._types import JSONType, UTCDateTime, utcnow
+
+COUNT_FIELDS: tuple[str, ...] = (
+    "read",
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "rejected",
+    "duplicates",
+    "warnings",
+    "conflicts",
+)
+
+
+class SyncRun(SQLModel, table=True):
+    """One run of one stream: what, why, how far, and how it ended. Never holds a secret."""
+
+    __tablename__ = "sync_run"
+    __table_args__ = (sa.Index("ix_sync_run_source_stream", "source", "stream", "started_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    source: str = Field(max_length=64)
+    stream: str = Field(max_length=32)
+    mode: str = Field(default="full", max_length=16)
+    trigger: str = Field(default="cli", max_length=16)
+    status: str = Field(default="running", max_length=16)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    warnings: int = 0
+    conflicts: int = 0
+    cursor_before: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    cursor_after: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    # Where a resumed run picks up: records already committed, and connector resume state.
+    checkpoint: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SyncReject(SQLModel, table=True):
+    """A rejected record (or a dropped field, severity `warning`) with its position and reason."""
+
+    __tablename__ = "sync_reject"
+    __table_args__ = (sa.Index("ix_sync_reject_run", "run_id", "severity", "line"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="sync_run.id", max_length=32)
+    severity: str = Field(default="reject", max_length=8)
+    line: int | None = None
+    source_id: str | None = Field(default=None, max_length=255)
+    field: str | None = Field(default=None, max_length=64)
+    reason: str = Field(max_length=64)
+    message: str
+    raw: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConnectorState(SQLModel, table=True):
+    """The small JSON cursor (watermark) of one stream of one source."""
+
+    __tablename__ = "connector_state"
+
+    source: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=32)
+    cursor: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SyncSeen(SQLModel, table=True):
+    """Source ids a run has already written, so a repeat later in the run counts as duplicate."""
+
+    __tablename__ = "sync_seen"
+
+    run_id: str = Field(primary_key=True, max_length=32)
+    source_id: str = Field(primary_key=True, max_length=255)

@@ -1,0 +1,37 @@
+"""A customer as one source last told it: the rows the golden record is computed from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models._types import JSONType, UTCDateTime, utcnow
+
+
+class CustomerSource(SQLModel, table=True):
+    """One (source, source id): its customer, stamp, content hash, payload and tombstone."""
+
+    __tablename__ = "customer_source"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id", name="uq_customer_source_key"),
+        sa.Index("ix_customer_source_customer_pk", "customer_pk"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    source_id: str = Field(max_length=255)
+    entity_source: str = Field(max_length=16)
+    customer_pk: int = Field(foreign_key="customer.pk")
+    priority: int = 0
+    modstamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    content_hash: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    deleted: bool = False
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Why this row's e-mail is not on its customer (another customer holds it), if so.
+    conflict: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
