@@ -124,9 +124,8 @@ MONTH_FIRST_FORMATS: tuple[str, ...] = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 def normalize_date(value: str, formats: Sequence[str] = DAY_FIRST_FORMATS) -> date:
     """A calendar date from ISO 8601, an Excel serial number, or one of `formats`."""
     candidate = value.strip()
-    if candidate.isdigit() and 1 <= int(candidate) <= 2_958_465:
-        if len(candidate) <= 5:
-            return _EXCEL_EPOCH + timedelta(days=int(candidate))
+    if candidate.isdigit() and 1 <= int(candidate) <= 2_958_465 and len(candidate) <= 5:
+        return _EXCEL_EPOCH + timedelta(days=int(candidate))
     try:
         return date.fromisoformat(candidate[:10])
     except ValueError:

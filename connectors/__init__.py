@@ -1,0 +1,14 @@
+"""Connectors: one module per source, each yielding `SourceRecord`s from its streams."""
+
+from __future__ import annotations
+
+from connectors.base import (
+    FatalSourceError,
+    PauseRun,
+    ReadError,
+    SourceRecord,
+    Stream,
+    StreamContext,
+)
+
+__all__ = ["FatalSourceError", "PauseRun", "ReadError", "SourceRecord", "Stream", "StreamContext"]

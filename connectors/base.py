@@ -1,0 +1,83 @@
+"""The connector interface: a stream yields raw `SourceRecord`s and keeps a small JSON cursor."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+class FatalSourceError(Exception):
+    """The source cannot be read at all (missing file, bad credentials, unknown layout)."""
+
+
+class PauseRun(Exception):  # noqa: N818 - it is a signal, not a failure
+    """The source asks us to stop for now (quota, rate limit); the run resumes later."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    """One record as the source gave it: its id, stamp, deleted flag and raw fields."""
+
+    source_id: str | None
+    fields: dict[str, Any]
+    modstamp: datetime | None = None
+    deleted: bool = False
+    # Where it was read: a file line, or a running number for APIs.
+    position: int | None = None
+
+
+@dataclass(slots=True)
+class ReadError:
+    """A record the stream could not even split into fields (e.g. a row of the wrong width)."""
+
+    position: int | None
+    reason: str
+    message: str
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class StreamContext:
+    """What a stream is given to read from: its cursor, the run's checkpoint, the start time."""
+
+    cursor: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    full: bool = False
+    started_at: datetime | None = None
+
+
+class Stream(ABC):
+    """One stream of one source (`salesforce/contacts`, `csv/customers`)."""
+
+    source: ClassVar[str]  # the source family, e.g. "salesforce"
+    name: ClassVar[str]  # the stream, e.g. "contacts"
+    kind: ClassVar[str] = "customers"  # what its records map to
+    replication_key: ClassVar[str | None] = None
+
+    def __init__(self, source_name: str | None = None) -> None:
+        # Two Shopify shops are two sources of one family: `shopify-eu`, `shopify-us`.
+        self.source_name = source_name or self.source
+
+    @abstractmethod
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+        """Yield the stream's records, in an order the cursor can resume from."""
+
+    def cursor(self) -> dict[str, Any]:
+        """The cursor as far as the records yielded so far; committed with each batch."""
+        return {}
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Connector resume state for a re-applied run (e.g. a Bulk job id); JSON, no secret."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """What the run record shows about this stream's parameters (never a secret)."""
+        return {}

@@ -1,0 +1,47 @@
+"""Importing one CSV export: choose its layout, open a run, and run the pipeline in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from connectors.base import FatalSourceError
+from connectors.csv import CsvFile, CsvStream, Layout, detect_layout, load_mapping, preset
+from models import ensure_schema
+from sync.pipeline import RunSummary, create_run, execute_run
+from sync.settings import Settings
+
+
+def choose_layout(path: Path, kind: str, preset_name: str | None, mapping: Path | None) -> Layout:
+    """The layout named by the user, or the one the header reveals."""
+    if preset_name and mapping:
+        raise FatalSourceError("give either --preset or --mapping, not both")
+    if mapping:
+        return load_mapping(mapping, kind)
+    if preset_name:
+        return preset(preset_name, kind)
+    return detect_layout(CsvFile(path).layout.header, kind)
+
+
+def import_csv(
+    settings: Settings,
+    path: Path,
+    *,
+    kind: str = "customers",
+    preset_name: str | None = None,
+    mapping: Path | None = None,
+    source_name: str | None = None,
+    trigger: str = "cli",
+    run_id: str | None = None,
+    on_batch: Callable[[CsvStream, dict[str, int]], None] | None = None,
+) -> RunSummary:
+    """Import `path` into the store and return the run summary.
+
+    Raises FatalSourceError, before any run is recorded, when the file or layout is unusable.
+    """
+    layout = choose_layout(path, kind, preset_name, mapping)
+    stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind)
+    engine = ensure_schema(settings.database_url)
+    run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
+    callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
+    return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)

@@ -1,0 +1,309 @@
+"""The pipeline: stream → mapping → loader, batch by batch, with run records and checkpoints."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from connectors.base import (
+    FatalSourceError,
+    PauseRun,
+    ReadError,
+    SourceRecord,
+    Stream,
+    StreamContext,
+)
+from models import ConnectorState, SyncReject, SyncRun, SyncSeen
+from models._types import utcnow
+from models.enums import RecordOutcome, RunStatus
+from sync.commerce_loader import COMMERCE_LOADERS
+from sync.loader import BatchResult, BatchTarget, load_customer_batch
+from sync.mapping import Draft, Issue, MappingSpec, map_record
+from sync.settings import Settings
+
+log = structlog.get_logger("sync.pipeline")
+
+SUMMARY_KEYS = (
+    "read",
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "rejected",
+    "duplicates",
+    "warnings",
+)
+
+Loader = Callable[[sa.Connection, BatchTarget, list[Draft]], BatchResult]
+
+
+def loader_for(kind: str) -> Loader:
+    """The batch loader of one kind of record."""
+    return load_customer_batch if kind == "customers" else COMMERCE_LOADERS[kind]
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """How a run ended, as the CLI's `--json` prints it."""
+
+    run_id: str
+    status: str
+    counts: dict[str, int]
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            **{k: self.counts.get(k, 0) for k in SUMMARY_KEYS},
+            "conflicts": self.counts.get("conflicts", 0),
+            "error": self.error,
+        }
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_run(
+    engine: Engine,
+    stream: Stream,
+    *,
+    entity_kind: str,
+    mode: str,
+    trigger: str,
+    run_id: str | None = None,
+) -> str:
+    """Record a new run (status `running`) and return its id."""
+    state = _load_cursor(engine, stream)
+    run = SyncRun(
+        id=run_id or new_run_id(),
+        source=stream.source_name,
+        stream=stream.name if entity_kind == "customers" else f"{stream.name}:{entity_kind}",
+        mode=mode,
+        trigger=trigger,
+        status=RunStatus.RUNNING,
+        params=stream.describe(),
+        cursor_before=state,
+    )
+    with engine.begin() as conn:
+        conn.execute(sa.insert(SyncRun.__table__).values(**run.model_dump()))  # type: ignore[attr-defined]
+    return run.id
+
+
+def _load_cursor(engine: Engine, stream: Stream) -> dict[str, Any]:
+    t = ConnectorState.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        cursor = conn.execute(
+            sa.select(t.c.cursor).where(t.c.source == stream.source_name, t.c.stream == stream.name)
+        ).scalar()
+    return dict(cursor or {})
+
+
+def _items(stream: Stream, ctx: StreamContext, skip: int) -> Iterator[SourceRecord | ReadError]:
+    # A resumed run re-reads what it had committed without writing it again.
+    return islice(stream.records(ctx), skip, None)
+
+
+def execute_run(
+    engine: Engine,
+    settings: Settings,
+    stream: Stream,
+    spec: MappingSpec,
+    run_id: str,
+    *,
+    full: bool = False,
+    on_batch: Callable[[dict[str, int]], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) `run_id` to its end, committing each batch with its cursor."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    bound = log.bind(run_id=run_id, source=stream.source_name, stream=stream.name)
+    checkpoint = dict(run["checkpoint"] or {})
+    done = int(checkpoint.get("records", 0))
+    counts: Counter[str] = Counter({k: run[k] for k in (*SUMMARY_KEYS, "conflicts")})
+    ctx = StreamContext(
+        cursor=dict(run["cursor_before"] or {}),
+        checkpoint=checkpoint,
+        full=full,
+        started_at=run["started_at"],
+    )
+    target = BatchTarget(
+        run_id, stream.source_name, _entity_source(stream), settings.priority_of(stream.source_name)
+    )
+    load = loader_for(spec.kind)
+    bound.info("run.start", resumed_from=done, kind=spec.kind)
+    _set_status(engine, run_id, RunStatus.RUNNING, None)
+    try:
+        items = _items(stream, ctx, done)
+        while batch := list(islice(items, settings.batch_size)):
+            done += len(batch)
+            delta = _commit_batch(engine, stream, target, spec, load, batch, done)
+            counts.update(delta)
+            bound.info("run.batch", records=done, **{k: v for k, v in delta.items() if v})
+            if on_batch:
+                on_batch(dict(counts))
+    except PauseRun as exc:
+        bound.warning("run.paused", reason=exc.reason, retry_after=exc.retry_after)
+        _set_status(engine, run_id, RunStatus.PAUSED, exc.reason)
+        return RunSummary(run_id, RunStatus.PAUSED, dict(counts), exc.reason)
+    except FatalSourceError as exc:
+        bound.error("run.failed", error=str(exc))
+        _finish(engine, run_id, RunStatus.FAILED, str(exc), stream)
+        raise
+    except Exception as exc:
+        bound.exception("run.failed", error=type(exc).__name__)
+        _set_status(engine, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    _finish(engine, run_id, RunStatus.SUCCEEDED, None, stream)
+    bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})
+    return RunSummary(run_id, RunStatus.SUCCEEDED, dict(counts))
+
+
+def _entity_source(stream: Stream) -> str:
+    return str(getattr(stream, "entity_source", "CSV"))
+
+
+@retry(
+    retry=retry_if_exception_type(sa.exc.IntegrityError),
+    stop=stop_after_attempt(3),
+    wait=wait_random_exponential(multiplier=0.05, max=1),
+    reraise=True,
+)
+def _commit_batch(
+    engine: Engine,
+    stream: Stream,
+    target: BatchTarget,
+    spec: MappingSpec,
+    load: Loader,
+    batch: list[SourceRecord | ReadError],
+    done: int,
+) -> Counter[str]:
+    """Map and load one batch, with its issues, counts, cursor and checkpoint, atomically.
+
+    An IntegrityError means a concurrent run created the same customer first; the whole
+    batch is retried and then finds it.
+    """
+    drafts: list[Draft] = []
+    issues: list[tuple[str, Issue]] = []
+    for item in batch:
+        if isinstance(item, ReadError):
+            issues.append(("reject", Issue(item.reason, item.message, item.position, raw=item.raw)))
+            continue
+        mapped = map_record(item, spec)
+        if isinstance(mapped, Issue):
+            issues.append(("reject", mapped))
+        else:
+            drafts.append(mapped)
+            issues.extend(("warning", w) for w in mapped.warnings)
+    delta: Counter[str] = Counter(read=len(batch))
+    delta[RecordOutcome.REJECTED] = sum(1 for sev, _ in issues if sev == "reject")
+    delta["warnings"] = sum(1 for sev, _ in issues if sev == "warning")
+    with engine.begin() as conn:
+        result = load(conn, target, drafts)
+        delta.update(result.counts)
+        delta["conflicts"] = len(result.conflicts)
+        issues.extend(("reject", r) for r in result.rejects)
+        delta[RecordOutcome.REJECTED] += len(result.rejects)
+        issues.extend(("warning", c) for c in result.conflicts)
+        delta["warnings"] += len(result.conflicts)
+        _write_issues(conn, target.run_id, issues)
+        _advance(conn, stream, target.run_id, delta, {"records": done, **stream.checkpoint()})
+    return delta
+
+
+def _write_issues(conn: sa.Connection, run_id: str, issues: list[tuple[str, Issue]]) -> None:
+    if not issues:
+        return
+    now = utcnow()
+    conn.execute(
+        sa.insert(SyncReject.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "run_id": run_id,
+                "severity": sev,
+                "line": i.position,
+                "source_id": i.source_id,
+                "field": i.field,
+                "reason": i.reason,
+                "message": i.message,
+                "raw": i.raw,
+                "created_at": now,
+            }
+            for sev, i in issues
+        ],
+    )
+
+
+def _advance(
+    conn: sa.Connection,
+    stream: Stream,
+    run_id: str,
+    delta: Counter[str],
+    checkpoint: dict[str, Any],
+) -> None:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            {
+                **{k: runs.c[k] + delta.get(k, 0) for k in (*SUMMARY_KEYS, "conflicts")},
+                "checkpoint": checkpoint,
+                "cursor_after": stream.cursor(),
+            }
+        )
+    )
+    _save_cursor(conn, stream)
+
+
+def _save_cursor(conn: sa.Connection, stream: Stream) -> None:
+    from sync.upsert import upsert_from
+
+    state = ConnectorState.__table__  # type: ignore[attr-defined]
+    cursor = stream.cursor()
+    if not cursor:
+        return
+    src = sa.select(
+        sa.literal(stream.source_name).label("source"),
+        sa.literal(stream.name).label("stream"),
+        sa.literal(cursor, type_=state.c.cursor.type).label("cursor"),
+        sa.literal(utcnow(), type_=state.c.updated_at.type).label("updated_at"),
+    )
+    upsert_from(
+        conn,
+        state,
+        src,
+        ["source", "stream", "cursor", "updated_at"],
+        ["source", "stream"],
+        lambda ex: {"cursor": ex.cursor, "updated_at": ex.updated_at},
+    )
+
+
+def _set_status(engine: Engine, run_id: str, status: str, error: str | None) -> None:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, error=error))
+
+
+def _finish(engine: Engine, run_id: str, status: str, error: str | None, stream: Stream) -> None:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id)
+            .values(status=status, error=error, finished_at=utcnow())
+        )
+        # The per-run key set only serves duplicate counting while the run lasts.
+        conn.execute(sa.delete(seen).where(seen.c.run_id == run_id))
