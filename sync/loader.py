@@ -108,7 +108,7 @@ def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draf
     cust = Customer.__table__  # type: ignore[attr-defined]
     by_loyalty = {d.fields["loyalty_id"] for d in new if d.fields.get("loyalty_id")}
     by_email = {d.fields["email"] for d in new if d.fields.get("email")}
-    loyalty_pk = (
+    loyalty_pk: dict[str, int] = (
         dict(
             conn.execute(
                 sa.select(cust.c.loyalty_id, cust.c.pk).where(cust.c.loyalty_id.in_(by_loyalty))
@@ -117,7 +117,7 @@ def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draf
         if by_loyalty
         else {}
     )
-    email_pk = (
+    email_pk: dict[str, int] = (
         dict(conn.execute(sa.select(cust.c.email, cust.c.pk).where(cust.c.email.in_(by_email))).all())
         if by_email
         else {}
@@ -157,7 +157,7 @@ def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draf
         s = _stage_new_customer
         cols = [c.name for c in s.columns]
         conn.execute(cust.insert().from_select(cols, sa.select(*[s.c[c] for c in cols])))
-        created = dict(
+        created: dict[str, int] = dict(
             conn.execute(
                 sa.select(cust.c.loyalty_id, cust.c.pk).join(s, s.c.loyalty_id == cust.c.loyalty_id)
             ).all()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property, lru_cache
 from typing import Any
 
 from connectors.base import SourceRecord
@@ -24,6 +25,8 @@ from sync.normalize import (
     normalize_gender,
     normalize_phone,
 )
+
+_SPACE_RUN = re.compile(r"\s+")
 
 KINDS: tuple[str, ...] = ("customers", "orders", "promotions", "redemptions")
 
@@ -94,9 +97,10 @@ KIND_ID_FIELD = {
 }
 
 
+@lru_cache(maxsize=8192)
 def header_key(name: str) -> str:
     """How headers are compared: case-blind, surrounding and inner space folded."""
-    return re.sub(r"\s+", " ", name).strip().lower()
+    return _SPACE_RUN.sub(" ", name).strip().lower()
 
 
 @dataclass(slots=True)
@@ -133,7 +137,7 @@ class Draft:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(slots=True)
+@dataclass
 class MappingSpec:
     """How one layout's columns map onto one kind's documented fields."""
 
@@ -147,6 +151,12 @@ class MappingSpec:
     phone_region: str | None = None
     # Columns mapped to nothing but not worth keeping in extraInfo (internal noise).
     ignore_columns: list[str] = field(default_factory=list)
+
+    @cached_property
+    def claimed(self) -> frozenset[str]:
+        """Header keys some field or setting reads; the rest go to extraInfo."""
+        groups = [*self.fields.values(), self.id_columns, self.modstamp_columns, self.deleted_columns]
+        return frozenset(header_key(c) for g in [*groups, self.ignore_columns] for c in g)
 
     def __post_init__(self) -> None:
         known = KIND_FIELDS[self.kind]
@@ -255,9 +265,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     region = _region_of(raw, spec) if spec.kind == "customers" else None
     fields: dict[str, Any] = {}
     warnings: list[Issue] = []
-    used: set[str] = set()
     for documented, columns in spec.fields.items():
-        used.update(header_key(c) for c in columns)
         column, value = _first(raw, columns)
         if column is None:
             continue
@@ -269,13 +277,6 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             if how in ("email", "decimal_required"):
                 return issue
             warnings.append(issue)
-    for group in (
-        spec.id_columns,
-        spec.modstamp_columns,
-        spec.deleted_columns,
-        spec.ignore_columns,
-    ):
-        used.update(header_key(c) for c in group)
 
     source_id = record.source_id
     if source_id is None:
@@ -312,7 +313,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     extra = {
         k: v
         for k, v in record.fields.items()
-        if header_key(k) not in used and v is not None and v != "" and k != "attributes"
+        if header_key(k) not in spec.claimed and v is not None and v != "" and k != "attributes"
     }
     for w in warnings:
         w.source_id = source_id

@@ -53,11 +53,14 @@ def stage(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]
         buf.seek(0)
         raw = conn.connection.dbapi_connection
         assert raw is not None
-        with raw.cursor() as cur:
+        cur: Any = raw.cursor()
+        try:
             cur.copy_expert(
                 f"COPY {table.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
                 buf,
             )
+        finally:
+            cur.close()
         return
     batch = [{n: row.get(n) for n in names} for row in rows]
     if batch:

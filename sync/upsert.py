@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 def upsert_from(
     conn: sa.Connection,
     target: sa.Table,
-    source: sa.Select[Any],
+    source: sa.Select[*tuple[Any, ...]],
     columns: Sequence[str],
     conflict: Sequence[str],
     update: Callable[[Any], dict[str, Any]] | None = None,

@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -85,20 +86,32 @@ def truncate_all(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest) -> str:
     """The store URL, once for embedded SQLite and once for PostgreSQL; emptied before each test."""
     url: str = request.getfixturevalue("pg_url" if request.param == "postgres" else "sqlite_url")
     truncate_all(get_engine(url))
-    yield url
+    return url
 
 
 @pytest.fixture
-def pg_only_url(pg_url: str) -> Iterator[str]:
+def pg_only_url(pg_url: str) -> str:
     """The PostgreSQL store alone, emptied before the test."""
     truncate_all(get_engine(pg_url))
-    yield pg_url
+    return pg_url
 
 
 @pytest.fixture
 def engine(db_url: str) -> Engine:
     return get_engine(db_url)
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    """The real wire formats in ../shared/fixtures (next to the checkout, as on CI)."""
+    for candidate in (
+        Path(__file__).resolve().parents[2] / "shared" / "fixtures",
+        Path("/work/shared/fixtures"),
+    ):
+        if candidate.is_dir():
+            return candidate
+    pytest.fail("../shared/fixtures is missing: the tests read the real wire formats from it")

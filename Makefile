@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` (run the main job) and `make test` (run the tests).
+# Both set up the virtual environment on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck bench services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Import the bundled Shopify example into the embedded SQLite store and print the summary.
+demo: $(STAMP)
+	$(BIN)/customer-sync import csv examples/shopify-customers.csv
+	$(BIN)/customer-sync customers get --email person1@example.com
+
+## Lint, type-check and run the whole test suite against real PostgreSQL, Redis and SQLite.
+test: $(STAMP) services lint typecheck
+	$(BIN)/python -m pytest
+
+services:
+	@scripts/check-services
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP) services
+	$(BIN)/python -m bench.csv_import
+
+clean:
+	rm -rf $(VENV) customer_sync.db customer_sync.db-*

@@ -1,0 +1,1 @@
+"""Benchmarks and the synthetic exports they (and the tests) import."""

@@ -1,0 +1,97 @@
+"""Synthetic customer exports in the real layouts, deterministic by seed, with optional garbage."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+SHOPIFY_HEADER = [
+    "Customer ID", "First Name", "Last Name", "Email", "Accepts Email Marketing",
+    "Default Address Company", "Default Address Address1", "Default Address Address2",
+    "Default Address City", "Default Address Province Code", "Default Address Country Code",
+    "Default Address Zip", "Default Address Phone", "Phone", "Accepts SMS Marketing",
+    "Total Spent", "Total Orders", "Note", "Tax Exempt", "Tags",
+]  # fmt: skip
+MAILCHIMP_HEADER = [
+    "Email Address", "First Name", "Last Name", "Address", "Phone Number", "Birthday",
+    "MEMBER_RATING", "OPTIN_TIME", "OPTIN_IP", "CONFIRM_TIME", "CONFIRM_IP", "LATITUDE",
+    "LONGITUDE", "GMTOFF", "DSTOFF", "TIMEZONE", "CC", "REGION", "LAST_CHANGED", "LEID", "EUID",
+    "NOTES", "TAGS",
+]  # fmt: skip
+
+FIRST = ["Ada", "Bob", "Chloé", "Dmitri", "Eve", "Fatima", "Günter", "Hana", "Ivan", "José", "Kai", "Lena"]
+LAST = ["Lovelace", "Smith", "Müller", "O'Brien", "García", "Nguyen", "Kowalski", "Rossi", "Tanaka"]
+CITIES = [("London", "GB"), ("Berlin", "DE"), ("New York", "US")]
+
+
+def _phone(i: int, country: str) -> str:
+    # Numbers from ranges that are valid but reserved for fiction/drama where one exists.
+    if country == "GB":
+        return f"+44 20 7946 {i % 1000:04d}"
+    if country == "DE":
+        return f"030 {1000000 + i % 8999999}"
+    return f"(212) 555-{i % 10000:04d}"
+
+
+def person(i: int, rng: random.Random) -> dict[str, str]:
+    """The i-th synthetic person; the same i gives the same person in every layout."""
+    city, country = CITIES[i % len(CITIES)]
+    phone = _phone(i, country)
+    return {
+        "id": str(1_000_000 + i),
+        "first": FIRST[i % len(FIRST)],
+        "last": LAST[(i // len(FIRST)) % len(LAST)],
+        "email": f"person{i}@example.com",
+        "city": city,
+        "country": country,
+        "phone": phone,
+        "zip": f"{10000 + i % 89999}",
+        "street": f"{1 + i % 200} {rng.choice(['Main St', 'High Street', 'Hauptstraße'])}",
+    }
+
+
+def _garbage(row: list[str], rng: random.Random, email_col: int) -> list[str]:
+    kind = rng.randrange(3)
+    if kind == 0:
+        row[email_col] = "not-an-email"
+        return row
+    if kind == 1:
+        return row[: len(row) // 2]  # too few columns
+    return [*row, "extra", "cells"]  # too many columns
+
+
+def shopify_rows(n: int, start: int = 0, garbage: float = 0.0, seed: int = 7) -> Iterator[list[str]]:
+    """Rows of a Shopify customers export (current layout); row i is the same for any `start`."""
+    for i in range(start, start + n):
+        rng = random.Random(seed * 1_000_003 + i)
+        p = person(i, rng)
+        row = [
+            p["id"], p["first"], p["last"], p["email"], rng.choice(["yes", "no"]), "", p["street"], "",
+            p["city"], "", p["country"], p["zip"], "", p["phone"], "no", f"{rng.randrange(0, 50000) / 100:.2f}",
+            str(rng.randrange(0, 40)), "", "no", rng.choice(["", "vip", "wholesale"]),
+        ]  # fmt: skip
+        yield _garbage(row, rng, 3) if garbage and rng.random() < garbage else row
+
+
+def mailchimp_rows(n: int, start: int = 0, seed: int = 11) -> Iterator[list[str]]:
+    """Rows of a Mailchimp audience export; e-mails shared with `shopify_rows` for the same i."""
+    for i in range(start, start + n):
+        rng = random.Random(seed * 1_000_003 + i)
+        p = person(i, rng)
+        yield [
+            p["email"], p["first"], p["last"] + ("-MC" if i % 3 == 0 else ""),
+            f"{p['street']}  {p['city']}  {p['zip']}  {p['country']}", p["phone"], "05/17",
+            "2", "2023-01-01 10:00:00", "", "2023-01-01 10:01:00", "", "", "", "", "", "",
+            p["country"], "", "2024-03-01 09:00:00", f"LE{i}", f"EU{i}", "", "",
+        ]  # fmt: skip
+
+
+def write_csv(path: Path, header: list[str], rows: Iterator[list[str]]) -> Path:
+    """Write an export the way the exporting tool does (comma-separated, minimal quoting)."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,123 @@
+"""The `customer-sync` command as a user runs it: exit codes, JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
+from sync.cli import app
+
+EXE = Path(sys.executable).with_name("customer-sync")
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY", "REDIS"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(EXE), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    write_csv(tmp_path / "shop.csv", SHOPIFY_HEADER, shopify_rows(300, garbage=0.05, seed=4))
+    return tmp_path
+
+
+def test_import_json_on_the_default_embedded_store(workdir: Path) -> None:
+    result = cli("import", "csv", "shop.csv", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert set(summary) == {
+        "run_id", "status", "read", "created", "updated", "unchanged", "deleted", "rejected", "duplicates", "warnings",
+    }  # fmt: skip
+    assert summary["status"] == "succeeded"
+    assert summary["read"] == 300 == summary["created"] + summary["rejected"]
+    assert summary["rejected"] > 0
+    assert (workdir / "customer_sync.db").exists()  # the default store: an SQLite file right here
+
+    shown = cli("runs", "show", summary["run_id"], "--json", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    run = json.loads(shown.stdout)
+    assert len(run["rejects"]) == summary["rejected"]
+    assert {"line", "reason", "message", "raw"} <= set(run["rejects"][0])
+
+    listed = json.loads(cli("runs", "list", "--json", cwd=workdir).stdout)
+    assert [r["id"] for r in listed] == [summary["run_id"]]
+
+    got = cli("customers", "get", "--email", "PERSON1@example.com", "--json", cwd=workdir)
+    assert got.returncode == 0, got.stderr
+    customer = json.loads(got.stdout)
+    assert customer["email"] == "person1@example.com"
+    assert customer["entitySource"] == "SHOPIFY" and customer["entitySourceId"] == "1000001"
+    assert {"id", "pk", "loyaltyId", "phoneNumber", "zipCode", "extraInfo", "pointsEarned"} <= set(customer)
+
+
+def test_import_on_postgres_by_database_url(workdir: Path, pg_only_url: str) -> None:
+    result = cli(
+        "import",
+        "csv",
+        "shop.csv",
+        "--preset",
+        "shopify",
+        "--json",
+        cwd=workdir,
+        env={"DATABASE_URL": pg_only_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["created"] > 250
+    assert not (workdir / "customer_sync.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "csv", "missing.csv"], "no such file: missing.csv"),
+        (["import", "csv", "shop.csv", "--preset", "excel97"], "unknown preset 'excel97'"),
+        (["import", "csv", "shop.csv", "--mapping", "nope.toml"], "no such mapping file"),
+        (["import", "csv", "empty.csv"], "is empty"),
+        (["runs", "show", "doesnotexist"], "no run 'doesnotexist'"),
+        (["customers", "get"], "exactly one of"),
+    ],
+)
+def test_fatal_problems_are_one_line_on_stderr_and_non_zero(
+    workdir: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "empty.csv").write_bytes(b"")
+    monkeypatch.chdir(workdir)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["import"],
+        ["import", "csv"],
+        ["runs", "list"],
+        ["runs", "show"],
+        ["customers", "get"],
+        ["db", "upgrade"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.stdout
+
+
+def test_db_upgrade_on_postgres(tmp_path: Path, pg_only_url: str) -> None:
+    result = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": pg_only_url})
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
