@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        default=f"sqlite:///{Path.cwd() / 'customer_sync.db'}",
-        description="SQLAlchemy URL of the store; an SQLite file in the working directory by default.",
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'customer_sync.db'}",
+        description="SQLAlchemy URL of the store; by default an SQLite file in the working directory.",
     )
     celery_broker_url: str | None = None
     redis_url: str | None = None
@@ -41,7 +41,26 @@ class Settings(BaseSettings):
     default_phone_region: str = "US"
     source_priority: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_PRIORITY))
 
+    # API: token lifetimes, login throttling, request bounds and outgoing mail.
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=10)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    verification_token_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=60)
+    login_max_failures: int = Field(default=20, ge=1)
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    password_min_length: int = Field(default=8, ge=6)
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106's low-memory profile).
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=8)
+    api_max_depth: int = Field(default=10, ge=3)
+    api_max_aliases: int = Field(default=15, ge=1)
+    api_max_tokens: int = Field(default=5000, ge=100)
+    mail_outbox_dir: Path | None = Field(
+        default=None,
+        description="Development: write outgoing mail there (owner-only files) instead of sending.",
+    )
+
     log_level: str = "INFO"
+    # JSON lines for log shippers; `LOG_JSON=false` gives a console view for people.
     log_json: bool = True
 
     def priority_of(self, source: str) -> int:
