@@ -61,6 +61,9 @@ class Stream(ABC):
     name: ClassVar[str]  # the stream, e.g. "contacts"
     kind: ClassVar[str] = "customers"  # what its records map to
     replication_key: ClassVar[str | None] = None
+    # A file is re-read from the top on resume, skipping what was committed; an API stream
+    # resumes from the cursor committed with its last batch instead.
+    resume_by_skip: ClassVar[bool] = False
 
     def __init__(self, source_name: str | None = None) -> None:
         # Two Shopify shops are two sources of one family: `shopify-eu`, `shopify-us`.

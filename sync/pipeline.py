@@ -132,10 +132,12 @@ def execute_run(
     checkpoint = dict(run["checkpoint"] or {})
     done = int(checkpoint.get("records", 0))
     counts: Counter[str] = Counter({k: run[k] for k in (*SUMMARY_KEYS, "conflicts")})
+    resuming = done > 0
+    cursor = run["cursor_after"] if resuming and not stream.resume_by_skip else run["cursor_before"]
     ctx = StreamContext(
-        cursor=dict(run["cursor_before"] or {}),
+        cursor=dict(cursor or {}),
         checkpoint=checkpoint,
-        full=full,
+        full=full or run["mode"] == "full",
         started_at=run["started_at"],
     )
     target = BatchTarget(
@@ -145,7 +147,7 @@ def execute_run(
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     _set_status(engine, run_id, RunStatus.RUNNING, None)
     try:
-        items = _items(stream, ctx, done)
+        items = _items(stream, ctx, done if stream.resume_by_skip else 0)
         while batch := list(islice(items, settings.batch_size)):
             done += len(batch)
             delta = _commit_batch(engine, stream, target, spec, load, batch, done)

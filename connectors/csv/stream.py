@@ -21,6 +21,7 @@ class CsvStream(Stream):
     source: ClassVar[str] = "csv"
     name: ClassVar[str] = "file"
     replication_key: ClassVar[str | None] = None
+    resume_by_skip: ClassVar[bool] = True
 
     def __init__(self, path: Path, source_name: str, entity_source: str, kind: str) -> None:
         super().__init__(source_name)
