@@ -64,9 +64,6 @@ def compute_golden(rows: Sequence[SourceRow], has_login: bool) -> dict[str, Any]
     for row in reversed(ordered):  # lowest first, so higher priority overwrites
         extra.update(row.payload.get("extra_info") or {})
     golden["extra_info"] = extra
-    top = ordered[0] if ordered else None
-    golden["entity_source"] = top.entity_source if top else None
-    golden["entity_source_id"] = top.source_id if top else None
     active = bool(live) or has_login
     golden["active"] = active
     golden["deleted_at"] = None if active else max((r.deleted_at for r in rows if r.deleted_at), default=None)
@@ -78,14 +75,9 @@ def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
         yield items[i : i + _IN_CHUNK]
 
 
-_COMPARED = (
-    *GOLDEN_FIELDS,
-    "extra_info",
-    "entity_source",
-    "entity_source_id",
-    "active",
-    "deleted_at",
-)
+# entitySource/entitySourceId are not here: they name the source that created the customer
+# (as the API documents them), set once at creation, not a vote among the sources.
+_COMPARED = (*GOLDEN_FIELDS, "extra_info", "active", "deleted_at")
 
 _golden_stage = temp_table(
     "stage_golden",
@@ -104,8 +96,6 @@ _golden_stage = temp_table(
     sa.Column("picture", sa.String),
     sa.Column("secondary_email", sa.String),
     sa.Column("extra_info", JSONType),
-    sa.Column("entity_source", sa.String),
-    sa.Column("entity_source_id", sa.String),
     sa.Column("active", sa.Boolean),
     sa.Column("deleted_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import phonenumbers
 import pycountry
@@ -32,10 +33,23 @@ def clean_text(value: str | None) -> str | None:
     return folded or None
 
 
+# A plain ASCII dot-atom local part: the shape of nearly every real address.
+_SIMPLE_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@lru_cache(maxsize=65536)
+def _checked_domain(domain: str) -> str:
+    # Domains repeat (gmail.com, the company's own), and their check is the costly part.
+    return validate_email(f"x@{domain}", check_deliverability=False).ascii_domain
+
+
 def normalize_email(value: str) -> str:
     """A syntactically valid address, lower-cased whole (mailboxes are case-blind in practice)."""
-    candidate = value.strip()
+    candidate = value.strip().lower()
+    local, at, domain = candidate.rpartition("@")
     try:
+        if at and len(local) <= 64 and _SIMPLE_LOCAL.fullmatch(local) and domain.isascii():
+            return f"{local}@{_checked_domain(domain)}"
         checked = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise FieldError("invalid_email", f"not a valid e-mail address: {exc}") from None

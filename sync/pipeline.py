@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
+from multiprocessing import get_context
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +32,7 @@ from sync.commerce_loader import COMMERCE_LOADERS
 from sync.loader import BatchResult, BatchTarget, load_customer_batch
 from sync.mapping import Draft, Issue, MappingSpec, map_record
 from sync.settings import Settings
+from sync.upsert import upsert_from
 
 log = structlog.get_logger("sync.pipeline")
 
@@ -148,13 +152,34 @@ def execute_run(
     _set_status(engine, run_id, RunStatus.RUNNING, None)
     try:
         items = _items(stream, ctx, done if stream.resume_by_skip else 0)
-        while batch := list(islice(items, settings.batch_size)):
-            done += len(batch)
-            delta = _commit_batch(engine, stream, target, spec, load, batch, done)
-            counts.update(delta)
-            bound.info("run.batch", records=done, **{k: v for k, v in delta.items() if v})
-            if on_batch:
-                on_batch(dict(counts))
+        with _mapper(settings) as mapper:
+            # Inline mapping commits each batch at once; with a pool, one more batch maps
+            # while the previous one is written.
+            in_flight = 1 if settings.mapping_workers > 0 else 0
+            pending: deque[_Pending] = deque()
+            stopped: BaseException | None = None
+            while True:
+                try:
+                    batch = list(islice(items, settings.batch_size))
+                except Exception as exc:
+                    # Commit what was already read (a pause, or a source that broke mid-way):
+                    # the run resumes from there.
+                    stopped, batch = exc, []
+                if batch:
+                    done += len(batch)
+                    # The cursor is taken now, while it still describes exactly this batch.
+                    pending.append(_Pending(mapper(batch, spec), done, stream.cursor(), stream.checkpoint()))
+                while pending and (len(pending) > in_flight or not batch):
+                    job = pending.popleft()
+                    delta = _commit_batch(engine, stream.source_name, stream.name, target, load, job)
+                    counts.update(delta)
+                    bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
+                    if on_batch:
+                        on_batch(dict(counts))
+                if not batch:
+                    break
+            if stopped is not None:
+                raise stopped
     except PauseRun as exc:
         bound.warning("run.paused", reason=exc.reason, retry_after=exc.retry_after)
         _set_status(engine, run_id, RunStatus.PAUSED, exc.reason)
@@ -176,26 +201,17 @@ def _entity_source(stream: Stream) -> str:
     return str(getattr(stream, "entity_source", "CSV"))
 
 
-@retry(
-    retry=retry_if_exception_type(sa.exc.IntegrityError),
-    stop=stop_after_attempt(3),
-    wait=wait_random_exponential(multiplier=0.05, max=1),
-    reraise=True,
-)
-def _commit_batch(
-    engine: Engine,
-    stream: Stream,
-    target: BatchTarget,
-    spec: MappingSpec,
-    load: Loader,
-    batch: list[SourceRecord | ReadError],
-    done: int,
-) -> Counter[str]:
-    """Map and load one batch, with its issues, counts, cursor and checkpoint, atomically.
+@dataclass(slots=True)
+class MappedBatch:
+    """A batch after mapping: how many records it read, its drafts, and its issues."""
 
-    An IntegrityError means a concurrent run created the same customer first; the whole
-    batch is retried and then finds it.
-    """
+    read: int
+    drafts: list[Draft]
+    issues: list[tuple[str, Issue]]
+
+
+def map_batch(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> MappedBatch:
+    """Map one batch; a pure function, so it can run in another process."""
     drafts: list[Draft] = []
     issues: list[tuple[str, Issue]] = []
     for item in batch:
@@ -208,11 +224,59 @@ def _commit_batch(
         else:
             drafts.append(mapped)
             issues.extend(("warning", w) for w in mapped.warnings)
-    delta: Counter[str] = Counter(read=len(batch))
+    return MappedBatch(len(batch), drafts, issues)
+
+
+Mapper = Callable[[list[SourceRecord | ReadError], MappingSpec], "Future[MappedBatch]"]
+
+
+@contextmanager
+def _mapper(settings: Settings) -> Iterator[Mapper]:
+    """Map in worker processes when configured (validation is CPU-bound), else inline."""
+    if settings.mapping_workers <= 0:
+
+        def inline(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> Future[MappedBatch]:
+            future: Future[MappedBatch] = Future()
+            future.set_result(map_batch(batch, spec))
+            return future
+
+        yield inline
+        return
+    with ProcessPoolExecutor(settings.mapping_workers, mp_context=get_context("fork")) as pool:
+        yield lambda batch, spec: pool.submit(map_batch, batch, spec)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A batch in flight: its mapping, and the position, cursor and checkpoint after it."""
+
+    mapped: Future[MappedBatch]
+    done: int
+    cursor: dict[str, Any]
+    checkpoint: dict[str, Any]
+
+
+@retry(
+    retry=retry_if_exception_type(sa.exc.IntegrityError),
+    stop=stop_after_attempt(3),
+    wait=wait_random_exponential(multiplier=0.05, max=1),
+    reraise=True,
+)
+def _commit_batch(
+    engine: Engine, source: str, stream: str, target: BatchTarget, load: Loader, job: _Pending
+) -> Counter[str]:
+    """Load one mapped batch, with its issues, counts, cursor and checkpoint, atomically.
+
+    An IntegrityError means a concurrent run created the same customer first; the whole
+    batch is retried and then finds it.
+    """
+    mapped = job.mapped.result()
+    issues = list(mapped.issues)
+    delta: Counter[str] = Counter(read=mapped.read)
     delta[RecordOutcome.REJECTED] = sum(1 for sev, _ in issues if sev == "reject")
     delta["warnings"] = sum(1 for sev, _ in issues if sev == "warning")
     with engine.begin() as conn:
-        result = load(conn, target, drafts)
+        result = load(conn, target, mapped.drafts)
         delta.update(result.counts)
         delta["conflicts"] = len(result.conflicts)
         issues.extend(("reject", r) for r in result.rejects)
@@ -220,7 +284,7 @@ def _commit_batch(
         issues.extend(("warning", c) for c in result.conflicts)
         delta["warnings"] += len(result.conflicts)
         _write_issues(conn, target.run_id, issues)
-        _advance(conn, stream, target.run_id, delta, {"records": done, **stream.checkpoint()})
+        _advance(conn, source, stream, target.run_id, delta, job)
     return delta
 
 
@@ -248,11 +312,7 @@ def _write_issues(conn: sa.Connection, run_id: str, issues: list[tuple[str, Issu
 
 
 def _advance(
-    conn: sa.Connection,
-    stream: Stream,
-    run_id: str,
-    delta: Counter[str],
-    checkpoint: dict[str, Any],
+    conn: sa.Connection, source: str, stream: str, run_id: str, delta: Counter[str], job: _Pending
 ) -> None:
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     conn.execute(
@@ -261,24 +321,20 @@ def _advance(
         .values(
             {
                 **{k: runs.c[k] + delta.get(k, 0) for k in (*SUMMARY_KEYS, "conflicts")},
-                "checkpoint": checkpoint,
-                "cursor_after": stream.cursor(),
+                "checkpoint": {"records": job.done, **job.checkpoint},
+                "cursor_after": job.cursor,
             }
         )
     )
-    _save_cursor(conn, stream)
+    if job.cursor:
+        _save_cursor(conn, source, stream, job.cursor)
 
 
-def _save_cursor(conn: sa.Connection, stream: Stream) -> None:
-    from sync.upsert import upsert_from
-
+def _save_cursor(conn: sa.Connection, source: str, stream: str, cursor: dict[str, Any]) -> None:
     state = ConnectorState.__table__  # type: ignore[attr-defined]
-    cursor = stream.cursor()
-    if not cursor:
-        return
     src = sa.select(
-        sa.literal(stream.source_name).label("source"),
-        sa.literal(stream.name).label("stream"),
+        sa.literal(source).label("source"),
+        sa.literal(stream).label("stream"),
         sa.literal(cursor, type_=state.c.cursor.type).label("cursor"),
         sa.literal(utcnow(), type_=state.c.updated_at.type).label("updated_at"),
     )
