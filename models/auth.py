@@ -20,6 +20,9 @@ class CustomerLogin(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True)
     password_hash: str = Field(max_length=255)
     email_verified: bool = False
+    # A login that claims a customer a sync created may not be used (nor see that customer)
+    # until its owner proves the mailbox with `verifyAccount`.
+    verification_required: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     failed_attempts: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

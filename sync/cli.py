@@ -32,10 +32,12 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 import_app = typer.Typer(help="Import records from files.", no_args_is_help=True)
 runs_app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
 customers_app = typer.Typer(help="Look customers up in the store.", no_args_is_help=True)
+users_app = typer.Typer(help="Logins: create the first admin.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(runs_app, name="runs")
 app.add_typer(customers_app, name="customers")
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 out = Console()
@@ -267,6 +269,46 @@ def customers_get(
             key, "" if value is None else json.dumps(value) if isinstance(value, dict) else str(value)
         )
     out.print(table)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the GraphQL API (GraphiQL at /graphql, health at /healthz)."""
+    from api import serve as serve_api  # the API's imports are only paid for when serving
+
+    _settings()
+    try:
+        serve_api(host=host, port=port)
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+
+
+@users_app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's e-mail (their login).")],
+) -> None:
+    """Create the first admin; the password is read from a prompt, or stdin when piped."""
+    from api import AdminCreationError
+    from api import create_admin as create
+    from models import session_scope
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        fail("no password given on stdin")
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            pk = create(session, email, password)
+    except AdminCreationError as exc:
+        fail(str(exc))
+        return
+    out.print(f"admin {email} created (customer {pk})")
 
 
 def main() -> None:

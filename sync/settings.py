@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     token_encryption_key: SecretStr | None = None
 
     batch_size: int = Field(default=5000, ge=1, le=100_000)
+    # Processes that map (validate, normalise) batches while this one writes; 0 maps inline.
+    # Inline is the default: on 2 cores the pickling costs more than the parallelism gains
+    # (bench/README.md has the figures); machines with more cores may set 2-4.
+    mapping_workers: int = Field(default=0, ge=0, le=64)
     default_phone_region: str = "US"
     source_priority: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_PRIORITY))
 
@@ -58,6 +62,37 @@ class Settings(BaseSettings):
         default=None,
         description="Development: write outgoing mail there (owner-only files) instead of sending.",
     )
+
+    # Salesforce: the auth mode follows from which of these are set (see connectors.salesforce.auth).
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_consumer_key: str | None = None
+    salesforce_consumer_secret: SecretStr | None = None
+    salesforce_private_key_file: Path | None = None
+    salesforce_domain: str = Field(default="login", description="`login`, `test` or a My Domain.")
+    salesforce_api_version: str = "59.0"
+    salesforce_ca_bundle: Path | None = Field(
+        default=None, description="A CA file to trust instead of the system's (proxies, private CAs)."
+    )
+    salesforce_bulk_threshold: int = Field(default=10_000, ge=1)
+    salesforce_lookback_seconds: int = Field(default=300, ge=0)
+    salesforce_api_budget_fraction: float = Field(default=0.25, gt=0, le=1)
+    salesforce_max_relogins: int = Field(default=3, ge=0)
+    salesforce_retry_attempts: int = Field(default=6, ge=1)
+    salesforce_retry_initial_wait_seconds: float = Field(default=1.0, ge=0)
+    salesforce_retry_max_wait_seconds: float = Field(default=60.0, ge=0)
+    salesforce_request_timeout_seconds: float = Field(default=120.0, gt=0)
+    salesforce_page_size: int = Field(default=2000, ge=1, le=2000)
+    salesforce_bulk_page_size: int = Field(default=50_000, ge=1)
+    salesforce_bulk_poll_seconds: float = Field(default=2.0, ge=0)
+    salesforce_bulk_wait_seconds: float = Field(default=3600.0, gt=0)
+    # Documented field -> Salesforce columns, merged over the defaults of each stream.
+    salesforce_contact_fields: dict[str, list[str]] = Field(default_factory=dict)
+    salesforce_order_fields: dict[str, list[str]] = Field(default_factory=dict)
+    salesforce_order_email_field: str = "BillToContact.Email"
 
     log_level: str = "INFO"
     # JSON lines for log shippers; `LOG_JSON=false` gives a console view for people.

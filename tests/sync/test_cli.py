@@ -121,3 +121,24 @@ def test_db_upgrade_on_postgres(tmp_path: Path, pg_only_url: str) -> None:
     result = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": pg_only_url})
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
+
+
+def test_create_admin_reads_the_password_from_stdin(
+    pg_only_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_only_url)
+    result = CliRunner().invoke(
+        app, ["users", "create-admin", "--email", "Boss@Example.com"], input="Correct-Horse-9\n"
+    )
+    assert result.exit_code == 0, result.output
+    refused = CliRunner().invoke(
+        app, ["users", "create-admin", "--email", "boss@example.com"], input="Another-Horse-9\n"
+    )
+    assert refused.exit_code == 2
+    assert "Traceback" not in refused.output
+    from models import get_engine
+    from sync.customers import find_customer
+
+    boss = find_customer(get_engine(pg_only_url), email="boss@example.com")
+    assert boss is not None
+    assert boss["admin"] is True

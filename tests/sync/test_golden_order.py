@@ -31,7 +31,12 @@ def _import_all(url: str, exports: dict[str, Path], order: list[str]) -> dict[st
     truncate_all(get_engine(url))
     for name in order:
         run_csv(url, exports[name], batch_size=7)
-    return golden_view(url)
+    # entitySource/entitySourceId record which source created the customer: history, which
+    # rightly differs with arrival order. Every other field must not.
+    return {
+        email: {k: v for k, v in row.items() if k not in ("entity_source", "entity_source_id")}
+        for email, row in golden_view(url).items()
+    }
 
 
 @pytest.mark.parametrize("store", ["sqlite_url", "pg_url"])
@@ -41,8 +46,8 @@ def test_same_people_from_two_exports_in_any_order_give_the_same_golden_records(
     url: str = request.getfixturevalue(store)
     reference = _import_all(url, exports, sorted(exports))
     assert len(reference) == 50  # people 0..39 from Shopify, 5..24 and 30..49 from Mailchimp
-    merged = reference["person5@example.com"]
-    assert merged["entity_source"] == "SHOPIFY"  # Shopify outranks Mailchimp by default
+    merged = reference["person6@example.com"]
+    assert merged["lastname"] == "Lovelace"  # Shopify outranks Mailchimp's "Lovelace-MC"
     assert "MEMBER_RATING" in merged["extra_info"] and "Total Spent" in merged["extra_info"]
 
     @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,0 +1,20 @@
+"""The ASGI API: the documented GraphQL operations, sign-up, login and access rules."""
+
+from __future__ import annotations
+
+from api.accounts import AdminCreationError, create_admin
+from api.app import create_app, serve
+from api.mail import Mail, MailSender, MemoryMailSender
+from api.schema import build_schema, export_schema
+
+__all__ = [
+    "AdminCreationError",
+    "Mail",
+    "MailSender",
+    "MemoryMailSender",
+    "build_schema",
+    "create_admin",
+    "create_app",
+    "export_schema",
+    "serve",
+]

@@ -1,0 +1,61 @@
+"""The ASGI app: GraphQL (GraphiQL on GET) at /graphql and a health check at /healthz."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+
+from api.context import RequestContext, Services
+from api.mail import FolderMailSender, LogMailSender, MailSender
+from api.schema import build_schema
+from models import get_engine
+from sync.settings import Settings, get_settings
+
+
+def _default_mailer(settings: Settings) -> MailSender:
+    if settings.mail_outbox_dir is not None:
+        return FolderMailSender(settings.mail_outbox_dir)
+    return LogMailSender()
+
+
+def create_app(settings: Settings | None = None, mailer: MailSender | None = None) -> FastAPI:
+    """The API for `settings` (the process settings by default), sending mail through `mailer`."""
+    settings = settings or get_settings()
+    services = Services(
+        settings=settings,
+        engine=get_engine(settings.database_url),
+        mailer=mailer or _default_mailer(settings),
+    )
+
+    async def context() -> RequestContext:
+        return RequestContext(services)
+
+    app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None)
+    app.state.services = services
+    app.include_router(
+        GraphQLRouter(build_schema(settings), context_getter=context, graphql_ide="graphiql"),
+        prefix="/graphql",
+    )
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        # Reaching the store is what makes this process useful; a load balancer should know.
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with uvicorn (`customer-sync serve`), on a store migrated to head."""
+    from models import ensure_schema
+
+    ensure_schema(get_settings().database_url)
+    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True)

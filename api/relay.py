@@ -1,0 +1,160 @@
+"""Relay plumbing: global ids, offset cursors, page arguments and generic connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+MAX_PAGE_SIZE = 100
+_CURSOR_PREFIX = "arrayconnection:"
+
+NodeT = TypeVar("NodeT")
+
+
+def to_global_id(type_name: str, pk: int) -> str:
+    """`base64("<Type>:<pk>")`, as Relay (and graphene) spell node ids."""
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def from_global_id(value: str, type_name: str, argument: str) -> int:
+    """The pk inside a global id of `type_name`; anything else is a GraphQL error, never a 500."""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+        kind, _, raw_pk = decoded.partition(":")
+        pk = int(raw_pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise GraphQLError(
+            f"{argument}: {value!r} is not a valid {type_name} id",
+            extensions={"code": "INVALID_ID"},
+        ) from None
+    if kind != type_name:
+        raise GraphQLError(
+            f"{argument}: expected a {type_name} id, got a {kind} id",
+            extensions={"code": "INVALID_ID"},
+        )
+    return pk
+
+
+def optional_global_id(value: str | None, type_name: str, argument: str) -> int | None:
+    """Like `from_global_id`, but null and blanks mean "no filter"."""
+    if value is None or not value.strip():
+        return None
+    return from_global_id(value, type_name, argument)
+
+
+def offset_to_cursor(offset: int) -> str:
+    return base64.b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode()
+
+
+def cursor_to_offset(cursor: str, argument: str) -> int:
+    try:
+        decoded = base64.b64decode(cursor, validate=True).decode()
+        if not decoded.startswith(_CURSOR_PREFIX):
+            raise ValueError(decoded)
+        offset = int(decoded[len(_CURSOR_PREFIX) :])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise GraphQLError(
+            f"{argument}: {cursor!r} is not a valid cursor", extensions={"code": "INVALID_CURSOR"}
+        ) from None
+    if offset < 0:
+        raise GraphQLError(f"{argument}: cursor out of range", extensions={"code": "INVALID_CURSOR"})
+    return offset
+
+
+@dataclass(frozen=True)
+class PageArgs:
+    """Validated `first/last/before/after/offset`, hashable so DataLoaders can batch on it."""
+
+    first: int | None = None
+    last: int | None = None
+    before: int | None = None
+    after: int | None = None
+    offset: int = 0
+
+    @classmethod
+    def parse(
+        cls,
+        first: int | None,
+        last: int | None,
+        before: str | None,
+        after: str | None,
+        offset: int | None,
+    ) -> PageArgs:
+        for name, size in (("first", first), ("last", last)):
+            if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
+                raise GraphQLError(
+                    f"{name}: must be between 0 and {MAX_PAGE_SIZE}, got {size}",
+                    extensions={"code": "PAGE_SIZE"},
+                )
+        if offset is not None and offset < 0:
+            raise GraphQLError("offset: must not be negative", extensions={"code": "PAGE_SIZE"})
+        # No size given: the cap doubles as the default page, so no answer is unbounded.
+        if first is None and last is None:
+            first = MAX_PAGE_SIZE
+        return cls(
+            first=first,
+            last=last,
+            before=cursor_to_offset(before, "before") if before else None,
+            after=cursor_to_offset(after, "after") if after else None,
+            offset=offset or 0,
+        )
+
+    @property
+    def lower(self) -> int:
+        """Index of the first row the page may start at, before `last` trims it."""
+        return (self.after + 1 if self.after is not None else 0) + self.offset
+
+    def window(self, count: int) -> tuple[int, int]:
+        """The `[start, end)` slice of a list of `count` rows that this page covers."""
+        start = min(self.lower, count)
+        end = count if self.before is None else min(self.before, count)
+        end = max(end, start)
+        if self.first is not None:
+            end = min(end, start + self.first)
+        if self.last is not None:
+            start = max(start, end - self.last)
+        return start, end
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    node: NodeT
+    cursor: str
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    """A page of nodes; `count` is the total after filtering, not the page length."""
+
+    count: int
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+
+def build_connection(nodes: Sequence[NodeT], count: int, start: int) -> Connection[NodeT]:
+    """A connection for `nodes`, the rows `[start, start + len(nodes))` of `count`."""
+    edges = [Edge(node=node, cursor=offset_to_cursor(start + i)) for i, node in enumerate(nodes)]
+    return Connection(
+        count=count,
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=start + len(nodes) < count,
+            has_previous_page=start > 0,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
