@@ -25,7 +25,7 @@ from connectors.base import (
     Stream,
     StreamContext,
 )
-from models import ConnectorState, SyncReject, SyncRun, SyncSeen
+from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, SyncSeen
 from models._types import utcnow
 from models.enums import RecordOutcome, RunStatus
 from sync.commerce_loader import COMMERCE_LOADERS
@@ -36,16 +36,8 @@ from sync.upsert import upsert_from
 
 log = structlog.get_logger("sync.pipeline")
 
-SUMMARY_KEYS = (
-    "read",
-    "created",
-    "updated",
-    "unchanged",
-    "deleted",
-    "rejected",
-    "duplicates",
-    "warnings",
-)
+# What a run summary reports; conflicts are shown beside them but are also warnings.
+SUMMARY_KEYS = tuple(k for k in COUNT_FIELDS if k != "conflicts")
 
 Loader = Callable[[sa.Connection, BatchTarget, list[Draft]], BatchResult]
 
@@ -135,7 +127,7 @@ def execute_run(
     bound = log.bind(run_id=run_id, source=stream.source_name, stream=stream.name)
     checkpoint = dict(run["checkpoint"] or {})
     done = int(checkpoint.get("records", 0))
-    counts: Counter[str] = Counter({k: run[k] for k in (*SUMMARY_KEYS, "conflicts")})
+    counts: Counter[str] = Counter({k: run[k] for k in COUNT_FIELDS})
     resuming = done > 0
     cursor = run["cursor_after"] if resuming and not stream.resume_by_skip else run["cursor_before"]
     ctx = StreamContext(
@@ -320,7 +312,7 @@ def _advance(
         .where(runs.c.id == run_id)
         .values(
             {
-                **{k: runs.c[k] + delta.get(k, 0) for k in (*SUMMARY_KEYS, "conflicts")},
+                **{k: runs.c[k] + delta.get(k, 0) for k in COUNT_FIELDS},
                 "checkpoint": {"records": job.done, **job.checkpoint},
                 "cursor_after": job.cursor,
             }
