@@ -33,11 +33,13 @@ import_app = typer.Typer(help="Import records from files.", no_args_is_help=True
 runs_app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
 customers_app = typer.Typer(help="Look customers up in the store.", no_args_is_help=True)
 users_app = typer.Typer(help="Logins: create the first admin.", no_args_is_help=True)
+sync_app = typer.Typer(help="Sync from a connected source.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(runs_app, name="runs")
 app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
+app.add_typer(sync_app, name="sync")
 
 err = Console(stderr=True)
 out = Console()
@@ -127,6 +129,34 @@ def import_csv_command(
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     _report(summary, as_json)
+
+
+class SalesforceStreamName(StrEnum):
+    contacts = "contacts"
+    orders = "orders"
+
+
+@sync_app.command("salesforce")
+def sync_salesforce_command(
+    stream: Annotated[
+        SalesforceStreamName, typer.Option(help="What to sync: contacts → customers, orders → orders.")
+    ] = SalesforceStreamName.contacts,
+    full: Annotated[bool, typer.Option("--full", help="Read everything, not only what changed.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync a Salesforce stream (resuming a paused or failed run) and print the run summary."""
+    from sync.salesforce_sync import sync_salesforce
+
+    settings = _settings()
+    try:
+        summary = sync_salesforce(settings, stream=stream.value, full=full, trigger="cli")
+    except FatalSourceError as exc:
+        fail(str(exc))
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    _report(summary, as_json)
+    if summary.status == "paused":
+        err.print(f"paused: {summary.error}; run the same command later to resume", highlight=False)
 
 
 def _report(summary: RunSummary, as_json: bool) -> None:

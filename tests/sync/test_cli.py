@@ -142,3 +142,34 @@ def test_create_admin_reads_the_password_from_stdin(
     boss = find_customer(get_engine(pg_only_url), email="boss@example.com")
     assert boss is not None
     assert boss["admin"] is True
+
+
+def test_sync_salesforce_without_credentials_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("SALESFORCE_")]:
+        monkeypatch.delenv(name)
+    result = CliRunner().invoke(app, ["sync", "salesforce", "--json"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_sync_salesforce_from_the_command_line(pg_only_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes.salesforce import FakeSalesforce
+
+    with FakeSalesforce() as org:
+        for i in range(30):
+            org.org.add_contact(FirstName=f"F{i}", LastName="L", Email=f"sf{i}@example.com")
+        # The direct-session mode needs no login host: the instance URL is the fake itself.
+        monkeypatch.setenv("DATABASE_URL", pg_only_url)
+        monkeypatch.setenv("SALESFORCE_INSTANCE_URL", org.url)
+        monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", org.issue_token())
+        monkeypatch.setenv("SALESFORCE_CA_BUNDLE", str(org.ca_path))
+        result = CliRunner().invoke(app, ["sync", "salesforce", "--full", "--json"])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        assert (summary["status"], summary["read"], summary["created"]) == ("succeeded", 30, 30)
+        again = json.loads(CliRunner().invoke(app, ["sync", "salesforce", "--json"]).stdout)
+        assert again["created"] == again["updated"] == 0
