@@ -102,6 +102,12 @@ _golden_stage = temp_table(
 )
 
 
+# The computed columns as staged (all but the key and the stamp).
+GOLDEN_STAGE_COLUMNS: tuple[sa.Column[Any], ...] = tuple(
+    c for c in _golden_stage.columns if c.name not in ("pk", "updated_at")
+)
+
+
 @dataclass(slots=True)
 class RecomputeResult:
     """What a recompute changed, and the e-mail conflicts it found."""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from models import Customer, CustomerSource, SyncSeen
 from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
-from sync.golden import recompute_customers
+from sync.golden import GOLDEN_STAGE_COLUMNS, SourceRow, compute_golden, recompute_customers
 from sync.loyalty_id import new_loyalty_id
 from sync.mapping import Draft, Issue
 from sync.staging import drop, stage, temp_table
@@ -36,10 +36,7 @@ _stage_source = temp_table(
 _stage_new_customer = temp_table(
     "stage_new_customer",
     sa.Column("loyalty_id", sa.String, primary_key=True),
-    sa.Column("email", sa.String),
-    sa.Column("firstname", sa.String),
-    sa.Column("lastname", sa.String),
-    sa.Column("extra_info", JSONType),
+    *(sa.Column(c.name, c.type) for c in GOLDEN_STAGE_COLUMNS),
     sa.Column("entity_source", sa.String),
     sa.Column("entity_source_id", sa.String),
     sa.Column("created_at", UTCDateTime),
@@ -103,8 +100,27 @@ def _classify(draft: Draft, existing: dict[str, Any] | None) -> tuple[str, bool]
     return RecordOutcome.UNCHANGED, newer
 
 
-def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draft]) -> dict[str, int]:
-    """Customer pk for each new source id: by loyalty id, then e-mail, else a new customer."""
+def _as_source_row(target: BatchTarget, d: Draft) -> SourceRow:
+    return SourceRow(
+        target.source,
+        d.source_id,
+        target.entity_source,
+        target.priority,
+        d.modstamp,
+        d.payload(),
+        False,
+        None,
+    )
+
+
+def _resolve_identities(
+    conn: sa.Connection, target: BatchTarget, new: list[Draft]
+) -> tuple[dict[str, int], set[int]]:
+    """Customer pk for each new source id: by loyalty id, then e-mail, else a new customer.
+
+    Also returns the customers created from exactly one record: they are inserted with their
+    golden record already computed, so they need no recompute.
+    """
     cust = Customer.__table__  # type: ignore[attr-defined]
     by_loyalty = {d.fields["loyalty_id"] for d in new if d.fields.get("loyalty_id")}
     by_email = {d.fields["email"] for d in new if d.fields.get("email")}
@@ -127,6 +143,7 @@ def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draf
     to_create: dict[str, dict[str, Any]] = {}  # loyalty id -> new customer row
     pending: dict[str, str] = {}  # source id -> loyalty id of the customer to create
     email_new: dict[str, str] = {}  # e-mail -> loyalty id, so one batch makes one customer
+    shared: set[str] = set()  # loyalty ids of new customers that more than one record names
     now = utcnow()
     for d in new:
         lid, email = d.fields.get("loyalty_id"), d.fields.get("email")
@@ -136,14 +153,13 @@ def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draf
             resolved[d.source_id] = email_pk[email]
         elif email and email in email_new:
             pending[d.source_id] = email_new[email]
+            shared.add(email_new[email])
         else:
             lid = lid if lid and lid not in to_create else new_loyalty_id()
+            golden = compute_golden([_as_source_row(target, d)], has_login=False)
             to_create[lid] = {
                 "loyalty_id": lid,
-                "email": email,
-                "firstname": d.fields.get("firstname") or "",
-                "lastname": d.fields.get("lastname") or "",
-                "extra_info": {},
+                **{c.name: golden[c.name] for c in GOLDEN_STAGE_COLUMNS},
                 "entity_source": target.entity_source,
                 "entity_source_id": d.source_id,
                 "created_at": now,
@@ -164,7 +180,9 @@ def _resolve_identities(conn: sa.Connection, target: BatchTarget, new: list[Draf
         )
         drop(conn, s)
         resolved.update({sid: created[lid] for sid, lid in pending.items()})
-    return resolved
+        fresh = {pk for lid, pk in created.items() if lid not in shared}
+        return resolved, fresh
+    return resolved, set()
 
 
 def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[Draft]) -> BatchResult:
@@ -191,7 +209,8 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
             )
 
     customer_of = {sid: ex["customer_pk"] for sid, ex in existing.items() if "customer_pk" in ex}
-    customer_of.update(_resolve_identities(conn, target, new))
+    resolved, fresh = _resolve_identities(conn, target, new)
+    customer_of.update(resolved)
 
     now = utcnow()
     rows = [
@@ -214,7 +233,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     if rows:
         _write_source_rows(conn, rows)
     _mark_seen(conn, target.run_id, list(latest))
-    recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows})
+    recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows} - fresh)
     for pk, email, holder in recomputed.conflicts:
         result.conflicts.append(
             Issue(
