@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.errors import NON_FIELD, FormErrors, single
-from api.golden import recompute_golden_record
 from api.mail import Mail, MailSender
 from api.passwords import hash_password, password_problems
 from api.signup_form import PAYLOAD_FIELDS, Profile, SignUp, validate_sign_up
@@ -26,6 +25,7 @@ from api.tokens import (
     login_fingerprint,
 )
 from models import Customer, CustomerLogin, CustomerSource, utcnow
+from sync.golden import recompute_customers
 from sync.loyalty_id import new_loyalty_id
 from sync.normalize import FieldError, normalize_date, normalize_email
 from sync.settings import Settings, get_settings
@@ -205,7 +205,7 @@ def verify_account(conn: sa.Connection, settings: Settings, token: str) -> FormE
     )
     if login.verification_required:
         write_internal_source(conn, settings, login.customer_pk, profile, now)
-        recompute_golden_record(conn, login.customer_pk)
+        recompute_customers(conn, [login.customer_pk])
         log.info("account.claimed", customer_pk=login.customer_pk)
     return None
 
