@@ -276,6 +276,27 @@ def runs_show(
         out.print(t)
 
 
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="The stopped run's id (from `runs list`).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume a run still marked running (its process died).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Carry a failed, paused or crashed run on from its last committed batch."""
+    from sync.resume import resume_run
+
+    settings = _settings()
+    try:
+        summary = resume_run(settings, run_id, force=force)
+    except FatalSourceError as exc:
+        fail(str(exc))
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    _report(summary, as_json)
+
+
 @customers_app.command("get")
 def customers_get(
     email: Annotated[str | None, typer.Option(help="Find by e-mail (case-blind).")] = None,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from connectors.base import FatalSourceError
 from connectors.csv import CsvFile, CsvStream, Layout, detect_layout, load_mapping, preset
-from models import ensure_schema
+from models import SyncRun, ensure_schema
 from sync.pipeline import RunSummary, create_run, execute_run
 from sync.settings import Settings
 
@@ -40,8 +42,33 @@ def import_csv(
     Raises FatalSourceError, before any run is recorded, when the file or layout is unusable.
     """
     layout = choose_layout(path, kind, preset_name, mapping)
-    stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind)
+    ref = {"mapping": str(mapping.resolve())} if mapping else {"preset": layout.name}
+    stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref)
     engine = ensure_schema(settings.database_url)
     run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
+    callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
+    return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)
+
+
+def resume_csv(
+    settings: Settings,
+    run_id: str,
+    *,
+    on_batch: Callable[[CsvStream, dict[str, int]], None] | None = None,
+) -> RunSummary:
+    """Carry a stopped CSV run on from its last committed batch, if its file is unchanged."""
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    params = dict(run["params"] or {})
+    path = Path(params["path"])
+    kind = str(params.get("kind", "customers"))
+    mapping = Path(params["mapping"]) if params.get("mapping") else None
+    layout = choose_layout(path, kind, None if mapping else params.get("preset"), mapping)
+    ref = {"mapping": str(mapping)} if mapping else {"preset": layout.name}
+    stream = CsvStream(path, run["source"], layout.entity_source, kind, ref)
+    if stream.file.sha256() != params.get("sha256"):
+        raise FatalSourceError(f"{path} changed since run {run_id} read it; import it afresh instead")
     callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
     return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)

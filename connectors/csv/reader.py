@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,6 +96,14 @@ class CsvFile:
         self.layout = CsvLayout(encoding, delimiter, header)
         self.size = path.stat().st_size
         self._raw: BinaryIO | None = None
+
+    def sha256(self) -> str:
+        """The file's content hash, so a resumed run can tell the file is still the same."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def bytes_read(self) -> int:
         """How far into the file reading has got, for progress bars."""

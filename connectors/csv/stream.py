@@ -23,9 +23,18 @@ class CsvStream(Stream):
     replication_key: ClassVar[str | None] = None
     resume_by_skip: ClassVar[bool] = True
 
-    def __init__(self, path: Path, source_name: str, entity_source: str, kind: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        source_name: str,
+        entity_source: str,
+        kind: str,
+        layout_ref: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(source_name)
         self.path = path
+        # How the layout was chosen ({"preset": …} or {"mapping": …}), so a resume can redo it.
+        self.layout_ref = layout_ref or {}
         self.file = CsvFile(path)
         self.entity_source = entity_source
         self.kind = kind  # type: ignore[misc]
@@ -56,8 +65,10 @@ class CsvStream(Stream):
     def describe(self) -> dict[str, Any]:
         layout = self.file.layout
         return {
-            "path": str(self.path),
+            "path": str(self.path.resolve()),
             "kind": self.kind,
             "encoding": layout.encoding,
             "delimiter": layout.delimiter,
+            "sha256": self.file.sha256(),
+            **self.layout_ref,
         }
