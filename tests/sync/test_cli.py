@@ -107,6 +107,7 @@ def test_fatal_problems_are_one_line_on_stderr_and_non_zero(
         ["import", "csv"],
         ["runs", "list"],
         ["runs", "show"],
+        ["runs", "resume"],
         ["customers", "get"],
         ["db", "upgrade"],
     ],
