@@ -110,6 +110,9 @@ def test_fatal_problems_are_one_line_on_stderr_and_non_zero(
         ["runs", "resume"],
         ["customers", "get"],
         ["db", "upgrade"],
+        ["serve"],
+        ["users", "create-admin"],
+        ["sync", "salesforce"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
