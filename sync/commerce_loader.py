@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -313,5 +312,3 @@ COMMERCE_LOADERS = {
     "promotions": load_promotion_batch,
     "redemptions": load_redemption_batch,
 }
-
-__all__ = ["COMMERCE_LOADERS", "Counter"]

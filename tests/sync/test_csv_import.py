@@ -183,3 +183,27 @@ def test_a_crash_mid_run_resumes_from_the_last_committed_batch(db_url: str, tmp_
     assert_counts_add_up(summary)
     assert (summary.counts["read"], summary.counts["created"], summary.counts["unchanged"]) == (1000, 1000, 0)
     assert len(table_rows(db_url, "customer")) == 1000
+
+
+def test_mapping_in_worker_processes_gives_the_same_store_as_inline(pg_only_url: str, tmp_path: Path) -> None:
+    from sync.csv_import import import_csv
+    from tests.conftest import truncate_all
+    from tests.sync.helpers import settings_for
+
+    path = write_csv(tmp_path / "w.csv", SHOPIFY_HEADER, shopify_rows(1500, garbage=0.02, seed=13))
+    inline = import_csv(settings_for(pg_only_url, batch_size=200, mapping_workers=0), path)
+    customers = {
+        r["email"]: {k: v for k, v in r.items() if k not in ("pk", "loyalty_id", "created_at", "updated_at")}
+        for r in table_rows(pg_only_url, "customer")
+    }
+    rejected = sorted((r["line"], r["reason"]) for r in table_rows(pg_only_url, "sync_reject"))
+
+    truncate_all(get_engine(pg_only_url))
+    pooled = import_csv(settings_for(pg_only_url, batch_size=200, mapping_workers=2), path)
+    assert_counts_add_up(pooled)
+    assert {k: v for k, v in pooled.counts.items()} == {k: v for k, v in inline.counts.items()}
+    assert {
+        r["email"]: {k: v for k, v in r.items() if k not in ("pk", "loyalty_id", "created_at", "updated_at")}
+        for r in table_rows(pg_only_url, "customer")
+    } == customers
+    assert sorted((r["line"], r["reason"]) for r in table_rows(pg_only_url, "sync_reject")) == rejected
