@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from api.accounts import AdminCreationError, create_admin
 from api.app import create_app, serve
-from api.mail import Mail, MailSender, MemoryMailSender
-from api.schema import build_schema, export_schema
+from api.auth import AdminCreationError, Mail, MailSender, MemoryMailSender, create_admin
+from api.graphql import build_schema, export_schema
 
 __all__ = [
     "AdminCreationError",

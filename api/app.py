@@ -8,9 +8,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
-from api.context import RequestContext, Services
-from api.mail import FolderMailSender, LogMailSender, MailSender
-from api.schema import build_schema
+from api.auth import FolderMailSender, LogMailSender, MailSender
+from api.graphql import RequestContext, Services, build_schema
 from models import get_engine
 from sync.settings import Settings, get_settings
 

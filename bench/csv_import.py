@@ -29,12 +29,11 @@ from sqlmodel import Session, select
 import models
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from connectors.base import ReadError, StreamContext
-from connectors.csv import CsvStream, preset
+from connectors.csv import CsvStream
 from models import GOLDEN_FIELDS, Customer, CustomerSource, get_engine, utcnow
-from sync.csv_import import import_csv
+from sync.jobs import import_csv
 from sync.log import configure_logging
-from sync.loyalty_id import new_loyalty_id
-from sync.mapping import Draft, map_record
+from sync.mapping import Draft, map_record, new_loyalty_id, preset
 from sync.pipeline import SUMMARY_KEYS
 from sync.settings import Settings
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.salesforce import SalesforceSettings
 
 DEFAULT_SOURCE_PRIORITY: dict[str, int] = {
     # Self-service input (sign-up, profile edits) beats any import: the person typed it.
@@ -63,40 +66,30 @@ class Settings(BaseSettings):
         description="Development: write outgoing mail there (owner-only files) instead of sending.",
     )
 
-    # Salesforce: the auth mode follows from which of these are set (see connectors.salesforce.auth).
-    salesforce_instance_url: str | None = None
-    salesforce_access_token: SecretStr | None = None
-    salesforce_username: str | None = None
-    salesforce_password: SecretStr | None = None
-    salesforce_security_token: SecretStr | None = None
-    salesforce_consumer_key: str | None = None
-    salesforce_consumer_secret: SecretStr | None = None
-    salesforce_private_key_file: Path | None = None
-    salesforce_domain: str = Field(default="login", description="`login`, `test` or a My Domain.")
-    salesforce_api_version: str = "59.0"
-    salesforce_ca_bundle: Path | None = Field(
-        default=None, description="A CA file to trust instead of the system's (proxies, private CAs)."
-    )
-    salesforce_bulk_threshold: int = Field(default=10_000, ge=1)
-    salesforce_lookback_seconds: int = Field(default=300, ge=0)
-    salesforce_api_budget_fraction: float = Field(default=0.25, gt=0, le=1)
-    salesforce_max_relogins: int = Field(default=3, ge=0)
-    salesforce_retry_attempts: int = Field(default=6, ge=1)
-    salesforce_retry_initial_wait_seconds: float = Field(default=1.0, ge=0)
-    salesforce_retry_max_wait_seconds: float = Field(default=60.0, ge=0)
-    salesforce_request_timeout_seconds: float = Field(default=120.0, gt=0)
-    salesforce_page_size: int = Field(default=2000, ge=1, le=2000)
-    salesforce_bulk_page_size: int = Field(default=50_000, ge=1)
-    salesforce_bulk_poll_seconds: float = Field(default=2.0, ge=0)
-    salesforce_bulk_wait_seconds: float = Field(default=3600.0, gt=0)
-    # Documented field -> Salesforce columns, merged over the defaults of each stream.
-    salesforce_contact_fields: dict[str, list[str]] = Field(default_factory=dict)
-    salesforce_order_fields: dict[str, list[str]] = Field(default_factory=dict)
-    salesforce_order_email_field: str = "BillToContact.Email"
+    # Each connector declares its own settings; they read their own variables (`SALESFORCE_*`).
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
 
     log_level: str = "INFO"
     # JSON lines for log shippers; `LOG_JSON=false` gives a console view for people.
     log_json: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _connector_settings(cls, data: Any) -> Any:
+        """Build each connector's settings from its own variables, with the flat names as overrides.
+
+        `Settings(salesforce_username=...)` keeps working: such keys configure the connector.
+        """
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        flat = {k.removeprefix("salesforce_"): data.pop(k) for k in list(data) if k.startswith("salesforce_")}
+        given = data.get("salesforce")
+        if flat or isinstance(given, dict):
+            base = given.model_dump() if isinstance(given, BaseModel) else dict(given or {})
+            # Constructed, not validated from a dict: only `__init__` reads the environment.
+            data["salesforce"] = SalesforceSettings(**{**base, **flat})
+        return data
 
     def priority_of(self, source: str) -> int:
         """Priority of a source name; `shopify-eu` falls back to `shopify`, then to `csv`'s."""

@@ -1,27 +1,8 @@
-"""CSV exports: streamed reading, presets for common exports, and mapping files."""
+"""CSV exports, read streamed: encoding and delimiter sniffing, one `SourceRecord` per row."""
 
 from __future__ import annotations
 
-from connectors.csv.layouts import (
-    PRESETS,
-    Layout,
-    detect_layout,
-    load_mapping,
-    native_layout,
-    preset,
-)
 from connectors.csv.reader import CsvFile, CsvLayout, detect_encoding
 from connectors.csv.stream import CsvStream
 
-__all__ = [
-    "PRESETS",
-    "CsvFile",
-    "CsvLayout",
-    "CsvStream",
-    "Layout",
-    "detect_encoding",
-    "detect_layout",
-    "load_mapping",
-    "native_layout",
-    "preset",
-]
+__all__ = ["CsvFile", "CsvLayout", "CsvStream", "detect_encoding"]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from connectors.salesforce.auth import AuthMode, auth_mode
-from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.streams import ContactsStream, OrdersStream, Reconciler, SalesforceStream
+import importlib
+from typing import TYPE_CHECKING, Any
 
-STREAMS: dict[str, type[SalesforceStream]] = {"contacts": ContactsStream, "orders": OrdersStream}
+from connectors.salesforce.settings import SalesforceSettings
+
+if TYPE_CHECKING:
+    from connectors.salesforce.auth import AuthMode, auth_mode
+    from connectors.salesforce.client import SalesforceClient
+    from connectors.salesforce.contacts import ContactsStream
+    from connectors.salesforce.orders import OrdersStream
+    from connectors.salesforce.streams import Reconciler, SalesforceStream
+
+    STREAMS: dict[str, type[SalesforceStream]]
 
 __all__ = [
     "STREAMS",
@@ -15,6 +23,29 @@ __all__ = [
     "OrdersStream",
     "Reconciler",
     "SalesforceClient",
+    "SalesforceSettings",
     "SalesforceStream",
     "auth_mode",
 ]
+
+# simple-salesforce and requests load on first use: every command reads the settings, few sync.
+_LAZY = {
+    "AuthMode": "auth",
+    "auth_mode": "auth",
+    "SalesforceClient": "client",
+    "ContactsStream": "contacts",
+    "OrdersStream": "orders",
+    "Reconciler": "streams",
+    "SalesforceStream": "streams",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STREAMS":
+        value: Any = {"contacts": __getattr__("ContactsStream"), "orders": __getattr__("OrdersStream")}
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(f"connectors.salesforce.{_LAZY[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -12,7 +12,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.login import SalesforceLogin
 
 from connectors.base import FatalSourceError
-from sync.settings import Settings
+from connectors.salesforce.settings import SalesforceSettings
 
 
 class AuthMode(StrEnum):
@@ -33,22 +33,22 @@ class Login:
     instance: str
 
 
-def auth_mode(settings: Settings) -> AuthMode:
+def auth_mode(settings: SalesforceSettings) -> AuthMode:
     """The mode the settings allow; modes that can log in again come before a bare token."""
     s = settings
-    if s.salesforce_username and s.salesforce_consumer_key and s.salesforce_private_key_file:
+    if s.username and s.consumer_key and s.private_key_file:
         return AuthMode.JWT
-    if s.salesforce_username and s.salesforce_password and s.salesforce_consumer_key:
-        if s.salesforce_consumer_secret is None:
+    if s.username and s.password and s.consumer_key:
+        if s.consumer_secret is None:
             raise FatalSourceError("SALESFORCE_CONSUMER_KEY needs SALESFORCE_CONSUMER_SECRET")
         return AuthMode.OAUTH_PASSWORD
-    if s.salesforce_username and s.salesforce_password:
+    if s.username and s.password:
         return AuthMode.SOAP
-    if s.salesforce_consumer_key and s.salesforce_consumer_secret:
-        if s.salesforce_domain in ("login", "test"):
+    if s.consumer_key and s.consumer_secret:
+        if s.domain in ("login", "test"):
             raise FatalSourceError("client credentials need SALESFORCE_DOMAIN set to the org's My Domain")
         return AuthMode.CLIENT_CREDENTIALS
-    if s.salesforce_access_token and s.salesforce_instance_url:
+    if s.access_token and s.instance_url:
         return AuthMode.SESSION
     raise FatalSourceError(
         "no Salesforce credentials: set SALESFORCE_USERNAME and SALESFORCE_PASSWORD, a connected app "
@@ -61,45 +61,41 @@ def _secret(value: object) -> str:
     return str(getter()) if getter else ""
 
 
-def log_in(settings: Settings, mode: AuthMode, http: requests.Session) -> Login:
+def log_in(settings: SalesforceSettings, mode: AuthMode, http: requests.Session) -> Login:
     """Log in (or take the configured session) and return the token and instance host."""
     s = settings
     if mode is AuthMode.SESSION:
-        parts = urlsplit(s.salesforce_instance_url or "")
+        parts = urlsplit(s.instance_url or "")
         if not parts.netloc:
             raise FatalSourceError(
                 "SALESFORCE_INSTANCE_URL must be a URL such as https://acme.my.salesforce.com"
             )
-        return Login(_secret(s.salesforce_access_token), parts.netloc)
-    login = functools.partial(
-        SalesforceLogin, session=http, sf_version=s.salesforce_api_version, domain=s.salesforce_domain
-    )
-    password = _secret(s.salesforce_password)
-    token = _secret(s.salesforce_security_token)
+        return Login(_secret(s.access_token), parts.netloc)
+    login = functools.partial(SalesforceLogin, session=http, sf_version=s.api_version, domain=s.domain)
+    password = _secret(s.password)
+    token = _secret(s.security_token)
     try:
         match mode:
             case AuthMode.SOAP:
-                session_id, instance = login(
-                    username=s.salesforce_username, password=password, security_token=token
-                )
+                session_id, instance = login(username=s.username, password=password, security_token=token)
             case AuthMode.OAUTH_PASSWORD:
                 # The password grant takes the security token appended, as the SOAP login does.
                 session_id, instance = login(
-                    username=s.salesforce_username,
+                    username=s.username,
                     password=password + token,
-                    consumer_key=s.salesforce_consumer_key,
-                    consumer_secret=_secret(s.salesforce_consumer_secret),
+                    consumer_key=s.consumer_key,
+                    consumer_secret=_secret(s.consumer_secret),
                 )
             case AuthMode.JWT:
                 session_id, instance = login(
-                    username=s.salesforce_username,
-                    consumer_key=s.salesforce_consumer_key,
-                    privatekey_file=str(s.salesforce_private_key_file),
+                    username=s.username,
+                    consumer_key=s.consumer_key,
+                    privatekey_file=str(s.private_key_file),
                 )
             case AuthMode.CLIENT_CREDENTIALS:
                 session_id, instance = login(
-                    consumer_key=s.salesforce_consumer_key,
-                    consumer_secret=_secret(s.salesforce_consumer_secret),
+                    consumer_key=s.consumer_key,
+                    consumer_secret=_secret(s.consumer_secret),
                 )
     except SalesforceAuthenticationFailed as exc:
         # The server's code and message name the problem; they never echo the password.

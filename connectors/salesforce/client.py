@@ -21,7 +21,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from connectors.base import FatalSourceError, PauseRun
 from connectors.salesforce.auth import AuthMode, Login, auth_mode, log_in
-from sync.settings import Settings
+from connectors.salesforce.settings import SalesforceSettings
 
 log = structlog.get_logger("connectors.salesforce")
 
@@ -71,12 +71,12 @@ def error_code(exc: SalesforceError) -> str | None:
 class SalesforceClient:
     """Runs calls against one org, owning login, retries and the run's API budget."""
 
-    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+    def __init__(self, settings: SalesforceSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.mode: AuthMode = auth_mode(settings)
         self.http = session or requests.Session()
-        if settings.salesforce_ca_bundle is not None:
-            ca = str(settings.salesforce_ca_bundle)
+        if settings.ca_bundle is not None:
+            ca = str(settings.ca_bundle)
             self.http.verify = ca
             self.http.mount("https://", _PinnedCA(ca))
         self.http.hooks["response"].append(self._on_response)
@@ -87,11 +87,11 @@ class SalesforceClient:
         self._sf: Salesforce | None = None
         self._retrying = Retrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(settings.salesforce_retry_attempts),
+            stop=stop_after_attempt(settings.retry_attempts),
             wait=wait_exponential_jitter(
-                multiplier=settings.salesforce_retry_initial_wait_seconds,
-                max=settings.salesforce_retry_max_wait_seconds,
-                jitter=settings.salesforce_retry_initial_wait_seconds,
+                multiplier=settings.retry_initial_wait_seconds,
+                max=settings.retry_max_wait_seconds,
+                jitter=settings.retry_initial_wait_seconds,
             ),
             before_sleep=self._log_retry,
             reraise=True,
@@ -109,7 +109,7 @@ class SalesforceClient:
 
     @property
     def timeout(self) -> float:
-        return self.settings.salesforce_request_timeout_seconds
+        return self.settings.request_timeout_seconds
 
     def _connect(self) -> None:
         login: Login = self._retrying(log_in, self.settings, self.mode, self.http)
@@ -119,7 +119,7 @@ class SalesforceClient:
             session_id=login.session_id,
             instance=login.instance,
             session=self.http,
-            version=self.settings.salesforce_api_version,
+            version=self.settings.api_version,
         )
         log.info("salesforce.login", auth=str(self.mode), instance=login.instance)
 
@@ -140,7 +140,7 @@ class SalesforceClient:
                     raise FatalSourceError(
                         "the Salesforce access token expired; configure a login to let the sync renew it"
                     ) from None
-                if consecutive >= self.settings.salesforce_max_relogins:
+                if consecutive >= self.settings.max_relogins:
                     raise FatalSourceError(
                         f"Salesforce session still invalid after {consecutive} re-login(s) ({what})"
                     ) from None
@@ -191,7 +191,7 @@ class SalesforceClient:
             self.api_usage = (used, limit)
             if self.budget is None:
                 remaining = max(0, limit - used)
-                self.budget = int(remaining * self.settings.salesforce_api_budget_fraction)
+                self.budget = int(remaining * self.settings.api_budget_fraction)
                 log.info("salesforce.budget", remaining=remaining, budget=self.budget)
 
     def _log_retry(self, state: Any) -> None:

@@ -1,4 +1,4 @@
-"""Salesforce streams: Contacts and Orders by keyset on (SystemModstamp, Id), with their deletes."""
+"""A Salesforce sObject read by keyset on (SystemModstamp, Id), through REST or Bulk 2.0, with its deletes."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from connectors.base import FatalSourceError, ReadError, SourceRecord, Stream, S
 from connectors.salesforce import bulk, deletes
 from connectors.salesforce.client import SalesforceClient, error_code
 from connectors.salesforce.records import canonical, parse_stamp, soql_datetime, soql_select, soql_string
-from sync.mapping import MappingSpec
-from sync.settings import Settings
+from connectors.salesforce.settings import SalesforceSettings
 
 log = structlog.get_logger("connectors.salesforce")
 
@@ -25,7 +24,6 @@ Row = dict[str, Any]
 
 _SYSTEM = ("Id", "IsDeleted", "SystemModstamp")
 _UNSELECTABLE = frozenset({"address", "location", "base64", "complexvalue"})
-_LOOKUP_CHUNK = 300  # ids per IN (...) lookup: keeps the GET URL well under its limit
 
 
 class SalesforceStream(Stream):
@@ -49,7 +47,7 @@ class SalesforceStream(Stream):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SalesforceSettings,
         *,
         session: requests.Session | None = None,
         client: SalesforceClient | None = None,
@@ -78,15 +76,6 @@ class SalesforceStream(Stream):
     def enrich(self, rows: list[Row]) -> None:
         """Add derived columns to a page of rows before they become records."""
 
-    def mapping_spec(self) -> MappingSpec:
-        return MappingSpec(
-            kind=self.kind,
-            fields=self.fields,
-            id_columns=["Id"],
-            modstamp_columns=["SystemModstamp"],
-            deleted_columns=["IsDeleted"],
-        )
-
     # --- state ----------------------------------------------------------------------------
 
     def cursor(self) -> dict[str, Any]:
@@ -110,14 +99,14 @@ class SalesforceStream(Stream):
         return {
             "sobject": self.sobject,
             "auth": str(self.client.mode),
-            "api_version": self.settings.salesforce_api_version,
-            "bulk_threshold": self.settings.salesforce_bulk_threshold,
-            "lookback_seconds": self.settings.salesforce_lookback_seconds,
+            "api_version": self.settings.api_version,
+            "bulk_threshold": self.settings.bulk_threshold,
+            "lookback_seconds": self.settings.lookback_seconds,
         }
 
     def _begin(self, ctx: StreamContext) -> None:
         self._cursor = {k: v for k, v in ctx.cursor.items() if k == "deletes_from"}
-        lookback = timedelta(seconds=self.settings.salesforce_lookback_seconds)
+        lookback = timedelta(seconds=self.settings.lookback_seconds)
         checkpoint = ctx.checkpoint
         if "sync_start" in checkpoint:
             # A resumed run keeps its own end and position, whatever ran in between.
@@ -182,7 +171,7 @@ class SalesforceStream(Stream):
         include_deleted = self.tracks_deletes
         count_soql = soql_select(["COUNT()"], self.sobject, self._where())
         total = self.client.query(count_soql, include_deleted=include_deleted)
-        if int(total["totalSize"]) > self.settings.salesforce_bulk_threshold:
+        if int(total["totalSize"]) > self.settings.bulk_threshold:
             soql = soql_select(self._columns(), self.sobject, self._where())
             job_id = bulk.start_job(self.client, self.sobject, soql, include_deleted=include_deleted)
             self._bulk = {"job_id": job_id, "locator": "", "offset": 0}
@@ -194,7 +183,7 @@ class SalesforceStream(Stream):
         yield from self._read_pages(include_deleted)
 
     def _read_pages(self, include_deleted: bool) -> Iterator[SourceRecord]:
-        page_size = self.settings.salesforce_page_size
+        page_size = self.settings.page_size
         while True:
             soql = soql_select(
                 self._columns(), self.sobject, self._where(), order_by="SystemModstamp, Id", limit=page_size
@@ -229,8 +218,8 @@ class SalesforceStream(Stream):
             self.client,
             self.sobject,
             job_id,
-            poll=s.salesforce_bulk_poll_seconds,
-            timeout=s.salesforce_bulk_wait_seconds,
+            poll=s.bulk_poll_seconds,
+            timeout=s.bulk_wait_seconds,
         )
         if resume:
             log.info("salesforce.bulk_resume", job_id=job_id, locator=self._bulk["locator"])
@@ -243,7 +232,7 @@ class SalesforceStream(Stream):
             self.sobject,
             job_id,
             str(self._bulk["locator"]),
-            page_size=s.salesforce_bulk_page_size,
+            page_size=s.bulk_page_size,
         )
         for page in pages:
             rows = [self._row(r) for r in page.rows[skip:]]
@@ -280,7 +269,7 @@ class SalesforceStream(Stream):
     # --- deletes --------------------------------------------------------------------------
 
     def _read_deletes(self, *, whole_table: bool) -> Iterator[SourceRecord]:
-        lookback = timedelta(seconds=self.settings.salesforce_lookback_seconds)
+        lookback = timedelta(seconds=self.settings.lookback_seconds)
         if not whole_table and self._lower is not None:
             known = self._cursor.get("deletes_from")
             start = self._lower
@@ -309,67 +298,3 @@ class SalesforceStream(Stream):
                 self._cursor["deletes_from"] = covered.isoformat()
             self._read += 1
             yield SourceRecord(sid, {}, when, True, self._read)
-
-
-class ContactsStream(SalesforceStream):
-    """Salesforce Contacts as customers."""
-
-    name: ClassVar[str] = "contacts"
-    sobject: ClassVar[str] = "Contact"
-    kind: ClassVar[str] = "customers"
-    default_fields: ClassVar[dict[str, list[str]]] = {
-        "email": ["Email"],
-        "firstname": ["FirstName"],
-        "lastname": ["LastName"],
-        "phoneNumber": ["Phone", "MobilePhone"],
-        "birthday": ["Birthdate"],
-        "country": ["MailingCountry"],
-        "city": ["MailingCity"],
-        "street": ["MailingStreet"],
-        "zipCode": ["MailingPostalCode"],
-    }
-
-    def configured_fields(self) -> dict[str, list[str]]:
-        return dict(self.settings.salesforce_contact_fields)
-
-
-class OrdersStream(SalesforceStream):
-    """Salesforce Orders as orders, their customer found by the bill-to contact's e-mail."""
-
-    name: ClassVar[str] = "orders"
-    sobject: ClassVar[str] = "Order"
-    kind: ClassVar[str] = "orders"
-    # The orders loader keeps no tombstones: a deleted order is simply no longer read.
-    tracks_deletes: ClassVar[bool] = False
-    default_fields: ClassVar[dict[str, list[str]]] = {
-        "orderId": ["OrderNumber"],
-        "total": ["TotalAmount"],
-        "completedAt": ["ActivatedDate", "EffectiveDate"],
-        "currency": ["CurrencyIsoCode"],
-        "orderType": ["Type"],
-    }
-    extra_columns: ClassVar[tuple[str, ...]] = ("BillToContactId", "Status")
-
-    @property
-    def _via_contact(self) -> bool:
-        return self.settings.salesforce_order_email_field.startswith("BillToContact.")
-
-    def configured_fields(self) -> dict[str, list[str]]:
-        email = self.settings.salesforce_order_email_field
-        return {"consumerEmail": [email], **self.settings.salesforce_order_fields}
-
-    def enrich(self, rows: list[Row]) -> None:
-        # One IN query per page instead of a relationship column, which not every API (or
-        # the fake org) serves in Bulk CSV the same way.
-        if not self._via_contact:
-            return
-        field = self.settings.salesforce_order_email_field.split(".", 1)[1]
-        ids = sorted({str(r["BillToContactId"]) for r in rows if r.get("BillToContactId")})
-        found: dict[str, Any] = {}
-        for i in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ", ".join(soql_string(x) for x in ids[i : i + _LOOKUP_CHUNK])
-            answer = self.client.query(soql_select(["Id", field], "Contact", f"Id IN ({chunk})"))
-            found.update({str(r["Id"]): r.get(field) for r in answer["records"]})
-        column = self.settings.salesforce_order_email_field
-        for row in rows:
-            row[column] = found.get(str(row.get("BillToContactId") or ""))

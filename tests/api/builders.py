@@ -10,9 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from api.passwords import hash_password
-from api.relay import to_global_id
-from api.tokens import issue_session
+from api.auth import hash_password, issue_session
+from api.graphql import to_global_id
 from models import (
     Customer,
     CustomerLogin,

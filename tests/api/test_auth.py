@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 from structlog.testing import capture_logs
 
-from api.tokens import issue_access_token
+from api.auth import issue_access_token
 from models import utcnow
 from tests.api.builders import make_customer, make_login
 from tests.api.conftest import Api

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.relay import PageArgs, offset_to_cursor, to_global_id
+from api.graphql import PageArgs, offset_to_cursor, to_global_id
 from tests.api.builders import make_customer, make_order, make_store, user_id
 from tests.api.conftest import Api
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from graphql import GraphQLObjectType, build_schema
 from structlog.testing import capture_logs
 
-from api.mail import FolderMailSender, LogMailSender, Mail
+from api.auth import FolderMailSender, LogMailSender, Mail
 from tests.api.builders import make_customer, user_id
 from tests.api.conftest import Api
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from api.accounts import content_hash
+from api.auth import content_hash
 from models import Customer, CustomerLogin, CustomerSource
 from tests.api.builders import make_customer, make_source_row, table
 from tests.api.conftest import Api
@@ -185,7 +185,7 @@ def test_tampered_and_expired_verification_tokens_are_refused(api: Api) -> None:
 
     import jwt
 
-    from api.tokens import _secret
+    from api.auth.tokens import _secret
 
     claims = jwt.decode(token, options={"verify_signature": False})
     expired = jwt.encode({**claims, "exp": 1}, _secret(api.settings, "verify"), algorithm="HS256")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.base import FatalSourceError, SourceRecord, StreamContext
-from connectors.salesforce import AuthMode, ContactsStream, auth_mode
+from connectors import FatalSourceError, SourceRecord, StreamContext
+from connectors.salesforce import AuthMode, ContactsStream, SalesforceSettings, auth_mode
 from sync.settings import Settings
 from tests.fakes import salesforce
 from tests.fakes.salesforce import FakeSalesforce
@@ -26,7 +26,7 @@ FAST = {
 }
 
 
-def settings_for(fake: FakeSalesforce, mode: str, tmp_path: Path, **overrides: Any) -> Settings:
+def settings_for(fake: FakeSalesforce, mode: str, tmp_path: Path, **overrides: Any) -> SalesforceSettings:
     """Settings that select `mode`, with the fake's credentials."""
     c = fake.credentials
     values: dict[str, Any] = dict(FAST)
@@ -60,7 +60,7 @@ def settings_for(fake: FakeSalesforce, mode: str, tmp_path: Path, **overrides: A
         )
     elif mode == "session":
         values.update(salesforce_instance_url=fake.url, salesforce_access_token=fake.issue_token())
-    return Settings(**{**values, **overrides})
+    return Settings(**{**values, **overrides}).salesforce
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_every_auth_mode_reads_contacts(
 
 def test_no_credentials_is_a_fatal_error_before_anything_is_sent() -> None:
     with pytest.raises(FatalSourceError, match="no Salesforce credentials"):
-        auth_mode(Settings())
+        auth_mode(Settings().salesforce)
 
 
 def test_a_wrong_password_fails_the_login_without_echoing_it(

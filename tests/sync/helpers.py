@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from models import get_engine
-from sync.csv_import import import_csv
+from sync.jobs import import_csv
 from sync.pipeline import SUMMARY_KEYS, RunSummary
 from sync.settings import Settings
 

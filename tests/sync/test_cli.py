@@ -141,7 +141,7 @@ def test_create_admin_reads_the_password_from_stdin(
     assert refused.exit_code == 2
     assert "Traceback" not in refused.output
     from models import get_engine
-    from sync.customers import find_customer
+    from sync.load import find_customer
 
     boss = find_customer(get_engine(pg_only_url), email="boss@example.com")
     assert boss is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models import get_engine
-from sync.customers import find_customer
+from sync.load import find_customer
 from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
 
 

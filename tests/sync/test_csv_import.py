@@ -147,7 +147,8 @@ def test_dataloader_delete_tombstones_and_deactivates(db_url: str, tmp_path: Pat
 
 
 def test_a_crash_mid_run_resumes_from_the_last_committed_batch(db_url: str, tmp_path: Path) -> None:
-    from connectors.csv import CsvStream, preset
+    from connectors.csv import CsvStream
+    from sync.mapping import preset
     from sync.pipeline import create_run, execute_run
     from tests.sync.helpers import settings_for
 
@@ -186,7 +187,7 @@ def test_a_crash_mid_run_resumes_from_the_last_committed_batch(db_url: str, tmp_
 
 
 def test_mapping_in_worker_processes_gives_the_same_store_as_inline(pg_only_url: str, tmp_path: Path) -> None:
-    from sync.csv_import import import_csv
+    from sync.jobs import import_csv
     from tests.conftest import truncate_all
     from tests.sync.helpers import settings_for
 

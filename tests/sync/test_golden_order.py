@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bench.exports import MAILCHIMP_HEADER, SHOPIFY_HEADER, mailchimp_rows, shopify_rows, write_csv
 from models import get_engine
-from sync.golden import SourceRow, compute_golden
+from sync.load import SourceRow, compute_golden
 from tests.conftest import truncate_all
 from tests.sync.helpers import golden_view, run_csv
 

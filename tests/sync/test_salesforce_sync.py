@@ -15,9 +15,9 @@ import structlog
 from simple_salesforce.exceptions import SalesforceError
 
 from models import get_engine
+from sync.jobs import sync_salesforce
 from sync.log import configure_logging
 from sync.pipeline import RunSummary
-from sync.salesforce_sync import sync_salesforce
 from sync.settings import Settings
 from tests.conftest import truncate_all
 from tests.fakes import salesforce

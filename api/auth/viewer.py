@@ -1,0 +1,73 @@
+"""Who is asking: the `Authorization` header turned into a viewer, and what a viewer may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from graphql import GraphQLError
+
+from api.auth.tokens import TokenError, decode_access_token, family_is_live
+from models import Customer, utcnow
+from sync.settings import Settings
+
+_customer = Customer.__table__  # type: ignore[attr-defined]
+
+# Both spellings are in use: graphql-jwt's `JWT <token>` (the documented one) and OAuth's `Bearer`.
+_SCHEMES = ("jwt", "bearer")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The authenticated customer, reduced to what access decisions need."""
+
+    pk: int
+    user_type: str
+    staff: bool
+    admin: bool
+
+    @property
+    def sees_everyone(self) -> bool:
+        """Staff, admins and merchants see every customer; a consumer sees only itself."""
+        return self.staff or self.admin or self.user_type in ("MERCHANT", "STAFF", "ADMIN")
+
+    def may_see(self, customer_pk: int) -> bool:
+        return self.sees_everyone or customer_pk == self.pk
+
+
+class NotAuthenticatedError(GraphQLError):
+    """Raised where a resolver needs a viewer and the request has none (or a bad token)."""
+
+    def __init__(self, message: str = "Authentication credentials were not provided") -> None:
+        super().__init__(message, extensions={"code": "UNAUTHENTICATED"})
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token in an `Authorization` header, if it uses a scheme this API accepts."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() not in _SCHEMES or not token.strip():
+        return None
+    return token.strip()
+
+
+def load_viewer(conn: sa.Connection, settings: Settings, token: str) -> Viewer:
+    """The viewer a token stands for; expired, tampered, revoked or orphaned tokens are refused."""
+    try:
+        claims = decode_access_token(settings, token)
+    except TokenError as exc:
+        raise NotAuthenticatedError(str(exc)) from None
+    now = utcnow()
+    row = conn.execute(
+        sa.select(_customer.c.pk, _customer.c.user_type, _customer.c.staff, _customer.c.admin).where(
+            _customer.c.pk == claims.customer_pk,
+            _customer.c.active.is_(True),
+            # Logging out (revokeToken) or a detected refresh-token replay ends the session's
+            # access tokens too, not only when they expire.
+            family_is_live(claims.family, now),
+        )
+    ).first()
+    if row is None:
+        raise NotAuthenticatedError("Token has been revoked")
+    return Viewer(pk=row.pk, user_type=row.user_type, staff=row.staff, admin=row.admin)

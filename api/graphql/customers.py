@@ -1,0 +1,89 @@
+"""Reading customers: the `consumers` filters and the lookups by id, e-mail, phone, loyalty id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from api.auth import Viewer
+from api.graphql.relay import PageArgs
+from models import Customer
+from sync.mapping import FieldError, normalize_email, normalize_phone
+
+_customer = Customer.__table__  # type: ignore[attr-defined]
+
+
+def blank_to_none(value: str | None) -> str | None:
+    """Filters treat null, "" and white space alike: no filter."""
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class ConsumerFilter:
+    loyalty_id: str | None = None
+    phone_number_icontains: str | None = None
+    email_icontains: str | None = None
+
+    def conditions(self, viewer: Viewer) -> list[sa.ColumnElement[bool]]:
+        where: list[sa.ColumnElement[bool]] = []
+        if not viewer.sees_everyone:
+            where.append(_customer.c.pk == viewer.pk)
+        if self.loyalty_id:
+            where.append(_customer.c.loyalty_id == self.loyalty_id)
+        # autoescape: `%` and `_` typed into a filter are matched literally, not as wildcards.
+        if self.phone_number_icontains:
+            where.append(_customer.c.phone_number.icontains(self.phone_number_icontains, autoescape=True))
+        if self.email_icontains:
+            where.append(_customer.c.email.icontains(self.email_icontains, autoescape=True))
+        return where
+
+
+def list_consumers(
+    conn: sa.Connection, viewer: Viewer, filters: ConsumerFilter, page: PageArgs
+) -> tuple[list[sa.Row[Any]], int, int]:
+    """`(rows, count, start)` of one page of the customers this viewer may see, by pk."""
+    where = filters.conditions(viewer)
+    count = int(conn.execute(sa.select(sa.func.count()).select_from(_customer).where(*where)).scalar_one())
+    start, end = page.window(count)
+    if end <= start:
+        return [], count, start
+    rows = conn.execute(
+        sa.select(_customer).where(*where).order_by(_customer.c.pk).offset(start).limit(end - start)
+    ).all()
+    return list(rows), count, start
+
+
+def get_consumer(conn: sa.Connection, viewer: Viewer, pk: int) -> sa.Row[Any] | None:
+    """The customer, or None when it does not exist or this viewer may not see it (alike)."""
+    if not viewer.may_see(pk):
+        return None
+    return conn.execute(sa.select(_customer).where(_customer.c.pk == pk)).first()
+
+
+def find_customer_pk(
+    conn: sa.Connection,
+    loyalty_id: str | None,
+    email: str | None,
+    phone: str | None,
+    default_region: str,
+) -> int | None:
+    """The one customer every given identifier points at, or None."""
+    where: list[sa.ColumnElement[bool]] = []
+    if loyalty_id:
+        where.append(_customer.c.loyalty_id == loyalty_id)
+    try:
+        if email:
+            where.append(_customer.c.email == normalize_email(email))
+        if phone:
+            where.append(_customer.c.phone_number == normalize_phone(phone, default_region))
+    except FieldError:
+        return None
+    if not where:
+        return None
+    pks = conn.execute(sa.select(_customer.c.pk).where(*where).limit(2)).scalars().all()
+    # Phone numbers are not unique: an ambiguous lookup finds nobody rather than a stranger.
+    return int(pks[0]) if len(pks) == 1 else None

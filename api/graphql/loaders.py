@@ -1,0 +1,128 @@
+"""DataLoaders: one batched query per kind of nested data, however many customers are listed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from strawberry.dataloader import DataLoader
+
+from api.graphql.relay import PageArgs
+from models import Customer, PointsLedger, Redemption
+
+if TYPE_CHECKING:
+    from api.graphql.context import RequestContext
+
+_customer = Customer.__table__  # type: ignore[attr-defined]
+_ledger = PointsLedger.__table__  # type: ignore[attr-defined]
+_redemption = Redemption.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class RedemptionPageKey:
+    customer_pk: int
+    kind: str | None
+    page: PageArgs
+
+
+@dataclass(frozen=True)
+class RowPage:
+    """The rows of one page, with the filtered total and the index of the first row."""
+
+    rows: Sequence[sa.Row[Any]]
+    count: int
+    start: int
+
+
+def points_earned(conn: sa.Connection, pks: Sequence[int]) -> dict[int, int]:
+    """Lifetime points earned per customer: the sum of the ledger's positive entries.
+
+    Spending (negative entries) lowers the balance, not what was earned; see
+    `points_balance` for the spendable amount.
+    """
+    rows = conn.execute(
+        sa.select(_ledger.c.customer_pk, sa.func.sum(_ledger.c.delta))
+        .where(_ledger.c.customer_pk.in_(pks), _ledger.c.delta > 0)
+        .group_by(_ledger.c.customer_pk)
+    )
+    return {int(pk): int(total) for pk, total in rows}
+
+
+def customers_by_pk(conn: sa.Connection, pks: Sequence[int]) -> dict[int, sa.Row[Any]]:
+    rows = conn.execute(sa.select(_customer).where(_customer.c.pk.in_(pks)))
+    return {row.pk: row for row in rows}
+
+
+def redemption_pages(
+    conn: sa.Connection, pks: Sequence[int], kind: str | None, page: PageArgs
+) -> dict[int, RowPage]:
+    """One page of redemptions for each customer, newest first, in two statements in all."""
+    where = [_redemption.c.customer_pk.in_(pks)]
+    if kind is not None:
+        where.append(_redemption.c.kind == kind)
+    counts: dict[int, int] = dict.fromkeys(pks, 0)
+    for pk, count in conn.execute(
+        sa.select(_redemption.c.customer_pk, sa.func.count())
+        .where(*where)
+        .group_by(_redemption.c.customer_pk)
+    ):
+        counts[int(pk)] = int(count)
+    windows = {pk: page.window(count) for pk, count in counts.items()}
+    wanted = {pk: w for pk, w in windows.items() if w[1] > w[0]}
+    rows_by_pk: dict[int, list[sa.Row[Any]]] = defaultdict(list)
+    if wanted:
+        # Number each customer's rows, then keep the page's slice of each in one pass.
+        position = (
+            sa.func.row_number()
+            .over(
+                partition_by=_redemption.c.customer_pk,
+                order_by=(_redemption.c.created_at.desc(), _redemption.c.pk.desc()),
+            )
+            .label("position")
+        )
+        numbered = (
+            sa.select(_redemption, position)
+            .where(*where, _redemption.c.customer_pk.in_(list(wanted)))
+            .subquery()
+        )
+        start = sa.case({pk: w[0] for pk, w in wanted.items()}, value=numbered.c.customer_pk)
+        end = sa.case({pk: w[1] for pk, w in wanted.items()}, value=numbered.c.customer_pk)
+        for row in conn.execute(
+            sa.select(numbered)
+            .where(numbered.c.position > start, numbered.c.position <= end)
+            .order_by(numbered.c.customer_pk, numbered.c.position)
+        ):
+            rows_by_pk[row.customer_pk].append(row)
+    return {pk: RowPage(rows=rows_by_pk.get(pk, []), count=counts[pk], start=windows[pk][0]) for pk in pks}
+
+
+class Loaders:
+    """The request's DataLoaders; each batches every load of one tick into one query."""
+
+    def __init__(self, context: RequestContext) -> None:
+        self._context = context
+        self.points_earned = DataLoader[int, int](self._load_points)
+        self.customer = DataLoader[int, "sa.Row[Any] | None"](self._load_customers)
+        self.redemptions = DataLoader[RedemptionPageKey, RowPage](self._load_redemptions)
+
+    async def _load_points(self, pks: list[int]) -> list[int]:
+        totals = await self._context.read(points_earned, pks)
+        return [totals.get(pk, 0) for pk in pks]
+
+    async def _load_customers(self, pks: list[int]) -> list[sa.Row[Any] | None]:
+        rows = await self._context.read(customers_by_pk, pks)
+        return [rows.get(pk) for pk in pks]
+
+    async def _load_redemptions(self, keys: list[RedemptionPageKey]) -> list[RowPage]:
+        groups: dict[tuple[str | None, PageArgs], list[int]] = defaultdict(list)
+        for key in keys:
+            groups[(key.kind, key.page)].append(key.customer_pk)
+        pages: dict[RedemptionPageKey, RowPage] = {}
+        for (kind, page), pks in groups.items():
+            found = await self._context.read(redemption_pages, sorted(set(pks)), kind, page)
+            for pk, result in found.items():
+                pages[RedemptionPageKey(pk, kind, page)] = result
+        return [pages[key] for key in keys]

@@ -1,0 +1,68 @@
+"""Reading orders: the purchase history with its store, consumer and date filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from api.auth import Viewer
+from api.graphql.relay import PageArgs
+from models import Order, OrderType, Store
+
+_order = Order.__table__  # type: ignore[attr-defined]
+_order_type = OrderType.__table__  # type: ignore[attr-defined]
+_store = Store.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    consumer_pk: int | None = None
+    store_pk: int | None = None
+    completed_at_gte: datetime | None = None
+    completed_at_lte: datetime | None = None
+
+    def conditions(self, viewer: Viewer) -> list[sa.ColumnElement[bool]]:
+        where: list[sa.ColumnElement[bool]] = []
+        if not viewer.sees_everyone:
+            # A consumer's history is its own; another consumer's id simply finds nothing.
+            where.append(_order.c.customer_pk == viewer.pk)
+        if self.consumer_pk is not None:
+            where.append(_order.c.customer_pk == self.consumer_pk)
+        if self.store_pk is not None:
+            where.append(_order.c.store_pk == self.store_pk)
+        if self.completed_at_gte is not None:
+            where.append(_order.c.completed_at >= self.completed_at_gte)
+        if self.completed_at_lte is not None:
+            where.append(_order.c.completed_at <= self.completed_at_lte)
+        return where
+
+
+def list_orders(
+    conn: sa.Connection, viewer: Viewer, filters: OrderFilter, page: PageArgs
+) -> tuple[list[sa.Row[Any]], int, int]:
+    """`(rows, count, start)` of one page of orders, newest first, with type and store names."""
+    where = filters.conditions(viewer)
+    count = int(conn.execute(sa.select(sa.func.count()).select_from(_order).where(*where)).scalar_one())
+    start, end = page.window(count)
+    if end <= start:
+        return [], count, start
+    rows = conn.execute(
+        sa.select(
+            _order,
+            _order_type.c.name.label("order_type_name"),
+            _store.c.name.label("store_name"),
+        )
+        .select_from(
+            _order.outerjoin(_order_type, _order_type.c.pk == _order.c.order_type_pk).outerjoin(
+                _store, _store.c.pk == _order.c.store_pk
+            )
+        )
+        .where(*where)
+        .order_by(_order.c.completed_at.desc().nulls_last(), _order.c.pk.desc())
+        .offset(start)
+        .limit(end - start)
+    ).all()
+    return list(rows), count, start

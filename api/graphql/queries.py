@@ -1,0 +1,158 @@
+"""The documented read operations: consumers, consumer, consumerAvailablePromotions, orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+
+from api.graphql.customers import (
+    ConsumerFilter,
+    blank_to_none,
+    find_customer_pk,
+    get_consumer,
+    list_consumers,
+)
+from api.graphql.orders import OrderFilter, list_orders
+from api.graphql.promotions import available_promotions
+from api.graphql.relay import (
+    Connection,
+    PageArgs,
+    build_connection,
+    from_global_id,
+    optional_global_id,
+    to_global_id,
+)
+from api.graphql.types import Ctx, IUserNode, OrderNode, PageArg, PromotionNode, StoreNode
+from models import utcnow
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # A date-time without an offset is read as UTC, which is how the store keeps time.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Customers; a consumer sees only itself. Empty filters are ignored.")
+    async def consumers(
+        self,
+        info: Ctx,
+        loyalty_id: str | None = None,
+        phone_number_icontains: Annotated[
+            str | None, strawberry.argument(name="phoneNumber_Icontains")
+        ] = None,
+        email_icontains: Annotated[str | None, strawberry.argument(name="email_Icontains")] = None,
+        first: PageArg = None,
+        last: PageArg = None,
+        before: str | None = None,
+        after: str | None = None,
+        offset: int | None = None,
+    ) -> Connection[IUserNode] | None:
+        viewer = await info.context.require_viewer()
+        page = PageArgs.parse(first, last, before, after, offset)
+        filters = ConsumerFilter(
+            loyalty_id=blank_to_none(loyalty_id),
+            phone_number_icontains=blank_to_none(phone_number_icontains),
+            email_icontains=blank_to_none(email_icontains),
+        )
+        rows, count, start = await info.context.read(list_consumers, viewer, filters, page)
+        return build_connection([IUserNode.from_row(r) for r in rows], count, start)
+
+    @strawberry.field(description="One customer by global id; null when missing or not yours.")
+    async def consumer(self, info: Ctx, id: strawberry.ID) -> IUserNode | None:
+        viewer = await info.context.require_viewer()
+        pk = from_global_id(id, "IUserNode", "id")
+        row = await info.context.read(get_consumer, viewer, pk)
+        return IUserNode.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Promotions available now to one customer (a consumer: itself).")
+    async def consumer_available_promotions(
+        self,
+        info: Ctx,
+        consumer_loyalty_id: str | None = None,
+        consumer_email: str | None = None,
+        consumer_phone_number: str | None = None,
+        store_id: strawberry.ID | None = None,
+        first: PageArg = None,
+        last: PageArg = None,
+        before: str | None = None,
+        after: str | None = None,
+        offset: int | None = None,
+    ) -> Connection[PromotionNode] | None:
+        viewer = await info.context.require_viewer()
+        page = PageArgs.parse(first, last, before, after, offset)
+        store_pk = optional_global_id(store_id, "StoreNode", "storeId")
+        loyalty_id, email, phone = (
+            blank_to_none(consumer_loyalty_id),
+            blank_to_none(consumer_email),
+            blank_to_none(consumer_phone_number),
+        )
+        if loyalty_id or email or phone:
+            customer_pk = await info.context.read(
+                find_customer_pk, loyalty_id, email, phone, info.context.settings.default_phone_region
+            )
+        elif viewer.sees_everyone:
+            raise GraphQLError(
+                "Give consumerLoyaltyId, consumerEmail or consumerPhoneNumber",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        else:
+            customer_pk = viewer.pk
+        if customer_pk is None or not viewer.may_see(customer_pk):
+            return build_connection([], 0, 0)
+        rows = await info.context.read(available_promotions, customer_pk, store_pk, utcnow())
+        start, end = page.window(len(rows))
+        nodes = [
+            PromotionNode(
+                id=strawberry.ID(to_global_id("PromotionNode", p.pk)),
+                pk=p.pk,
+                name=p.name,
+                description=p.description,
+                starts_at=p.starts_at,
+                ends_at=p.ends_at,
+                audience=p.audience,
+                min_points=p.min_points,
+                points_cost=p.points_cost,
+                per_customer_limit=p.per_customer_limit,
+                tags=list(p.tags or []),
+                store=None
+                if p.store_pk is None
+                else StoreNode(
+                    id=strawberry.ID(to_global_id("StoreNode", p.store_pk)),
+                    pk=p.store_pk,
+                    name=p.store_name,
+                ),
+            )
+            for p in rows[start:end]
+        ]
+        return build_connection(nodes, len(rows), start)
+
+    @strawberry.field(description="Orders, newest first; a consumer sees only its own.")
+    async def orders(
+        self,
+        info: Ctx,
+        consumer_id: Annotated[strawberry.ID | None, strawberry.argument(name="consumer_Id")] = None,
+        store_id: Annotated[strawberry.ID | None, strawberry.argument(name="store_Id")] = None,
+        completed_at_gte: Annotated[datetime | None, strawberry.argument(name="completedAt_Gte")] = None,
+        completed_at_lte: Annotated[datetime | None, strawberry.argument(name="completedAt_Lte")] = None,
+        first: PageArg = None,
+        last: PageArg = None,
+        before: str | None = None,
+        after: str | None = None,
+        offset: int | None = None,
+    ) -> Connection[OrderNode] | None:
+        viewer = await info.context.require_viewer()
+        page = PageArgs.parse(first, last, before, after, offset)
+        filters = OrderFilter(
+            consumer_pk=optional_global_id(consumer_id, "IUserNode", "consumer_Id"),
+            store_pk=optional_global_id(store_id, "StoreNode", "store_Id"),
+            completed_at_gte=_aware(completed_at_gte),
+            completed_at_lte=_aware(completed_at_lte),
+        )
+        rows, count, start = await info.context.read(list_orders, viewer, filters, page)
+        return build_connection([OrderNode.from_row(r) for r in rows], count, start)

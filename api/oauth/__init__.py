@@ -1,0 +1,1 @@
+"""OAuth flows: linking a customer's Spotify account (authorization code)."""

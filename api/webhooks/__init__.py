@@ -1,0 +1,1 @@
+"""Webhooks: Salesforce Outbound Messages and signed JSON hooks, answered fast, enqueueing imports."""

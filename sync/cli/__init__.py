@@ -1,0 +1,27 @@
+"""The `customer-sync` command line: one module per command group; `app` is the console script."""
+
+from __future__ import annotations
+
+import typer
+
+from sync.cli import customers, db, imports, runs, serve, sync, users
+
+app = typer.Typer(
+    help="Sync customers from Salesforce, Spotify and CSV exports into the loyalty platform's store.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(imports.app, name="import")
+app.add_typer(runs.app, name="runs")
+app.add_typer(customers.app, name="customers")
+app.add_typer(users.app, name="users")
+app.add_typer(sync.app, name="sync")
+app.command("serve")(serve.serve)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point for `python -m sync`."""
+    app()

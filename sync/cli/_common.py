@@ -1,0 +1,61 @@
+"""What the command groups share: settings, consoles, one-line failures and run reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from models import SchemaOutOfDateError, ensure_schema
+from sync.log import configure_logging
+from sync.pipeline import SUMMARY_KEYS, RunSummary
+from sync.settings import Settings
+
+err = Console(stderr=True)
+out = Console()
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+
+
+def read_settings() -> Settings:
+    # Read afresh: one CLI call is one process in production, and tests invoke it in-process.
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One clear line on stderr and a non-zero exit; never a traceback."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    data = summary.as_dict()
+    if as_json:
+        print_json({k: data[k] for k in ("run_id", "status", *SUMMARY_KEYS)})
+        return
+    table = Table(title=f"run {summary.run_id}: {summary.status}", show_header=False)
+    for key in (*SUMMARY_KEYS, "conflicts"):
+        table.add_row(key, str(data[key]))
+    out.print(table)
+    if data["rejected"] or data["warnings"]:
+        out.print(f"see why: customer-sync runs show {summary.run_id}")
+
+
+def open_store() -> sa.Engine:
+    settings = read_settings()
+    try:
+        return ensure_schema(settings.database_url)
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+        raise  # unreachable: fail() exits

@@ -1,0 +1,132 @@
+"""`customer-sync runs`: what ran, how it ended, what was rejected; resuming a stopped run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from connectors import FatalSourceError
+from models import SchemaOutOfDateError, SyncReject, SyncRun
+from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
+from sync.pipeline import SUMMARY_KEYS
+
+app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
+
+
+_RUN_COLUMNS = (
+    "id",
+    "source",
+    "stream",
+    "mode",
+    "trigger",
+    "status",
+    *SUMMARY_KEYS,
+    "started_at",
+    "finished_at",
+)
+
+
+@app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest sync runs, with their counts."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with open_store().connect() as conn:
+        rows = conn.execute(
+            sa.select(*[runs.c[c] for c in _RUN_COLUMNS]).order_by(runs.c.started_at.desc()).limit(limit)
+        ).mappings()
+        data = [dict(r) for r in rows]
+    if as_json:
+        print_json(data)
+        return
+    table = Table("run", "source", "stream", "status", "read", "created", "updated", "rejected", "started")
+    for r in data:
+        table.add_row(
+            r["id"],
+            r["source"],
+            r["stream"],
+            r["status"],
+            str(r["read"]),
+            str(r["created"]),
+            str(r["updated"]),
+            str(r["rejected"]),
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+
+
+@app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run's id (from `runs list`).")],
+    as_json: JsonOption = False,
+) -> None:
+    """One run with its rejects and warnings (line, reason, message, raw)."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    rejects = SyncReject.__table__  # type: ignore[attr-defined]
+    with open_store().connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        if run is None:
+            fail(f"no run {run_id!r}")
+            return
+        issues = (
+            conn.execute(
+                sa.select(
+                    rejects.c.severity,
+                    rejects.c.line,
+                    rejects.c.source_id,
+                    rejects.c.field,
+                    rejects.c.reason,
+                    rejects.c.message,
+                    rejects.c.raw,
+                )
+                .where(rejects.c.run_id == run_id)
+                .order_by(rejects.c.line, rejects.c.pk)
+            )
+            .mappings()
+            .all()
+        )
+    data = dict(run)
+    data["rejects"] = [dict(i) for i in issues if i["severity"] == "reject"]
+    data["warnings_detail"] = [dict(i) for i in issues if i["severity"] == "warning"]
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"run {run_id}", show_header=False)
+    for key in ("source", "stream", "mode", "trigger", "status", *SUMMARY_KEYS, "conflicts", "error"):
+        table.add_row(key, str(data[key]))
+    out.print(table)
+    for title, items in (("rejects", data["rejects"]), ("warnings", data["warnings_detail"])):
+        if not items:
+            continue
+        t = Table("line", "reason", "field", "message", "raw", title=title)
+        for i in items:
+            t.add_row(
+                str(i["line"] or ""), i["reason"], i["field"] or "", i["message"], (i["raw"] or "")[:60]
+            )
+        out.print(t)
+
+
+@app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="The stopped run's id (from `runs list`).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume a run still marked running (its process died).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Carry a failed, paused or crashed run on from its last committed batch."""
+    from sync.jobs import resume_run
+
+    settings = read_settings()
+    try:
+        summary = resume_run(settings, run_id, force=force)
+    except FatalSourceError as exc:
+        fail(str(exc))
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    report(summary, as_json)

@@ -1,0 +1,25 @@
+"""`customer-sync serve`: the GraphQL API; the API is imported only when serving."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from models import SchemaOutOfDateError
+from sync.cli._common import fail, read_settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the GraphQL API (GraphiQL at /graphql, health at /healthz)."""
+    from api import serve as serve_api  # the API's imports are only paid for when serving
+
+    read_settings()
+    try:
+        serve_api(host=host, port=port)
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")

@@ -1,0 +1,43 @@
+"""`customer-sync sync`: sync from a connected source."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from connectors import FatalSourceError
+from models import SchemaOutOfDateError
+from sync.cli._common import JsonOption, err, fail, read_settings, report
+
+app = typer.Typer(help="Sync from a connected source.", no_args_is_help=True)
+
+
+class SalesforceStreamName(StrEnum):
+    contacts = "contacts"
+    orders = "orders"
+
+
+@app.command("salesforce")
+def sync_salesforce_command(
+    stream: Annotated[
+        SalesforceStreamName, typer.Option(help="What to sync: contacts → customers, orders → orders.")
+    ] = SalesforceStreamName.contacts,
+    full: Annotated[bool, typer.Option("--full", help="Read everything, not only what changed.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync a Salesforce stream (resuming a paused or failed run) and print the run summary."""
+    from sync.jobs import sync_salesforce
+
+    settings = read_settings()
+    try:
+        summary = sync_salesforce(settings, stream=stream.value, full=full, trigger="cli")
+    except FatalSourceError as exc:
+        fail(str(exc))
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    report(summary, as_json)
+    if summary.status == "paused":
+        err.print(f"paused: {summary.error}; run the same command later to resume", highlight=False)

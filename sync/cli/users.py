@@ -1,0 +1,37 @@
+"""`customer-sync users`: logins; the API is imported only when a command runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from sync.cli._common import fail, open_store, out
+
+app = typer.Typer(help="Logins: create the first admin.", no_args_is_help=True)
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's e-mail (their login).")],
+) -> None:
+    """Create the first admin; the password is read from a prompt, or stdin when piped."""
+    from api import AdminCreationError
+    from api import create_admin as create
+    from models import session_scope
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        fail("no password given on stdin")
+    engine = open_store()
+    try:
+        with session_scope(engine) as session:
+            pk = create(session, email, password)
+    except AdminCreationError as exc:
+        fail(str(exc))
+        return
+    out.print(f"admin {email} created (customer {pk})")

@@ -1,0 +1,26 @@
+"""Loading: batches written set-wise in one transaction, identity resolution, the golden record."""
+
+from __future__ import annotations
+
+from sync.load.commerce import COMMERCE_LOADERS
+from sync.load.customers import BatchResult, BatchTarget, load_customer_batch
+from sync.load.golden import SourceRow, compute_golden, recompute_customers
+from sync.load.lookup import find_customer, global_id
+from sync.load.staging import drop, stage, temp_table
+from sync.load.upsert import upsert_from
+
+__all__ = [
+    "COMMERCE_LOADERS",
+    "BatchResult",
+    "BatchTarget",
+    "SourceRow",
+    "compute_golden",
+    "drop",
+    "find_customer",
+    "global_id",
+    "load_customer_batch",
+    "recompute_customers",
+    "stage",
+    "temp_table",
+    "upsert_from",
+]

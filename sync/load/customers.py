@@ -1,0 +1,283 @@
+"""The customer loader: one batch in one transaction, set-wise, with identity resolution."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from models import Customer, CustomerSource, SyncSeen
+from models._types import JSONType, UTCDateTime, utcnow
+from models.enums import RecordOutcome
+from sync.load.golden import GOLDEN_STAGE_COLUMNS, SourceRow, compute_golden, recompute_customers
+from sync.load.staging import drop, stage, temp_table
+from sync.load.upsert import upsert_from
+from sync.mapping import Draft, Issue, new_loyalty_id
+
+_stage_source = temp_table(
+    "stage_source",
+    sa.Column("source", sa.String),
+    sa.Column("source_id", sa.String, primary_key=True),
+    sa.Column("entity_source", sa.String),
+    sa.Column("customer_pk", sa.Integer),
+    sa.Column("priority", sa.Integer),
+    sa.Column("modstamp", UTCDateTime),
+    sa.Column("content_hash", sa.String),
+    sa.Column("payload", JSONType),
+    sa.Column("deleted", sa.Boolean),
+    sa.Column("deleted_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime),
+)
+
+_stage_new_customer = temp_table(
+    "stage_new_customer",
+    sa.Column("loyalty_id", sa.String, primary_key=True),
+    *(sa.Column(c.name, c.type) for c in GOLDEN_STAGE_COLUMNS),
+    sa.Column("entity_source", sa.String),
+    sa.Column("entity_source_id", sa.String),
+    sa.Column("created_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime),
+)
+
+
+@dataclass(slots=True)
+class BatchTarget:
+    """Which run and source a batch belongs to."""
+
+    run_id: str
+    source: str
+    entity_source: str
+    priority: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Per-outcome counts of one batch, the conflicts found, and its warnings."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    conflicts: list[Issue] = field(default_factory=list)
+    # Records the loader itself had to refuse (e.g. an order for an unknown customer).
+    rejects: list[Issue] = field(default_factory=list)
+
+
+def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[str, Any]:
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    found: dict[str, Any] = {}
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i : i + 5000]
+        rows = conn.execute(
+            sa.select(cs.c.source_id, cs.c.customer_pk, cs.c.content_hash, cs.c.modstamp, cs.c.deleted)
+            .where(cs.c.source == target.source)
+            .where(cs.c.source_id.in_(chunk))
+        ).mappings()
+        found.update({r["source_id"]: dict(r) for r in rows})
+        for sid in conn.execute(
+            sa.select(seen.c.source_id)
+            .where(seen.c.run_id == target.run_id)
+            .where(seen.c.source_id.in_(chunk))
+        ).scalars():
+            found.setdefault(sid, {})["seen"] = True
+    return found
+
+
+def _classify(draft: Draft, existing: dict[str, Any] | None) -> tuple[str, bool]:
+    """The record's outcome, and whether its source row must be written."""
+    if existing is None or "customer_pk" not in existing:
+        return (RecordOutcome.UNCHANGED, False) if draft.deleted else (RecordOutcome.CREATED, True)
+    stored = existing["modstamp"]
+    if draft.modstamp and stored and draft.modstamp < stored:
+        return RecordOutcome.UNCHANGED, False  # stale: the source already told us something newer
+    if draft.deleted:
+        return (RecordOutcome.UNCHANGED, False) if existing["deleted"] else (RecordOutcome.DELETED, True)
+    if existing["deleted"] or draft.content_hash() != existing["content_hash"]:
+        return RecordOutcome.UPDATED, True
+    newer = draft.modstamp is not None and (stored is None or draft.modstamp > stored)
+    return RecordOutcome.UNCHANGED, newer
+
+
+def _as_source_row(target: BatchTarget, d: Draft) -> SourceRow:
+    return SourceRow(
+        target.source,
+        d.source_id,
+        target.entity_source,
+        target.priority,
+        d.modstamp,
+        d.payload(),
+        False,
+        None,
+    )
+
+
+def _resolve_identities(
+    conn: sa.Connection, target: BatchTarget, new: list[Draft]
+) -> tuple[dict[str, int], set[int]]:
+    """Customer pk for each new source id: by loyalty id, then e-mail, else a new customer.
+
+    Also returns the customers created from exactly one record: they are inserted with their
+    golden record already computed, so they need no recompute.
+    """
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    by_loyalty = {d.fields["loyalty_id"] for d in new if d.fields.get("loyalty_id")}
+    by_email = {d.fields["email"] for d in new if d.fields.get("email")}
+    loyalty_pk: dict[str, int] = (
+        dict(
+            conn.execute(
+                sa.select(cust.c.loyalty_id, cust.c.pk).where(cust.c.loyalty_id.in_(by_loyalty))
+            ).all()
+        )
+        if by_loyalty
+        else {}
+    )
+    email_pk: dict[str, int] = (
+        dict(conn.execute(sa.select(cust.c.email, cust.c.pk).where(cust.c.email.in_(by_email))).all())
+        if by_email
+        else {}
+    )
+
+    resolved: dict[str, int] = {}
+    to_create: dict[str, dict[str, Any]] = {}  # loyalty id -> new customer row
+    pending: dict[str, str] = {}  # source id -> loyalty id of the customer to create
+    email_new: dict[str, str] = {}  # e-mail -> loyalty id, so one batch makes one customer
+    shared: set[str] = set()  # loyalty ids of new customers that more than one record names
+    now = utcnow()
+    for d in new:
+        lid, email = d.fields.get("loyalty_id"), d.fields.get("email")
+        if lid and lid in loyalty_pk:
+            resolved[d.source_id] = loyalty_pk[lid]
+        elif email and email in email_pk:
+            resolved[d.source_id] = email_pk[email]
+        elif email and email in email_new:
+            pending[d.source_id] = email_new[email]
+            shared.add(email_new[email])
+        else:
+            lid = lid if lid and lid not in to_create else new_loyalty_id()
+            golden = compute_golden([_as_source_row(target, d)], has_login=False)
+            to_create[lid] = {
+                "loyalty_id": lid,
+                **{c.name: golden[c.name] for c in GOLDEN_STAGE_COLUMNS},
+                "entity_source": target.entity_source,
+                "entity_source_id": d.source_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            pending[d.source_id] = lid
+            if email:
+                email_new[email] = lid
+    if to_create:
+        stage(conn, _stage_new_customer, to_create.values())
+        s = _stage_new_customer
+        cols = [c.name for c in s.columns]
+        conn.execute(cust.insert().from_select(cols, sa.select(*[s.c[c] for c in cols])))
+        created: dict[str, int] = dict(
+            conn.execute(
+                sa.select(cust.c.loyalty_id, cust.c.pk).join(s, s.c.loyalty_id == cust.c.loyalty_id)
+            ).all()
+        )
+        drop(conn, s)
+        resolved.update({sid: created[lid] for sid, lid in pending.items()})
+        fresh = {pk for lid, pk in created.items() if lid not in shared}
+        return resolved, fresh
+    return resolved, set()
+
+
+def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[Draft]) -> BatchResult:
+    """Write one batch of customer drafts: source rows, new customers, golden records."""
+    result = BatchResult()
+    latest: dict[str, Draft] = {}
+    for d in drafts:
+        if d.source_id in latest:
+            result.counts[RecordOutcome.DUPLICATE] += 1  # the last one in the file wins
+        latest[d.source_id] = d
+    existing = _existing(conn, target, list(latest))
+
+    writes: list[Draft] = []
+    new: list[Draft] = []
+    for sid, d in latest.items():
+        ex = existing.get(sid)
+        outcome, write = _classify(d, ex)
+        if ex and ex.get("seen"):
+            outcome = RecordOutcome.DUPLICATE  # seen earlier in this run: counted there
+        result.counts[outcome] += 1
+        if write:
+            (new if outcome == RecordOutcome.CREATED or (ex and "customer_pk" not in ex) else writes).append(
+                d
+            )
+
+    customer_of = {sid: ex["customer_pk"] for sid, ex in existing.items() if "customer_pk" in ex}
+    resolved, fresh = _resolve_identities(conn, target, new)
+    customer_of.update(resolved)
+
+    now = utcnow()
+    rows = [
+        {
+            "source": target.source,
+            "source_id": d.source_id,
+            "entity_source": target.entity_source,
+            "customer_pk": customer_of[d.source_id],
+            "priority": target.priority,
+            "modstamp": d.modstamp,
+            "content_hash": d.content_hash(),
+            "payload": d.payload(),
+            "deleted": d.deleted,
+            "deleted_at": now if d.deleted else None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for d in (*new, *writes)
+    ]
+    if rows:
+        _write_source_rows(conn, rows)
+    _mark_seen(conn, target.run_id, list(latest))
+    recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows} - fresh)
+    for pk, email, holder in recomputed.conflicts:
+        result.conflicts.append(
+            Issue(
+                "email_conflict",
+                f"customer {pk} would take e-mail {email}, which customer {holder} holds; kept on the source row",
+                field="email",
+            )
+        )
+    return result
+
+
+def _write_source_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    s = _stage_source
+    stage(conn, s, rows)
+    cols = [c.name for c in s.columns]
+
+    def on_conflict(excluded: Any) -> dict[str, Any]:
+        # A tombstone keeps the last payload it had, so the customer keeps its fields.
+        return {
+            "modstamp": excluded.modstamp,
+            "priority": excluded.priority,
+            "content_hash": sa.case((excluded.deleted, cs.c.content_hash), else_=excluded.content_hash),
+            "payload": sa.case((excluded.deleted, cs.c.payload), else_=excluded.payload),
+            "deleted": excluded.deleted,
+            "deleted_at": sa.case(
+                (excluded.deleted, sa.func.coalesce(cs.c.deleted_at, excluded.deleted_at)),
+                else_=None,
+            ),
+            "updated_at": excluded.updated_at,
+        }
+
+    upsert_from(conn, cs, sa.select(*[s.c[c] for c in cols]), cols, ["source", "source_id"], on_conflict)
+    drop(conn, s)
+
+
+def _mark_seen(conn: sa.Connection, run_id: str, source_ids: list[str]) -> None:
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    s = temp_table("stage_seen", sa.Column("source_id", sa.String, primary_key=True))
+    stage(conn, s, [{"source_id": sid} for sid in source_ids])
+    upsert_from(
+        conn,
+        seen,
+        sa.select(sa.literal(run_id).label("run_id"), s.c.source_id),
+        ["run_id", "source_id"],
+        ["run_id", "source_id"],
+    )
+    drop(conn, s)

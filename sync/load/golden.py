@@ -1,0 +1,216 @@
+"""The golden record: a customer's fields as a pure function of its source rows."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from models import Customer, CustomerLogin, CustomerSource
+from models._types import JSONType, UTCDateTime, utcnow
+from models.customer import GOLDEN_FIELDS
+from sync.load.staging import drop, stage, temp_table
+
+_IN_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """What the golden rule reads of one source row."""
+
+    source: str
+    source_id: str
+    entity_source: str
+    priority: int
+    modstamp: datetime | None
+    payload: dict[str, Any]
+    deleted: bool
+    deleted_at: datetime | None
+
+
+def _precedence(row: SourceRow) -> tuple[int, float, str, str]:
+    # Highest priority first; ties to the newer stamp; then a fixed order, so the result
+    # never depends on which row arrived first.
+    stamp = row.modstamp.timestamp() if row.modstamp else float("-inf")
+    return (-row.priority, -stamp, row.source, row.source_id)
+
+
+def email_candidates(rows: Sequence[SourceRow]) -> list[str]:
+    """E-mails the customer could carry, best first."""
+    live = [r for r in rows if not r.deleted] or list(rows)
+    seen: list[str] = []
+    for row in sorted(live, key=_precedence):
+        email = row.payload.get("email")
+        if email and email not in seen:
+            seen.append(email)
+    return seen
+
+
+def compute_golden(rows: Sequence[SourceRow], has_login: bool) -> dict[str, Any]:
+    """The customer's synced columns from its source rows (email resolved separately)."""
+    live = sorted((r for r in rows if not r.deleted), key=_precedence)
+    ordered = live or sorted(rows, key=_precedence)
+    golden: dict[str, Any] = {}
+    for name in GOLDEN_FIELDS:
+        golden[name] = next((r.payload[name] for r in ordered if r.payload.get(name) not in (None, "")), None)
+    golden["firstname"] = golden["firstname"] or ""
+    golden["lastname"] = golden["lastname"] or ""
+    if isinstance(golden["birthday"], str):
+        golden["birthday"] = date.fromisoformat(golden["birthday"])
+    extra: dict[str, Any] = {}
+    for row in reversed(ordered):  # lowest first, so higher priority overwrites
+        extra.update(row.payload.get("extra_info") or {})
+    golden["extra_info"] = extra
+    active = bool(live) or has_login
+    golden["active"] = active
+    golden["deleted_at"] = None if active else max((r.deleted_at for r in rows if r.deleted_at), default=None)
+    return golden
+
+
+def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i : i + _IN_CHUNK]
+
+
+# entitySource/entitySourceId are not here: they name the source that created the customer
+# (as the API documents them), set once at creation, not a vote among the sources.
+_COMPARED = (*GOLDEN_FIELDS, "extra_info", "active", "deleted_at")
+
+_golden_stage = temp_table(
+    "stage_golden",
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String),
+    sa.Column("firstname", sa.String),
+    sa.Column("lastname", sa.String),
+    sa.Column("phone_number", sa.String),
+    sa.Column("birthday", sa.Date),
+    sa.Column("gender", sa.String),
+    sa.Column("country", sa.String),
+    sa.Column("city", sa.String),
+    sa.Column("street", sa.String),
+    sa.Column("zip_code", sa.String),
+    sa.Column("address", sa.String),
+    sa.Column("picture", sa.String),
+    sa.Column("secondary_email", sa.String),
+    sa.Column("extra_info", JSONType),
+    sa.Column("active", sa.Boolean),
+    sa.Column("deleted_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime),
+)
+
+
+# The computed columns as staged (all but the key and the stamp).
+GOLDEN_STAGE_COLUMNS: tuple[sa.Column[Any], ...] = tuple(
+    c for c in _golden_stage.columns if c.name not in ("pk", "updated_at")
+)
+
+
+@dataclass(slots=True)
+class RecomputeResult:
+    """What a recompute changed, and the e-mail conflicts it found."""
+
+    changed: int
+    conflicts: list[tuple[int, str, int]]  # (customer pk, wanted e-mail, holder pk)
+
+
+def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> RecomputeResult:
+    """Recompute and write the golden record of each customer, set-wise."""
+    pks = sorted(set(customer_pks))
+    if not pks:
+        return RecomputeResult(0, [])
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    login = CustomerLogin.__table__  # type: ignore[attr-defined]
+    rows: dict[int, list[SourceRow]] = {pk: [] for pk in pks}
+    current: dict[int, dict[str, Any]] = {}
+    with_login: set[int] = set()
+    for chunk in _chunks(pks):
+        for r in conn.execute(sa.select(cs).where(cs.c.customer_pk.in_(chunk))).mappings():
+            rows[r["customer_pk"]].append(
+                SourceRow(
+                    r["source"],
+                    r["source_id"],
+                    r["entity_source"],
+                    r["priority"],
+                    r["modstamp"],
+                    r["payload"] or {},
+                    r["deleted"],
+                    r["deleted_at"],
+                )
+            )
+        for r in conn.execute(
+            sa.select(cust.c.pk, *[cust.c[n] for n in _COMPARED]).where(cust.c.pk.in_(chunk))
+        ).mappings():
+            current[r["pk"]] = dict(r)
+        with_login.update(
+            conn.execute(sa.select(login.c.customer_pk).where(login.c.customer_pk.in_(chunk))).scalars().all()
+        )
+
+    goldens = {pk: compute_golden(rows[pk], pk in with_login) for pk in pks if pk in current}
+    conflicts = _resolve_emails(conn, goldens, rows, current)
+
+    now = utcnow()
+    changed = []
+    for pk, golden in goldens.items():
+        if any(golden[n] != current[pk][n] for n in _COMPARED):
+            changed.append({"pk": pk, **golden, "updated_at": now})
+    if changed:
+        _write(conn, changed)
+    return RecomputeResult(len(changed), conflicts)
+
+
+def _resolve_emails(
+    conn: sa.Connection,
+    goldens: dict[int, dict[str, Any]],
+    rows: dict[int, list[SourceRow]],
+    current: dict[int, dict[str, Any]],
+) -> list[tuple[int, str, int]]:
+    """Give each customer its best e-mail that no other customer holds; report the rest."""
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    wanted = {pk: email_candidates(rows[pk]) for pk in goldens}
+    all_emails = sorted({e for cands in wanted.values() for e in cands})
+    holders: dict[str, int] = {}
+    for i in range(0, len(all_emails), _IN_CHUNK):
+        chunk = all_emails[i : i + _IN_CHUNK]
+        for pk, email in conn.execute(sa.select(cust.c.pk, cust.c.email).where(cust.c.email.in_(chunk))):
+            holders[email] = pk
+    # Customers being recomputed release the e-mails they will no longer carry.
+    for pk in goldens:
+        mine = current[pk]["email"]
+        if mine and holders.get(mine) == pk:
+            del holders[mine]
+    conflicts: list[tuple[int, str, int]] = []
+    for pk in sorted(goldens):
+        chosen = None
+        for email in wanted[pk]:
+            holder = holders.get(email)
+            if holder is None or holder == pk:
+                chosen = email
+                break
+            conflicts.append((pk, email, holder))
+        if chosen is None and current[pk]["email"] and current[pk]["email"] not in holders:
+            chosen = current[pk]["email"]  # keep what it had rather than lose its address
+        goldens[pk]["email"] = chosen
+        if chosen:
+            holders[chosen] = pk
+    return conflicts
+
+
+def _write(conn: sa.Connection, changed: list[dict[str, Any]]) -> None:
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    names = [c.name for c in _golden_stage.columns if c.name != "pk"]
+    stage(conn, _golden_stage, changed)
+    s = _golden_stage
+    # Clear e-mails first, so swapping two addresses within one batch never trips the index.
+    conn.execute(
+        sa.update(cust)
+        .where(cust.c.pk == s.c.pk)
+        .where(cust.c.email.is_not(None))
+        .where(sa.or_(s.c.email.is_(None), cust.c.email != s.c.email))
+        .values(email=None)
+    )
+    conn.execute(sa.update(cust).where(cust.c.pk == s.c.pk).values({n: s.c[n] for n in names}))
+    drop(conn, _golden_stage)

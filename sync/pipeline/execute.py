@@ -1,0 +1,230 @@
+"""Executing a run: stream → mapping → loader, batch by batch, each committed with its cursor and checkpoint."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from connectors import (
+    FatalSourceError,
+    PauseRun,
+    ReadError,
+    SourceRecord,
+    Stream,
+    StreamContext,
+)
+from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
+from models.enums import RecordOutcome, RunStatus
+from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
+from sync.mapping import Draft, Issue, MappingSpec
+from sync.pipeline.mapper import MappedBatch, batch_mapper
+from sync.pipeline.runs import SUMMARY_KEYS, RunSummary, finish_run, set_run_status
+from sync.settings import Settings
+
+log = structlog.get_logger("sync.pipeline")
+
+Loader = Callable[[sa.Connection, BatchTarget, list[Draft]], BatchResult]
+
+
+def loader_for(kind: str) -> Loader:
+    """The batch loader of one kind of record."""
+    return load_customer_batch if kind == "customers" else COMMERCE_LOADERS[kind]
+
+
+def _items(stream: Stream, ctx: StreamContext, skip: int) -> Iterator[SourceRecord | ReadError]:
+    # A resumed run re-reads what it had committed without writing it again.
+    return islice(stream.records(ctx), skip, None)
+
+
+def execute_run(
+    engine: Engine,
+    settings: Settings,
+    stream: Stream,
+    spec: MappingSpec,
+    run_id: str,
+    *,
+    full: bool = False,
+    on_batch: Callable[[dict[str, int]], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) `run_id` to its end, committing each batch with its cursor."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    bound = log.bind(run_id=run_id, source=stream.source_name, stream=stream.name)
+    checkpoint = dict(run["checkpoint"] or {})
+    done = int(checkpoint.get("records", 0))
+    counts: Counter[str] = Counter({k: run[k] for k in COUNT_FIELDS})
+    resuming = done > 0
+    cursor = run["cursor_after"] if resuming and not stream.resume_by_skip else run["cursor_before"]
+    ctx = StreamContext(
+        cursor=dict(cursor or {}),
+        checkpoint=checkpoint,
+        full=full or run["mode"] == "full",
+        started_at=run["started_at"],
+    )
+    target = BatchTarget(
+        run_id, stream.source_name, _entity_source(stream), settings.priority_of(stream.source_name)
+    )
+    load = loader_for(spec.kind)
+    bound.info("run.start", resumed_from=done, kind=spec.kind)
+    set_run_status(engine, run_id, RunStatus.RUNNING, None)
+    try:
+        items = _items(stream, ctx, done if stream.resume_by_skip else 0)
+        with batch_mapper(settings) as mapper:
+            # Inline mapping commits each batch at once; with a pool, one more batch maps
+            # while the previous one is written.
+            in_flight = 1 if settings.mapping_workers > 0 else 0
+            pending: deque[_Pending] = deque()
+            stopped: BaseException | None = None
+            while True:
+                try:
+                    batch = list(islice(items, settings.batch_size))
+                except Exception as exc:
+                    # Commit what was already read (a pause, or a source that broke mid-way):
+                    # the run resumes from there.
+                    stopped, batch = exc, []
+                if batch:
+                    done += len(batch)
+                    # The cursor is taken now, while it still describes exactly this batch.
+                    pending.append(_Pending(mapper(batch, spec), done, stream.cursor(), stream.checkpoint()))
+                while pending and (len(pending) > in_flight or not batch):
+                    job = pending.popleft()
+                    delta = _commit_batch(engine, stream.source_name, stream.name, target, load, job)
+                    counts.update(delta)
+                    bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
+                    if on_batch:
+                        on_batch(dict(counts))
+                if not batch:
+                    break
+            if stopped is not None:
+                raise stopped
+    except PauseRun as exc:
+        bound.warning("run.paused", reason=exc.reason, retry_after=exc.retry_after)
+        set_run_status(engine, run_id, RunStatus.PAUSED, exc.reason)
+        return RunSummary(run_id, RunStatus.PAUSED, dict(counts), exc.reason)
+    except FatalSourceError as exc:
+        bound.error("run.failed", error=str(exc))
+        finish_run(engine, run_id, RunStatus.FAILED, str(exc), stream)
+        raise
+    except Exception as exc:
+        bound.exception("run.failed", error=type(exc).__name__)
+        set_run_status(engine, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finish_run(engine, run_id, RunStatus.SUCCEEDED, None, stream)
+    bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})
+    return RunSummary(run_id, RunStatus.SUCCEEDED, dict(counts))
+
+
+def _entity_source(stream: Stream) -> str:
+    return str(getattr(stream, "entity_source", "CSV"))
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A batch in flight: its mapping, and the position, cursor and checkpoint after it."""
+
+    mapped: Future[MappedBatch]
+    done: int
+    cursor: dict[str, Any]
+    checkpoint: dict[str, Any]
+
+
+@retry(
+    retry=retry_if_exception_type(sa.exc.IntegrityError),
+    stop=stop_after_attempt(3),
+    wait=wait_random_exponential(multiplier=0.05, max=1),
+    reraise=True,
+)
+def _commit_batch(
+    engine: Engine, source: str, stream: str, target: BatchTarget, load: Loader, job: _Pending
+) -> Counter[str]:
+    """Load one mapped batch, with its issues, counts, cursor and checkpoint, atomically.
+
+    An IntegrityError means a concurrent run created the same customer first; the whole
+    batch is retried and then finds it.
+    """
+    mapped = job.mapped.result()
+    issues = list(mapped.issues)
+    delta: Counter[str] = Counter(read=mapped.read)
+    delta[RecordOutcome.REJECTED] = sum(1 for sev, _ in issues if sev == "reject")
+    delta["warnings"] = sum(1 for sev, _ in issues if sev == "warning")
+    with engine.begin() as conn:
+        result = load(conn, target, mapped.drafts)
+        delta.update(result.counts)
+        delta["conflicts"] = len(result.conflicts)
+        issues.extend(("reject", r) for r in result.rejects)
+        delta[RecordOutcome.REJECTED] += len(result.rejects)
+        issues.extend(("warning", c) for c in result.conflicts)
+        delta["warnings"] += len(result.conflicts)
+        _write_issues(conn, target.run_id, issues)
+        _advance(conn, source, stream, target.run_id, delta, job)
+    return delta
+
+
+def _write_issues(conn: sa.Connection, run_id: str, issues: list[tuple[str, Issue]]) -> None:
+    if not issues:
+        return
+    now = utcnow()
+    conn.execute(
+        sa.insert(SyncReject.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "run_id": run_id,
+                "severity": sev,
+                "line": i.position,
+                "source_id": i.source_id,
+                "field": i.field,
+                "reason": i.reason,
+                "message": i.message,
+                "raw": i.raw,
+                "created_at": now,
+            }
+            for sev, i in issues
+        ],
+    )
+
+
+def _advance(
+    conn: sa.Connection, source: str, stream: str, run_id: str, delta: Counter[str], job: _Pending
+) -> None:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            {
+                **{k: runs.c[k] + delta.get(k, 0) for k in COUNT_FIELDS},
+                "checkpoint": {"records": job.done, **job.checkpoint},
+                "cursor_after": job.cursor,
+            }
+        )
+    )
+    if job.cursor:
+        _save_cursor(conn, source, stream, job.cursor)
+
+
+def _save_cursor(conn: sa.Connection, source: str, stream: str, cursor: dict[str, Any]) -> None:
+    state = ConnectorState.__table__  # type: ignore[attr-defined]
+    src = sa.select(
+        sa.literal(source).label("source"),
+        sa.literal(stream).label("stream"),
+        sa.literal(cursor, type_=state.c.cursor.type).label("cursor"),
+        sa.literal(utcnow(), type_=state.c.updated_at.type).label("updated_at"),
+    )
+    upsert_from(
+        conn,
+        state,
+        src,
+        ["source", "stream", "cursor", "updated_at"],
+        ["source", "stream"],
+        lambda ex: {"cursor": ex.cursor, "updated_at": ex.updated_at},
+    )

@@ -1,0 +1,58 @@
+"""Mapping a batch, inline or in a pool of worker processes (validation is CPU-bound)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from connectors import ReadError, SourceRecord
+from sync.mapping import Draft, Issue, MappingSpec, map_record
+from sync.settings import Settings
+
+
+@dataclass(slots=True)
+class MappedBatch:
+    """A batch after mapping: how many records it read, its drafts, and its issues."""
+
+    read: int
+    drafts: list[Draft]
+    issues: list[tuple[str, Issue]]
+
+
+def map_batch(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> MappedBatch:
+    """Map one batch; a pure function, so it can run in another process."""
+    drafts: list[Draft] = []
+    issues: list[tuple[str, Issue]] = []
+    for item in batch:
+        if isinstance(item, ReadError):
+            issues.append(("reject", Issue(item.reason, item.message, item.position, raw=item.raw)))
+            continue
+        mapped = map_record(item, spec)
+        if isinstance(mapped, Issue):
+            issues.append(("reject", mapped))
+        else:
+            drafts.append(mapped)
+            issues.extend(("warning", w) for w in mapped.warnings)
+    return MappedBatch(len(batch), drafts, issues)
+
+
+Mapper = Callable[[list[SourceRecord | ReadError], MappingSpec], "Future[MappedBatch]"]
+
+
+@contextmanager
+def batch_mapper(settings: Settings) -> Iterator[Mapper]:
+    """Map in worker processes when configured (validation is CPU-bound), else inline."""
+    if settings.mapping_workers <= 0:
+
+        def inline(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> Future[MappedBatch]:
+            future: Future[MappedBatch] = Future()
+            future.set_result(map_batch(batch, spec))
+            return future
+
+        yield inline
+        return
+    with ProcessPoolExecutor(settings.mapping_workers, mp_context=get_context("fork")) as pool:
+        yield lambda batch, spec: pool.submit(map_batch, batch, spec)

@@ -1,0 +1,1 @@
+"""Celery tasks: small JSON arguments (ids), idempotent, calling sync.jobs."""
