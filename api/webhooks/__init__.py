@@ -1,1 +1,36 @@
-"""Webhooks: Salesforce Outbound Messages and signed JSON hooks, answered fast, enqueueing imports."""
+"""Webhooks: Salesforce Outbound Messages and signed JSON deliveries, written to an inbox."""
+
+from __future__ import annotations
+
+from api.webhooks._body import BodyTooLargeError, read_limited_body
+from api.webhooks._outbound import (
+    MAX_NOTIFICATIONS,
+    MalformedMessageError,
+    Notification,
+    OutboundMessage,
+    SalesforceRecord,
+    organization_matches,
+    parse_outbound_message,
+    salesforce_record,
+)
+from api.webhooks._signing import SignatureError, signature, verify_signature
+from api.webhooks._soap import SOAP_CONTENT_TYPE, ack_envelope, fault_envelope
+
+__all__ = [
+    "MAX_NOTIFICATIONS",
+    "SOAP_CONTENT_TYPE",
+    "BodyTooLargeError",
+    "MalformedMessageError",
+    "Notification",
+    "OutboundMessage",
+    "SalesforceRecord",
+    "SignatureError",
+    "ack_envelope",
+    "fault_envelope",
+    "organization_matches",
+    "parse_outbound_message",
+    "read_limited_body",
+    "salesforce_record",
+    "signature",
+    "verify_signature",
+]
