@@ -27,6 +27,7 @@ from models.enums import (
 )
 from models.runs import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, SyncSeen
 from models.source import CustomerSource
+from models.webhooks import WebhookDelivery, WebhookInbox
 
 metadata = SQLModel.metadata
 
@@ -59,6 +60,8 @@ __all__ = [
     "UserGender",
     "UserMerchantType",
     "UserUserType",
+    "WebhookDelivery",
+    "WebhookInbox",
     "ensure_schema",
     "get_engine",
     "metadata",
