@@ -1,23 +1,35 @@
-"""The ASGI app: GraphQL (GraphiQL on GET) at /graphql and a health check at /healthz."""
+"""The ASGI app: GraphQL at /graphql, webhooks at /webhooks, a health check at /healthz."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
+
 import sqlalchemy as sa
+import structlog
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
 from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
+from api.webhooks import DrainRequester, InProcessDrains, webhook_router
 from models import get_engine
 from sync.settings import Settings, get_settings
+
+access_log = structlog.get_logger("api.access")
 
 
 def _default_mailer(settings: Settings) -> MailSender:
     if settings.mail_outbox_dir is not None:
         return FolderMailSender(settings.mail_outbox_dir)
     return LogMailSender()
+
+
+def _drains(settings: Settings) -> DrainRequester:
+    """How webhook imports run: in this process, as no broker is configured."""
+    return InProcessDrains(settings)
 
 
 def create_app(settings: Settings | None = None, mailer: MailSender | None = None) -> FastAPI:
@@ -38,6 +50,26 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
         GraphQLRouter(build_schema(settings), context_getter=context, graphql_ide="graphiql"),
         prefix="/graphql",
     )
+    app.state.webhook_drains = _drains(settings)
+    app.include_router(webhook_router(settings, services.engine, app.state.webhook_drains))
+
+    @app.middleware("http")
+    async def log_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # One JSON line per request. The path only: a query string or a header may hold a token.
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            access_log.info(
+                "http.request",
+                method=request.method,
+                path=request.url.path,
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -57,4 +89,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     from models import ensure_schema
 
     ensure_schema(get_settings().database_url)
-    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True)
+    # Our access line replaces uvicorn's, which would print query strings.
+    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, access_log=False)

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         description="Development: write outgoing mail there (owner-only files) instead of sending.",
     )
 
+    # Webhooks (api/webhooks): the signing secret is above. Sources named here take full
+    # records in the `native` layout at POST /webhooks/<name>.
+    webhook_sources: list[str] = Field(default_factory=list)
+    webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    webhook_replay_window_seconds: int = Field(default=300, ge=1)
+    # Salesforce redelivers an unacknowledged Outbound Message for up to 24 hours; seen
+    # notification ids (and imported payloads) are kept three times that long.
+    webhook_retention_hours: int = Field(default=72, ge=1)
+    # A burst of webhooks for one stream within this window becomes one import.
+    webhook_debounce_seconds: float = Field(default=2.0, ge=0, le=300)
+
     # Each connector declares its own settings; they read their own variables (`SALESFORCE_*`).
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
 

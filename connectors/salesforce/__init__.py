@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from connectors.salesforce.records import canonical, parse_stamp
 from connectors.salesforce.settings import SalesforceSettings
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ __all__ = [
     "SalesforceSettings",
     "SalesforceStream",
     "auth_mode",
+    "canonical",
+    "parse_stamp",
 ]
 
 # simple-salesforce and requests load on first use: every command reads the settings, few sync.

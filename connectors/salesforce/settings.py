@@ -17,6 +17,8 @@ class SalesforceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SALESFORCE_", env_file=".env", extra="ignore")
 
     instance_url: str | None = None
+    # The org whose Outbound Messages the webhook takes (15- or 18-character id).
+    organization_id: str | None = None
     access_token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None

@@ -33,6 +33,8 @@ from sync.settings import Settings
 log = structlog.get_logger("sync.pipeline")
 
 Loader = Callable[[sa.Connection, BatchTarget, list[Draft]], BatchResult]
+# Called inside a batch's transaction with the positions of the batch's records.
+BatchHook = Callable[[sa.Connection, list[int | None]], None]
 
 
 def loader_for(kind: str) -> Loader:
@@ -54,8 +56,13 @@ def execute_run(
     *,
     full: bool = False,
     on_batch: Callable[[dict[str, int]], None] | None = None,
+    in_batch: BatchHook | None = None,
 ) -> RunSummary:
-    """Run (or resume) `run_id` to its end, committing each batch with its cursor."""
+    """Run (or resume) `run_id` to its end, committing each batch with its cursor.
+
+    `in_batch` runs inside each batch's transaction with the positions of its records: a
+    stream read from a queue (the webhook inbox) marks them taken there, atomically.
+    """
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
@@ -95,10 +102,20 @@ def execute_run(
                 if batch:
                     done += len(batch)
                     # The cursor is taken now, while it still describes exactly this batch.
-                    pending.append(_Pending(mapper(batch, spec), done, stream.cursor(), stream.checkpoint()))
+                    pending.append(
+                        _Pending(
+                            mapper(batch, spec),
+                            done,
+                            stream.cursor(),
+                            stream.checkpoint(),
+                            [item.position for item in batch],
+                        )
+                    )
                 while pending and (len(pending) > in_flight or not batch):
                     job = pending.popleft()
-                    delta = _commit_batch(engine, stream.source_name, stream.name, target, load, job)
+                    delta = _commit_batch(
+                        engine, stream.source_name, stream.name, target, load, job, in_batch
+                    )
                     counts.update(delta)
                     bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
                     if on_batch:
@@ -136,6 +153,7 @@ class _Pending:
     done: int
     cursor: dict[str, Any]
     checkpoint: dict[str, Any]
+    positions: list[int | None]
 
 
 @retry(
@@ -145,7 +163,13 @@ class _Pending:
     reraise=True,
 )
 def _commit_batch(
-    engine: Engine, source: str, stream: str, target: BatchTarget, load: Loader, job: _Pending
+    engine: Engine,
+    source: str,
+    stream: str,
+    target: BatchTarget,
+    load: Loader,
+    job: _Pending,
+    in_batch: BatchHook | None = None,
 ) -> Counter[str]:
     """Load one mapped batch, with its issues, counts, cursor and checkpoint, atomically.
 
@@ -158,6 +182,8 @@ def _commit_batch(
     delta[RecordOutcome.REJECTED] = sum(1 for sev, _ in issues if sev == "reject")
     delta["warnings"] = sum(1 for sev, _ in issues if sev == "warning")
     with engine.begin() as conn:
+        if in_batch is not None:
+            in_batch(conn, job.positions)
         result = load(conn, target, mapped.drafts)
         delta.update(result.counts)
         delta["conflicts"] = len(result.conflicts)

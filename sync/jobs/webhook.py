@@ -1,0 +1,367 @@
+"""The webhook inbox: taking deliveries in (de-duplicated), and draining them through the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from connectors import ReadError, SourceRecord, Stream, StreamContext
+from models import SyncRun, UserEntitySource, WebhookDelivery, WebhookInbox, ensure_schema, utcnow
+from models.enums import RunStatus
+from sync.mapping import MappingSpec, native_layout
+from sync.pipeline import RunSummary, create_run, execute_run
+from sync.settings import Settings
+
+log = structlog.get_logger("sync.webhook")
+
+RECORD = "record"
+REF = "ref"
+# The `sync_run.stream` of every inbox drain, so a failed drain is never mistaken for (and
+# resumed as) a failed API sync of the source's own stream.
+RUN_STREAM = "webhook"
+
+_inbox = WebhookInbox.__table__  # type: ignore[attr-defined]
+_deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_runs = SyncRun.__table__  # type: ignore[attr-defined]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ClaimLostError(RuntimeError):
+    """Another drain claimed some of this batch's records first; the batch is rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One record a delivery carried (`record`), or one id it named for a fetch (`ref`)."""
+
+    source_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    modstamp: datetime | None = None
+    deleted: bool = False
+    kind: str = RECORD
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What a delivery added: new delivery ids, and inbox rows written from them."""
+
+    deliveries: int
+    duplicates: int
+    items: int
+
+
+def _insert(conn: sa.Connection) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_deliveries)
+
+
+def accept_delivery(
+    engine: Engine, source: str, stream: str, deliveries: Mapping[str, Sequence[InboxItem]]
+) -> Accepted:
+    """Write the items of deliveries not seen before into the inbox, in one transaction.
+
+    `deliveries` maps a delivery id (an Outbound Message notification id, a signed body's
+    signature) to the items it carried. An id taken earlier, even by a concurrent request,
+    adds nothing: the unique key decides which of two requests takes it.
+    """
+    if not deliveries:
+        return Accepted(0, 0, 0)
+    now = utcnow()
+    with engine.begin() as conn:
+        stmt = (
+            _insert(conn)
+            .values([{"source": source, "delivery_id": d, "received_at": now} for d in deliveries])
+            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+            .returning(_deliveries.c.delivery_id)
+        )
+        fresh = set(conn.execute(stmt).scalars())
+        rows = [
+            {
+                "source": source,
+                "stream": stream,
+                "kind": item.kind,
+                "source_id": item.source_id,
+                "modstamp": item.modstamp,
+                "deleted": item.deleted,
+                "payload": item.fields,
+                "delivery_id": delivery,
+                "received_at": now,
+            }
+            for delivery, items in deliveries.items()
+            if delivery in fresh
+            for item in items
+        ]
+        if rows:
+            conn.execute(sa.insert(_inbox), rows)
+    return Accepted(len(fresh), len(deliveries) - len(fresh), len(rows))
+
+
+def pending_count(engine: Engine, source: str, stream: str) -> int:
+    """Records and refs of a stream not yet claimed by a run."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(_inbox)
+                .where(_inbox.c.source == source, _inbox.c.stream == stream, _inbox.c.run_id.is_(None))
+            ).scalar_one()
+        )
+
+
+class InboxStream(Stream):
+    """The records one (source, stream) inbox holds, up to the newest row when the drain began.
+
+    Rows come grouped by source id, each group oldest stamp first, so the loader (which keeps
+    the last of a source id in a batch) keeps the newest; a stale one is then `unchanged`.
+    """
+
+    source: ClassVar[str] = "webhook"
+    name: ClassVar[str] = RUN_STREAM
+    resume_by_skip: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        engine: Engine,
+        source_name: str,
+        inbox_stream: str,
+        entity_source: str,
+        *,
+        needs_modstamp: bool,
+        page_size: int = 1000,
+    ) -> None:
+        super().__init__(source_name)
+        self.engine = engine
+        self.inbox_stream = inbox_stream
+        self.entity_source = entity_source
+        self.needs_modstamp = needs_modstamp
+        self.page_size = page_size
+
+    def describe(self) -> dict[str, Any]:
+        return {"inbox": self.inbox_stream}
+
+    def _pending(self) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            _inbox.c.source == self.source_name,
+            _inbox.c.stream == self.inbox_stream,
+            _inbox.c.kind == RECORD,
+            _inbox.c.run_id.is_(None),
+        )
+
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+        with self.engine.connect() as conn:
+            upto = conn.execute(sa.select(sa.func.max(_inbox.c.pk)).where(self._pending())).scalar()
+        if upto is None:
+            return
+        # Rows arriving during the drain are left to the next one, which their webhook requested.
+        after: tuple[str, int] = ("", 0)
+        group: list[Any] = []
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(
+                        _inbox.c.pk, _inbox.c.source_id, _inbox.c.modstamp, _inbox.c.deleted, _inbox.c.payload
+                    )
+                    .where(self._pending(), _inbox.c.pk <= upto)
+                    .where(sa.tuple_(_inbox.c.source_id, _inbox.c.pk) > sa.tuple_(*after))
+                    .order_by(_inbox.c.source_id, _inbox.c.pk)
+                    .limit(self.page_size)
+                ).all()
+            for row in rows:
+                if group and row.source_id != group[0].source_id:
+                    yield from self._group(group)
+                    group = []
+                group.append(row)
+            if len(rows) < self.page_size:
+                break
+            after = (rows[-1].source_id, rows[-1].pk)
+        yield from self._group(group)
+
+    def _group(self, rows: list[Any]) -> Iterator[SourceRecord | ReadError]:
+        for row in sorted(rows, key=lambda r: (r.modstamp or _EPOCH, r.pk)):
+            if self.needs_modstamp and row.modstamp is None:
+                yield ReadError(
+                    row.pk,
+                    "no_modstamp",
+                    "the webhook carried no SystemModstamp, so its age is unknown; add the field to the message",
+                    row.source_id,
+                )
+                continue
+            yield SourceRecord(row.source_id, dict(row.payload or {}), row.modstamp, row.deleted, row.pk)
+
+
+def claim_batch(conn: sa.Connection, run_id: str, positions: Sequence[int | None]) -> None:
+    """Mark a batch's inbox rows as imported by `run_id`, inside the batch's own transaction."""
+    pks = sorted({p for p in positions if p is not None})
+    if not pks:
+        return
+    claimed = conn.execute(
+        sa.update(_inbox)
+        .where(_inbox.c.pk.in_(pks), _inbox.c.run_id.is_(None))
+        .values(run_id=run_id, claimed_at=utcnow())
+    ).rowcount
+    if claimed != len(pks):
+        raise ClaimLostError(f"{len(pks) - claimed} of the batch's records were claimed by another drain")
+
+
+# --- what each source's inbox holds ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboxSource:
+    """How one source's webhook records are imported: its mapping and entity source."""
+
+    spec: MappingSpec
+    entity_source: str
+    # Salesforce records are ordered by their stamp; without one, an old redelivery could win.
+    needs_modstamp: bool
+
+
+def salesforce_contact_spec(settings: Settings) -> MappingSpec:
+    """The mapping the Salesforce connector's contacts use, so both land on one source row."""
+    from connectors.salesforce import ContactsStream
+
+    return MappingSpec(
+        kind="customers",
+        fields={**ContactsStream.default_fields, **settings.salesforce.contact_fields},
+        id_columns=["Id"],
+        modstamp_columns=["SystemModstamp"],
+        deleted_columns=["IsDeleted"],
+    )
+
+
+def inbox_source(settings: Settings, source: str) -> InboxSource:
+    """The mapping of `source`'s webhook records: Salesforce contacts, or the `native` layout."""
+    if source == "salesforce":
+        return InboxSource(salesforce_contact_spec(settings), UserEntitySource.SALESFORCE, True)
+    layout = native_layout("customers")
+    family = source.split("-", 1)[0].upper()
+    entity = family if family in UserEntitySource.__members__ else layout.entity_source
+    return InboxSource(layout.spec, entity, False)
+
+
+# --- draining ----------------------------------------------------------------------------------
+
+# Sources whose webhooks may name ids for the source to be asked about: (settings, stream) -> run.
+Fetcher = Callable[[Settings, str], RunSummary]
+
+
+def _fetch_salesforce(settings: Settings, stream: str) -> RunSummary:
+    from sync.jobs.salesforce import sync_salesforce
+
+    return sync_salesforce(settings, stream=stream, trigger="webhook")
+
+
+FETCHERS: dict[str, Fetcher] = {"salesforce": _fetch_salesforce}
+FETCH_STREAMS: dict[str, tuple[str, ...]] = {"salesforce": ("contacts", "orders")}
+
+
+@dataclass(slots=True)
+class DrainResult:
+    """The runs one drain made: the records' import, and the fetch that the refs asked for."""
+
+    records: RunSummary | None = None
+    fetch: RunSummary | None = None
+    pruned: int = 0
+
+
+def _open_run(engine: Engine, stream: InboxStream) -> str:
+    """The stream's newest drain if it stopped half-way (its claimed rows stay claimed), or a new one."""
+    newest = (
+        sa.select(_runs.c.id, _runs.c.status)
+        .where(_runs.c.source == stream.source_name, _runs.c.stream == RUN_STREAM)
+        .where(_runs.c.params["inbox"].as_string() == stream.inbox_stream)
+        .order_by(_runs.c.started_at.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(newest).first()
+    # The caller holds the stream, so a `running` drain here is one whose owner died.
+    if row is not None and row.status in (RunStatus.RUNNING, RunStatus.FAILED, RunStatus.PAUSED):
+        return str(row.id)
+    return create_run(engine, stream, entity_kind="customers", mode="incremental", trigger="webhook")
+
+
+def _has_pending(engine: Engine, source: str, stream: str, kind: str) -> int | None:
+    with engine.connect() as conn:
+        upto = conn.execute(
+            sa.select(sa.func.max(_inbox.c.pk)).where(
+                _inbox.c.source == source,
+                _inbox.c.stream == stream,
+                _inbox.c.kind == kind,
+                _inbox.c.run_id.is_(None),
+            )
+        ).scalar()
+    return None if upto is None else int(upto)
+
+
+def drain_records(settings: Settings, engine: Engine, source: str, stream: str) -> RunSummary | None:
+    """Import the records pending for (source, stream) in one run; None when there are none."""
+    how = inbox_source(settings, source)
+    reader = InboxStream(engine, source, stream, how.entity_source, needs_modstamp=how.needs_modstamp)
+    if _has_pending(engine, source, stream, RECORD) is None:
+        return None
+    run_id = _open_run(engine, reader)
+    return execute_run(
+        engine,
+        settings,
+        reader,
+        how.spec,
+        run_id,
+        in_batch=lambda conn, positions: claim_batch(conn, run_id, positions),
+    )
+
+
+def drain_refs(settings: Settings, engine: Engine, source: str, stream: str) -> RunSummary | None:
+    """Run one incremental sync for the ids webhooks named, then mark them as served by it."""
+    upto = _has_pending(engine, source, stream, REF)
+    if upto is None or source not in FETCHERS:
+        return None
+    summary = FETCHERS[source](settings, stream)
+    # Only what was pending before the sync began: it read the source up to its own start.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(_inbox)
+            .where(_inbox.c.source == source, _inbox.c.stream == stream, _inbox.c.kind == REF)
+            .where(_inbox.c.run_id.is_(None), _inbox.c.pk <= upto)
+            .values(run_id=summary.run_id, claimed_at=utcnow())
+        )
+    return summary
+
+
+def prune(engine: Engine, retention: timedelta) -> int:
+    """Forget delivery ids and imported inbox rows older than `retention` (payloads hold personal data)."""
+    cutoff = utcnow() - retention
+    with engine.begin() as conn:
+        gone = conn.execute(sa.delete(_deliveries).where(_deliveries.c.received_at < cutoff)).rowcount
+        gone += conn.execute(
+            sa.delete(_inbox).where(_inbox.c.received_at < cutoff, _inbox.c.run_id.is_not(None))
+        ).rowcount
+    return int(gone)
+
+
+def drain_inbox(settings: Settings, source: str, stream: str) -> DrainResult:
+    """Everything pending for (source, stream): carried records imported, named ids fetched.
+
+    The caller makes sure one drain per (source, stream) runs at a time; a second one would
+    only roll its batches back (ClaimLostError), never import a record twice.
+    """
+    engine = ensure_schema(settings.database_url)
+    result = DrainResult()
+    result.records = drain_records(settings, engine, source, stream)
+    result.fetch = drain_refs(settings, engine, source, stream)
+    result.pruned = prune(engine, timedelta(hours=settings.webhook_retention_hours))
+    log.info(
+        "webhook.drained",
+        source=source,
+        stream=stream,
+        records_run=result.records.run_id if result.records else None,
+        fetch_run=result.fetch.run_id if result.fetch else None,
+        pruned=result.pruned,
+    )
+    return result

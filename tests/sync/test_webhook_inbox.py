@@ -1,0 +1,133 @@
+"""The webhook inbox: deliveries taken once, drained through the pipeline, each record imported once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from connectors.salesforce import ContactsStream
+from models import CustomerSource, SyncRun, WebhookDelivery, WebhookInbox
+from sync.jobs.salesforce import mapping_spec
+from sync.jobs.webhook import (
+    ClaimLostError,
+    InboxItem,
+    accept_delivery,
+    claim_batch,
+    drain_inbox,
+    pending_count,
+    prune,
+    salesforce_contact_spec,
+)
+from sync.settings import Settings
+
+T0 = datetime(2026, 11, 30, 10, tzinfo=UTC)
+
+
+def _settings(url: str, **extra: Any) -> Settings:
+    return Settings(database_url=url, **extra)
+
+
+def _contact(cid: str, seconds: int = 0, **fields: Any) -> InboxItem:
+    stamp = T0 + timedelta(seconds=seconds)
+    return InboxItem(cid, {"Id": cid, "SystemModstamp": stamp.isoformat(), **fields}, stamp)
+
+
+def _rows(engine: Engine, model: Any) -> list[dict[str, Any]]:
+    t = model.__table__
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(t)).mappings()]
+
+
+def test_a_delivery_id_is_taken_once(engine: Engine) -> None:
+    first = accept_delivery(engine, "salesforce", "contacts", {"04l1": [_contact("003A")]})
+    again = accept_delivery(engine, "salesforce", "contacts", {"04l1": [_contact("003A")], "04l2": []})
+
+    assert (first.deliveries, first.duplicates, first.items) == (1, 0, 1)
+    assert (again.deliveries, again.duplicates, again.items) == (1, 1, 0)
+    assert len(_rows(engine, WebhookInbox)) == 1
+
+
+def test_a_drain_imports_each_record_once_and_claims_it(db_url: str, engine: Engine) -> None:
+    settings = _settings(db_url, batch_size=2)
+    items = [_contact(f"003A{i}", Email=f"p{i}@example.com") for i in range(5)]
+    accept_delivery(engine, "salesforce", "contacts", {f"04l{i}": [it] for i, it in enumerate(items)})
+
+    result = drain_inbox(settings, "salesforce", "contacts")
+    again = drain_inbox(settings, "salesforce", "contacts")
+
+    assert result.records is not None
+    assert (result.records.status, result.records.counts["created"]) == ("succeeded", 5)
+    assert again.records is None  # nothing pending: no empty run
+    assert {r["run_id"] for r in _rows(engine, WebhookInbox)} == {result.records.run_id}
+    assert pending_count(engine, "salesforce", "contacts") == 0
+    sources = _rows(engine, CustomerSource)
+    assert sorted(r["source_id"] for r in sources) == [f"003A{i}" for i in range(5)]
+    (run,) = _rows(engine, SyncRun)
+    assert (run["stream"], run["trigger"], run["params"]) == ("webhook", "webhook", {"inbox": "contacts"})
+
+
+def test_the_newest_stamp_wins_whatever_the_arrival_order(db_url: str, engine: Engine) -> None:
+    accept_delivery(engine, "salesforce", "contacts", {"n2": [_contact("003A", 5, LastName="New")]})
+    accept_delivery(engine, "salesforce", "contacts", {"n1": [_contact("003A", 0, LastName="Old")]})
+
+    result = drain_inbox(_settings(db_url), "salesforce", "contacts")
+
+    (row,) = _rows(engine, CustomerSource)
+    assert row["payload"]["lastname"] == "New"
+    assert row["modstamp"] == T0 + timedelta(seconds=5)
+    assert result.records is not None and result.records.counts["read"] == 2
+
+
+def test_a_batch_whose_records_were_claimed_elsewhere_is_rolled_back(engine: Engine) -> None:
+    accept_delivery(engine, "salesforce", "contacts", {"n1": [_contact("003A")], "n2": [_contact("003B")]})
+    pks = [r["pk"] for r in _rows(engine, WebhookInbox)]
+    with engine.begin() as conn:
+        claim_batch(conn, "run-one", pks[:1])
+
+    with pytest.raises(ClaimLostError), engine.begin() as conn:
+        claim_batch(conn, "run-two", pks)
+
+    assert sorted((r["pk"], r["run_id"]) for r in _rows(engine, WebhookInbox)) == [
+        (pks[0], "run-one"),
+        (pks[1], None),
+    ]
+
+
+def test_records_of_a_native_source_use_the_native_layout(db_url: str, engine: Engine) -> None:
+    item = InboxItem("c-1", {"entitySourceId": "c-1", "email": "A@Example.com", "country": "Germany"})
+    accept_delivery(engine, "shopify-eu", "customers", {"sig:1": [item]})
+
+    drain_inbox(_settings(db_url), "shopify-eu", "customers")
+
+    (row,) = _rows(engine, CustomerSource)
+    assert (row["source"], row["entity_source"]) == ("shopify-eu", "SHOPIFY")
+    assert (row["payload"]["email"], row["payload"]["country"]) == ("a@example.com", "DE")
+
+
+def test_the_webhook_maps_contacts_exactly_as_the_salesforce_sync_does() -> None:
+    settings = Settings(salesforce_contact_fields={"gender": ["Gender__c"]})
+    stream = ContactsStream(settings.salesforce, client=object())  # type: ignore[arg-type]
+    assert salesforce_contact_spec(settings) == mapping_spec(stream)
+
+
+def test_prune_forgets_old_delivery_ids_and_imported_rows_only(db_url: str, engine: Engine) -> None:
+    accept_delivery(engine, "salesforce", "contacts", {"old": [_contact("003A")], "new": [_contact("003B")]})
+    drain_inbox(_settings(db_url), "salesforce", "contacts")
+    accept_delivery(engine, "salesforce", "contacts", {"pending": [_contact("003C")]})
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    inbox, deliveries = WebhookInbox.__table__, WebhookDelivery.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.update(inbox).values(received_at=long_ago))
+        conn.execute(
+            sa.update(deliveries).where(deliveries.c.delivery_id != "new").values(received_at=long_ago)
+        )
+
+    prune(engine, timedelta(hours=72))
+
+    assert [r["delivery_id"] for r in _rows(engine, WebhookDelivery)] == ["new"]
+    # A pending record stays, however old: it has not been imported yet.
+    assert [r["source_id"] for r in _rows(engine, WebhookInbox)] == ["003C"]
