@@ -7,8 +7,17 @@ from connectors.base import (
     PauseRun,
     ReadError,
     SourceRecord,
+    SourceWarning,
     Stream,
     StreamContext,
 )
 
-__all__ = ["FatalSourceError", "PauseRun", "ReadError", "SourceRecord", "Stream", "StreamContext"]
+__all__ = [
+    "FatalSourceError",
+    "PauseRun",
+    "ReadError",
+    "SourceRecord",
+    "SourceWarning",
+    "Stream",
+    "StreamContext",
+]

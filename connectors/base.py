@@ -45,6 +45,19 @@ class ReadError:
 
 
 @dataclass(slots=True)
+class SourceWarning:
+    """Something an operator should see that is not a record (a revoked link, a deferred account).
+
+    The run counts it as a warning and keeps it in `sync_reject`; it is not a record read.
+    """
+
+    reason: str
+    message: str
+    source_id: str | None = None
+    position: int | None = None
+
+
+@dataclass(slots=True)
 class StreamContext:
     """What a stream is given to read from: its cursor, the run's checkpoint, the start time."""
 
@@ -70,7 +83,7 @@ class Stream(ABC):
         self.source_name = source_name or self.source
 
     @abstractmethod
-    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         """Yield the stream's records, in an order the cursor can resume from."""
 
     def cursor(self) -> dict[str, Any]:

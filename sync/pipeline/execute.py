@@ -19,6 +19,7 @@ from connectors import (
     PauseRun,
     ReadError,
     SourceRecord,
+    SourceWarning,
     Stream,
     StreamContext,
 )
@@ -42,7 +43,9 @@ def loader_for(kind: str) -> Loader:
     return load_customer_batch if kind == "customers" else COMMERCE_LOADERS[kind]
 
 
-def _items(stream: Stream, ctx: StreamContext, skip: int) -> Iterator[SourceRecord | ReadError]:
+def _items(
+    stream: Stream, ctx: StreamContext, skip: int
+) -> Iterator[SourceRecord | ReadError | SourceWarning]:
     # A resumed run re-reads what it had committed without writing it again.
     return islice(stream.records(ctx), skip, None)
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 
-from connectors import ReadError, SourceRecord
+from connectors import ReadError, SourceRecord, SourceWarning
 from sync.mapping import Draft, Issue, MappingSpec, map_record
 from sync.settings import Settings
 
@@ -22,11 +22,20 @@ class MappedBatch:
     issues: list[tuple[str, Issue]]
 
 
-def map_batch(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> MappedBatch:
+Item = SourceRecord | ReadError | SourceWarning
+
+
+def map_batch(batch: list[Item], spec: MappingSpec) -> MappedBatch:
     """Map one batch; a pure function, so it can run in another process."""
     drafts: list[Draft] = []
     issues: list[tuple[str, Issue]] = []
+    notices = 0
     for item in batch:
+        if isinstance(item, SourceWarning):
+            # Not a record: a warning of the run, outside `read` so the counts still add up.
+            notices += 1
+            issues.append(("warning", Issue(item.reason, item.message, item.position, item.source_id)))
+            continue
         if isinstance(item, ReadError):
             issues.append(("reject", Issue(item.reason, item.message, item.position, raw=item.raw)))
             continue
@@ -36,10 +45,10 @@ def map_batch(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> Mappe
         else:
             drafts.append(mapped)
             issues.extend(("warning", w) for w in mapped.warnings)
-    return MappedBatch(len(batch), drafts, issues)
+    return MappedBatch(len(batch) - notices, drafts, issues)
 
 
-Mapper = Callable[[list[SourceRecord | ReadError], MappingSpec], "Future[MappedBatch]"]
+Mapper = Callable[[list[Item], MappingSpec], "Future[MappedBatch]"]
 
 
 @contextmanager
@@ -47,7 +56,7 @@ def batch_mapper(settings: Settings) -> Iterator[Mapper]:
     """Map in worker processes when configured (validation is CPU-bound), else inline."""
     if settings.mapping_workers <= 0:
 
-        def inline(batch: list[SourceRecord | ReadError], spec: MappingSpec) -> Future[MappedBatch]:
+        def inline(batch: list[Item], spec: MappingSpec) -> Future[MappedBatch]:
             future: Future[MappedBatch] = Future()
             future.set_result(map_batch(batch, spec))
             return future

@@ -1,0 +1,149 @@
+"""The Spotify profiles stream: re-reads every linked account's /v1/me, refreshing its tokens first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Protocol
+
+import structlog
+
+from connectors.base import ReadError, SourceRecord, SourceWarning, Stream, StreamContext
+from connectors.spotify.client import (
+    RateLimited,
+    SpotifyClient,
+    SpotifyError,
+    SpotifyUnavailableError,
+    TokenRevoked,
+    TokenSet,
+)
+
+log = structlog.get_logger("connectors.spotify")
+
+# The raw-record key that carries the linked customer's loyalty id, so the record joins the
+# customer who linked the account (not whoever else holds the profile's e-mail).
+LINKED_LOYALTY_ID = "linked_loyalty_id"
+
+
+def profile_source_id(profile: dict[str, Any]) -> str:
+    """The entity source id of a profile: its stable `account_id`, else the older `id`."""
+    return str(profile.get("account_id") or profile["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAccount:
+    """One linked account as the stream needs it: its key, its tokens, and its customer."""
+
+    link_id: int
+    source_id: str
+    tokens: TokenSet
+    loyalty_id: str | None = None
+    retry_after: datetime | None = None
+
+
+class LinkStore(Protocol):
+    """Where links live (the store keeps them encrypted); the stream reports each outcome here."""
+
+    def due(self, now: datetime, after_link_id: int) -> Iterable[LinkedAccount]:
+        """Linked accounts not deferred past `now`, in link id order, after `after_link_id`."""
+
+    def save_tokens(self, link_id: int, tokens: TokenSet) -> None:
+        """Keep refreshed tokens at once: a rotated refresh token must never be lost."""
+
+    def mark_revoked(self, link_id: int) -> None:
+        """The account revoked access: the link needs re-linking by its customer."""
+
+    def defer(self, link_id: int, until: datetime) -> None:
+        """Read this account again no earlier than `until`."""
+
+    def clear_deferral(self, link_id: int) -> None:
+        """The account was read: it is no longer deferred."""
+
+
+class ProfilesStream(Stream):
+    """Every due linked account's profile, one `/v1/me` each, keyed by `account_id` (else `id`).
+
+    State: no cursor (each run reads every linked account again); the checkpoint is the last
+    link id handled, so a re-applied run carries on after it without calling Spotify twice.
+    """
+
+    source: ClassVar[str] = "spotify"
+    name: ClassVar[str] = "profiles"
+    kind: ClassVar[str] = "customers"
+    primary_keys: ClassVar[tuple[str, ...]] = ("account_id",)
+    replication_key: ClassVar[str | None] = None
+    resume_by_skip: ClassVar[bool] = False
+    entity_source: ClassVar[str] = "SPOTIFY"
+
+    def __init__(self, client: SpotifyClient, links: LinkStore, *, source_name: str | None = None) -> None:
+        super().__init__(source_name)
+        self.client = client
+        self.links = links
+        self._after = 0
+        # While Spotify's Retry-After runs, the whole app is limited: accounts are deferred
+        # without a call rather than each earning its own 429.
+        self._blocked_until: datetime | None = None
+        self.deferred_until: datetime | None = None
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {"after_link": self._after}
+
+    def describe(self) -> dict[str, Any]:
+        s = self.client.settings
+        return {"api_url": s.api_url, "accounts_url": s.accounts_url, "scopes": s.scopes}
+
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
+        self._after = int(ctx.checkpoint.get("after_link") or 0)
+        for position, link in enumerate(self.links.due(datetime.now(UTC), self._after), start=1):
+            self._after = link.link_id
+            yield self._read(link, position)
+
+    def _read(self, link: LinkedAccount, position: int) -> SourceRecord | SourceWarning:
+        now = datetime.now(UTC)
+        if self._blocked_until is not None and now < self._blocked_until:
+            return self._defer(link, position, self._blocked_until, "not tried: the app is rate-limited")
+        tokens = link.tokens
+        try:
+            tokens = self.client.fresh(tokens, now)
+            if tokens is not link.tokens:
+                self.links.save_tokens(link.link_id, tokens)
+            profile, used = self.client.profile(tokens, now)
+            if used is not tokens:
+                self.links.save_tokens(link.link_id, used)
+        except TokenRevoked as exc:
+            self.links.mark_revoked(link.link_id)
+            log.warning("spotify.link_revoked", link_id=link.link_id)
+            return SourceWarning(
+                "token_revoked", f"{exc}; link {link.link_id} needs re-linking", link.source_id, position
+            )
+        except RateLimited as exc:
+            until = now + timedelta(seconds=exc.retry_after_seconds)
+            self._blocked_until = until
+            return self._defer(link, position, until, str(exc))
+        except SpotifyUnavailableError as exc:
+            log.warning("spotify.unavailable", link_id=link.link_id, error=str(exc))
+            return SourceWarning("spotify_unavailable", str(exc), link.source_id, position)
+        except SpotifyError as exc:
+            log.warning("spotify.refused", link_id=link.link_id, error=str(exc))
+            return SourceWarning("spotify_error", str(exc), link.source_id, position)
+        if link.retry_after is not None:
+            self.links.clear_deferral(link.link_id)
+        fields = dict(profile)
+        if link.loyalty_id:
+            fields[LINKED_LOYALTY_ID] = link.loyalty_id
+        # The link's key, not the profile's: a profile that gains `account_id` later keeps
+        # feeding the same source row.
+        return SourceRecord(source_id=link.source_id, fields=fields, position=position)
+
+    def _defer(self, link: LinkedAccount, position: int, until: datetime, why: str) -> SourceWarning:
+        self.links.defer(link.link_id, until)
+        if self.deferred_until is None or until > self.deferred_until:
+            self.deferred_until = until
+        log.warning("spotify.deferred", link_id=link.link_id, until=until.isoformat())
+        return SourceWarning(
+            "rate_limited",
+            f"{why}; link {link.link_id} deferred until {until.isoformat()}",
+            link.source_id,
+            position,
+        )
