@@ -27,6 +27,7 @@ from models.enums import (
 )
 from models.runs import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, SyncSeen
 from models.source import CustomerSource
+from models.spotify import OAuthStateUse, SpotifyLink, SpotifyLinkStatus
 from models.webhooks import WebhookDelivery, WebhookInbox
 
 metadata = SQLModel.metadata
@@ -40,6 +41,7 @@ __all__ = [
     "CustomerLogin",
     "CustomerPublic",
     "CustomerSource",
+    "OAuthStateUse",
     "Order",
     "OrderType",
     "PointsLedger",
@@ -51,6 +53,8 @@ __all__ = [
     "RefreshToken",
     "RunStatus",
     "SchemaOutOfDateError",
+    "SpotifyLink",
+    "SpotifyLinkStatus",
     "Store",
     "SyncReject",
     "SyncRun",
