@@ -18,17 +18,9 @@ from connectors.spotify.client import (
     TokenRevoked,
     TokenSet,
 )
+from connectors.spotify.profile import LINKED_LOYALTY_ID
 
 log = structlog.get_logger("connectors.spotify")
-
-# The raw-record key that carries the linked customer's loyalty id, so the record joins the
-# customer who linked the account (not whoever else holds the profile's e-mail).
-LINKED_LOYALTY_ID = "linked_loyalty_id"
-
-
-def profile_source_id(profile: dict[str, Any]) -> str:
-    """The entity source id of a profile: its stable `account_id`, else the older `id`."""
-    return str(profile.get("account_id") or profile["id"])
 
 
 @dataclass(frozen=True, slots=True)
