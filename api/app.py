@@ -15,6 +15,7 @@ from strawberry.fastapi import GraphQLRouter
 from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
 from api.webhooks import DrainRequester, InProcessDrains, webhook_router
+from api.oauth import spotify_router
 from models import get_engine
 from sync.settings import Settings, get_settings
 
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
     )
     app.state.webhook_drains = _drains(settings)
     app.include_router(webhook_router(settings, services.engine, app.state.webhook_drains))
+    # Linking a customer's Spotify account: /connect/spotify and /callback/spotify.
+    app.include_router(spotify_router)
 
     @app.middleware("http")
     async def log_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.salesforce import SalesforceSettings
+from connectors.spotify import SpotifySettings
 
 DEFAULT_SOURCE_PRIORITY: dict[str, int] = {
     # Self-service input (sign-up, profile edits) beats any import: the person typed it.
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
 
     # Each connector declares its own settings; they read their own variables (`SALESFORCE_*`).
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    spotify: SpotifySettings = Field(default_factory=SpotifySettings)
 
     log_level: str = "INFO"
     # JSON lines for log shippers; `LOG_JSON=false` gives a console view for people.
@@ -94,12 +96,14 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        flat = {k.removeprefix("salesforce_"): data.pop(k) for k in list(data) if k.startswith("salesforce_")}
-        given = data.get("salesforce")
-        if flat or isinstance(given, dict):
-            base = given.model_dump() if isinstance(given, BaseModel) else dict(given or {})
-            # Constructed, not validated from a dict: only `__init__` reads the environment.
-            data["salesforce"] = SalesforceSettings(**{**base, **flat})
+        for name, model in _CONNECTOR_SETTINGS.items():
+            prefix = f"{name}_"
+            flat = {k.removeprefix(prefix): data.pop(k) for k in list(data) if k.startswith(prefix)}
+            given = data.get(name)
+            if flat or isinstance(given, dict):
+                base = given.model_dump() if isinstance(given, BaseModel) else dict(given or {})
+                # Constructed, not validated from a dict: only `__init__` reads the environment.
+                data[name] = model(**{**base, **flat})
         return data
 
     def priority_of(self, source: str) -> int:
@@ -108,6 +112,13 @@ class Settings(BaseSettings):
             return self.source_priority[source]
         family = source.split("-", 1)[0].split(":", 1)[0]
         return self.source_priority.get(family, self.source_priority.get("csv", 0))
+
+
+# Each connector's settings class, by the field (and flat-name prefix) it has on Settings.
+_CONNECTOR_SETTINGS: dict[str, type[BaseSettings]] = {
+    "salesforce": SalesforceSettings,
+    "spotify": SpotifySettings,
+}
 
 
 @lru_cache(maxsize=1)

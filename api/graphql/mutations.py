@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import strawberry
@@ -26,6 +27,7 @@ from api.graphql.loaders import customers_by_pk
 from api.graphql.scalars import ExpectedErrorType, JSONString
 from api.graphql.types import Ctx, IUserNode
 from models import utcnow
+from sync.jobs import unlink_spotify
 
 
 @strawberry.type
@@ -69,6 +71,13 @@ class VerifyTokenPayload:
     success: bool
     errors: ExpectedErrorType | None
     payload: JSONString | None
+
+
+@strawberry.type
+class UnlinkSpotifyPayload:
+    success: bool
+    errors: ExpectedErrorType | None
+    unlinked: int | None = strawberry.field(description="How many Spotify links were removed.")
 
 
 @strawberry.type
@@ -192,6 +201,16 @@ class Mutation:
         except TokenError as exc:
             return RevokeTokenPayload(success=False, errors=_errors(exc.code, str(exc)), revoked=None)
         return RevokeTokenPayload(success=True, errors=None, revoked=revoked)
+
+    @strawberry.mutation(
+        description="Unlink the caller's Spotify account: its tokens are deleted, its Spotify data tombstoned."
+    )
+    async def unlink_spotify(self, info: Ctx) -> UnlinkSpotifyPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        # A run of its own (spotify/profiles, trigger `unlink`): the store is written through the pipeline.
+        unlinked = await asyncio.to_thread(unlink_spotify, ctx.settings, viewer.pk)
+        return UnlinkSpotifyPayload(success=True, errors=None, unlinked=unlinked)
 
     @strawberry.mutation(description="Check an access token: valid, unexpired and not revoked.")
     async def verify_token(self, info: Ctx, token: str) -> VerifyTokenPayload:

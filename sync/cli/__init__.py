@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sync.cli import customers, db, imports, runs, serve, sync, users
+from sync.cli import customers, db, imports, runs, serve, spotify, sync, users
 
 app = typer.Typer(
     help="Sync customers from Salesforce, Spotify and CSV exports into the loyalty platform's store.",
@@ -17,6 +17,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(customers.app, name="customers")
 app.add_typer(users.app, name="users")
 app.add_typer(sync.app, name="sync")
+app.add_typer(spotify.app, name="spotify")
 app.command("serve")(serve.serve)
 
 __all__ = ["app", "main"]

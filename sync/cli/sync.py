@@ -41,3 +41,22 @@ def sync_salesforce_command(
     report(summary, as_json)
     if summary.status == "paused":
         err.print(f"paused: {summary.error}; run the same command later to resume", highlight=False)
+
+
+@app.command("spotify")
+def sync_spotify_command(as_json: JsonOption = False) -> None:
+    """Re-read every linked Spotify profile and print the run summary.
+
+    Revoked links are marked for re-linking and rate-limited accounts deferred past
+    Retry-After: both count as warnings (see `customer-sync runs show RUN`), never as failures.
+    """
+    from sync.jobs import sync_spotify
+
+    settings = read_settings()
+    try:
+        summary = sync_spotify(settings, trigger="cli")
+    except FatalSourceError as exc:
+        fail(str(exc))
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    report(summary, as_json)

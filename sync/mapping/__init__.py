@@ -27,6 +27,7 @@ from sync.mapping.spec import (
     header_key,
     map_record,
 )
+from sync.mapping.spotify import SPOTIFY_SPEC, spotify_profile_fields
 
 __all__ = [
     "DAY_FIRST_FORMATS",
@@ -35,6 +36,7 @@ __all__ = [
     "KIND_ID_FIELD",
     "MONTH_FIRST_FORMATS",
     "PRESETS",
+    "SPOTIFY_SPEC",
     "Draft",
     "FieldError",
     "Issue",
@@ -55,4 +57,5 @@ __all__ = [
     "normalize_gender",
     "normalize_phone",
     "preset",
+    "spotify_profile_fields",
 ]

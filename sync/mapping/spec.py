@@ -151,6 +151,12 @@ class MappingSpec:
     phone_region: str | None = None
     # Columns mapped to nothing but not worth keeping in extraInfo (internal noise).
     ignore_columns: list[str] = field(default_factory=list)
+    # Turns a nested raw record (an API's JSON) into the flat columns above; a module-level
+    # function, so a spec still pickles into the mapping pool.
+    prepare: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    # Fields whose bad value is dropped with a warning where it would reject the record
+    # (an API's unverified e-mail should not cost the rest of the profile).
+    lenient: frozenset[str] = frozenset()
 
     @cached_property
     def claimed(self) -> frozenset[str]:
@@ -260,7 +266,8 @@ def derive_source_id(fields: Mapping[str, Any]) -> str | None:
 
 def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     """Normalise one raw record into a draft; a record that cannot be identified is rejected."""
-    raw = {header_key(k): v for k, v in record.fields.items()}
+    source_fields = spec.prepare(record.fields) if spec.prepare is not None else record.fields
+    raw = {header_key(k): v for k, v in source_fields.items()}
     known = KIND_FIELDS[spec.kind]
     region = _region_of(raw, spec) if spec.kind == "customers" else None
     fields: dict[str, Any] = {}
@@ -274,7 +281,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             fields[store_key] = _reader(how, spec, region)(value)
         except FieldError as exc:
             issue = Issue(exc.reason, str(exc), record.position, record.source_id, documented, _raw(value))
-            if how in ("email", "decimal_required"):
+            if how in ("email", "decimal_required") and documented not in spec.lenient:
                 return issue
             warnings.append(issue)
 
@@ -290,7 +297,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             "the record has no id, and no e-mail or phone to derive one from",
             record.position,
             None,
-            raw=_raw(record.fields),
+            raw=_raw(source_fields),
         )
 
     modstamp = record.modstamp
@@ -312,7 +319,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     # Nothing in a file is dropped: columns no field claims travel along in extraInfo.
     extra = {
         k: v
-        for k, v in record.fields.items()
+        for k, v in source_fields.items()
         if header_key(k) not in spec.claimed and v is not None and v != "" and k != "attributes"
     }
     for w in warnings:

@@ -113,6 +113,10 @@ def test_fatal_problems_are_one_line_on_stderr_and_non_zero(
         ["serve"],
         ["users", "create-admin"],
         ["sync", "salesforce"],
+        ["sync", "spotify"],
+        ["spotify", "link-url"],
+        ["spotify", "new-key"],
+        ["spotify", "rotate-keys"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
