@@ -1,4 +1,4 @@
-"""The ASGI app: GraphQL at /graphql, webhooks at /webhooks, a health check at /healthz."""
+"""The ASGI app: GraphQL at /graphql, webhooks at /webhooks, Spotify linking, a health check at /healthz."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from strawberry.fastapi import GraphQLRouter
 
 from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
-from api.webhooks import DrainRequester, InProcessDrains, webhook_router
 from api.oauth import spotify_router
+from api.webhooks import DrainRequester, InProcessDrains, webhook_router
 from models import get_engine
 from sync.settings import Settings, get_settings
 
