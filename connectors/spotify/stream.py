@@ -68,10 +68,20 @@ class ProfilesStream(Stream):
     resume_by_skip: ClassVar[bool] = False
     entity_source: ClassVar[str] = "SPOTIFY"
 
-    def __init__(self, client: SpotifyClient, links: LinkStore, *, source_name: str | None = None) -> None:
+    def __init__(
+        self,
+        client: SpotifyClient,
+        links: LinkStore,
+        *,
+        params: dict[str, Any] | None = None,
+        source_name: str | None = None,
+    ) -> None:
         super().__init__(source_name)
         self.client = client
         self.links = links
+        # What the run record shows of this run's scope (e.g. its batch of link ids), so a
+        # re-applied run reads the same links.
+        self.params = dict(params or {})
         self._after = 0
         # While Spotify's Retry-After runs, the whole app is limited: accounts are deferred
         # without a call rather than each earning its own 429.
@@ -83,7 +93,13 @@ class ProfilesStream(Stream):
 
     def describe(self) -> dict[str, Any]:
         s = self.client.settings
-        return {"api_url": s.api_url, "accounts_url": s.accounts_url, "scopes": s.scopes}
+        return {
+            "refresh": True,
+            "api_url": s.api_url,
+            "accounts_url": s.accounts_url,
+            "scopes": s.scopes,
+            **self.params,
+        }
 
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         self._after = int(ctx.checkpoint.get("after_link") or 0)

@@ -41,8 +41,14 @@ def resume_run(
         raise FatalSourceError(
             f"run {run_id} is marked running; if its process is gone, resume it with --force"
         )
-    if "path" in (run.params or {}):
+    params = run.params or {}
+    if "path" in params:
         return resume_csv(settings, run_id, on_batch=on_batch)
+    if run.source == "spotify" and params.get("refresh"):
+        # Imported here: spotipy loads only when a Spotify job runs.
+        from sync.jobs.spotify import sync_spotify
+
+        return sync_spotify(settings, link_ids=params.get("link_ids"), run_id=run_id)
     raise FatalSourceError(
         f"run {run_id} reads from {run.source}: `customer-sync sync {run.source}` resumes its newest stopped run"
     )

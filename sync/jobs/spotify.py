@@ -144,7 +144,10 @@ def sync_spotify(
     cipher = token_cipher(settings)
     engine = ensure_schema(settings.database_url)
     with spotify_client(settings, session) as client:
-        stream = ProfilesStream(client, StoredLinks(engine, cipher, link_ids))
+        links = StoredLinks(engine, cipher, link_ids)
+        stream = ProfilesStream(
+            client, links, params={"link_ids": links.link_ids} if link_ids is not None else None
+        )
         if run_id is None:
             run_id = create_run(engine, stream, entity_kind="customers", mode="full", trigger=trigger)
         summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id)

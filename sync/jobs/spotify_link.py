@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import jwt
@@ -120,7 +120,7 @@ def read_state(settings: Settings, state: str) -> LinkState:
     nonce = claims.get("nonce")
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
         raise LinkRefusedError(400, "This Spotify link request is not valid", "Start linking Spotify again.")
-    return LinkState(int(claims["sub"]), nonce, datetime.fromtimestamp(int(claims["exp"]), utcnow().tzinfo))
+    return LinkState(int(claims["sub"]), nonce, datetime.fromtimestamp(int(claims["exp"]), UTC))
 
 
 def _live_customer(conn: sa.Connection, customer_pk: int) -> sa.Row[Any]:
@@ -138,6 +138,7 @@ def _live_customer(conn: sa.Connection, customer_pk: int) -> sa.Row[Any]:
 
 def authorize_url(settings: Settings, customer_pk: int) -> str:
     """Spotify's consent page for `customer_pk`, carrying a fresh state."""
+    token_cipher(settings)  # no key, no link: say so before sending the customer to Spotify
     engine = ensure_schema(settings.database_url)
     with engine.connect() as conn:
         _live_customer(conn, customer_pk)

@@ -24,6 +24,7 @@ from sync.cli import app as cli
 from sync.jobs.spotify_link import _sign, sign_state
 from sync.settings import Settings
 from tests.api.builders import make_customer, make_source_row, token_for
+from tests.api.conftest import Api
 from tests.conftest import truncate_all
 from tests.fakes.spotify import FakeSpotify
 
@@ -253,3 +254,13 @@ def test_the_state_is_bound_to_its_customer(linking: Linking) -> None:
     answer = linking.http.get(f"{linking.url}/callback/spotify", params={"state": state, "code": "made-up"})
     assert answer.status_code == 502 and "did not complete" in answer.text
     assert linking.count(SpotifyLink) == 0 and linking.count(OAuthStateUse) == 1
+
+
+def test_without_spotify_configured_connect_says_it_is_unavailable(api: Api) -> None:
+    # The shared test server has neither a Spotify app nor TOKEN_ENCRYPTION_KEY.
+    pk = make_customer(api.engine)
+    answer = api.http.get(
+        f"{api.server.url}/connect/spotify", headers={"Authorization": f"JWT {api.token(pk)}"}
+    )
+    assert answer.status_code == 503 and "not available" in answer.text
+    assert "TOKEN_ENCRYPTION_KEY" not in answer.text and "Traceback" not in answer.text

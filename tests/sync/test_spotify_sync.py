@@ -16,6 +16,7 @@ from connectors import FatalSourceError
 from connectors.spotify import TokenCipher, TokenKeyError, TokenSet
 from models import CustomerSource, SpotifyLink, SyncReject, SyncRun, get_engine
 from sync.cli import app
+from sync.jobs import resume_run
 from sync.jobs.spotify import encrypted_tokens, link_batches, rotate_token_keys, sync_spotify
 from sync.load import find_customer
 from sync.log import configure_logging
@@ -348,3 +349,35 @@ def test_cli_sync_spotify_configuration_errors_are_one_line(
     assert result.exit_code != 0
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_stopped_refresh_run_resumes_after_its_last_committed_link(
+    db_url: str, fake_spotify: FakeSpotify
+) -> None:
+    engine = get_engine(db_url)
+    pks = link_accounts(engine, fake_spotify, [fake_spotify.add_user() for _ in range(5)])
+    settings = settings_for(db_url, fake_spotify)
+    batch = pks[:4]
+    first = sync_spotify(settings, link_ids=batch)
+    assert first.counts["read"] == 4
+    runs = table(SyncRun)
+    with engine.begin() as conn:
+        # As if its process had died after committing the first two links of its batch.
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == first.run_id)
+            .values(
+                status="failed",
+                checkpoint={"records": 2, "after_link": batch[1]},
+                read=2,
+                unchanged=0,
+                created=2,
+            )
+        )
+    resumed = resume_run(settings, first.run_id)
+    assert resumed.run_id == first.run_id and resumed.status == "succeeded"
+    # Links 3 and 4 of the batch read again (unchanged); link 5, outside the batch, untouched.
+    assert (resumed.counts["read"], resumed.counts["created"], resumed.counts["unchanged"]) == (4, 2, 2)
+    with engine.connect() as conn:
+        params = conn.execute(sa.select(runs.c.params).where(runs.c.id == first.run_id)).scalar_one()
+    assert params["link_ids"] == batch and "client_secret" not in json.dumps(params)
