@@ -128,6 +128,7 @@ class ProfilesStream(Stream):
         except RateLimited as exc:
             until = now + timedelta(seconds=exc.retry_after_seconds)
             self._blocked_until = until
+            log.warning("spotify.rate_limited", link_id=link.link_id, retry_after=exc.retry_after_seconds)
             return self._defer(link, position, until, str(exc))
         except SpotifyUnavailableError as exc:
             log.warning("spotify.unavailable", link_id=link.link_id, error=str(exc))
@@ -148,7 +149,8 @@ class ProfilesStream(Stream):
         self.links.defer(link.link_id, until)
         if self.deferred_until is None or until > self.deferred_until:
             self.deferred_until = until
-        log.warning("spotify.deferred", link_id=link.link_id, until=until.isoformat())
+        # One line per account at debug: a 429 can defer thousands; the run counts them all.
+        log.debug("spotify.deferred", link_id=link.link_id, until=until.isoformat())
         return SourceWarning(
             "rate_limited",
             f"{why}; link {link.link_id} deferred until {until.isoformat()}",
