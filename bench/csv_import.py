@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -14,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -66,6 +67,8 @@ class Measurement:
     rss_start_mib: float  # RSS peak of the measuring process before the method ran (imports etc.)
     peak_rss_mib: float  # RSS peak of the measuring process when the phase ended
     customers_in_store: int | None = None  # counted after the phase, outside the timing
+    # sha256 of the store's customer e-mails, sorted: which people the phase left in the store.
+    store_digest: str | None = None
     ratio: float | None = None  # rows/s divided by the project's PostgreSQL rows/s, same phase
 
     @property
@@ -148,6 +151,17 @@ def _timed(job: Job, phase: str, rss_start: float, work: Callable[[], dict[str, 
     counts = work()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return Measurement(job.method, phase, job.rows, seconds, cpu, counts, rss_start, _peak_rss_mib())
+
+
+def store_digest(emails: Iterable[str | None]) -> str:
+    """A fingerprint of a set of customers by e-mail, to tell that two stores hold the same people."""
+    return hashlib.sha256("\n".join(sorted(e or "" for e in emails)).encode()).hexdigest()
+
+
+def _store_digest(engine: Engine) -> str:
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return store_digest(conn.execute(sa.select(cust.c.email)).scalars())
 
 
 def _count_customers(engine: Engine) -> int:
@@ -306,6 +320,7 @@ def run_job(job: Job) -> list[Measurement]:
     for phase in (FIRST, AGAIN):
         measured = _timed(job, phase, rss_start, lambda: work(job))
         measured.customers_in_store = _count_customers(engine)
+        measured.store_digest = _store_digest(engine)
         results.append(measured)
     return results
 

@@ -1,59 +1,129 @@
-"""Batches move set-wise: the statements per batch do not grow with the batch size."""
+"""Batches move set-wise: COPY (PostgreSQL) or executemany (SQLite) into staging, and a number of
+statements per batch that does not grow with the batch size."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import get_engine
+from tests.conftest import truncate_all
 from tests.sync.helpers import run_csv
+
+_COPY_TARGET = re.compile(r"^\s*COPY\s+(\w+)", re.IGNORECASE)
+_INSERT_TARGET = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
+
+
+@dataclass
+class Observed:
+    """What reached the database driver during an import."""
+
+    statements: list[str] = field(default_factory=list)
+    # Rows that arrived through COPY, per table (psycopg2's rowcount after `copy_expert`).
+    copied: Counter[str] = field(default_factory=Counter)
+    # Rows that arrived through one executemany call, per table, and how many such calls.
+    executemany_rows: Counter[str] = field(default_factory=Counter)
+    executemany_calls: Counter[str] = field(default_factory=Counter)
 
 
 @contextmanager
-def statements(url: str) -> Iterator[list[str]]:
-    seen: list[str] = []
+def observe(url: str) -> Iterator[Observed]:
+    """Record statements, COPY traffic and executemany batches on the store's engine.
+
+    COPY runs on a raw DB-API cursor that SQLAlchemy's statement events never see, so on
+    PostgreSQL every connection checked out meanwhile gets a real psycopg2 cursor subclass
+    that counts the rows its `copy_expert` loads.
+    """
+    seen = Observed()
     engine = get_engine(url)
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+    class CopyCountingCursor(psycopg2.extensions.cursor):
+        def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> None:
+            super().copy_expert(sql, file, size)
+            match = _COPY_TARGET.match(str(sql))
+            assert match, sql
+            seen.copied[match.group(1)] += self.rowcount
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        seen.statements.append(statement)
+        match = _INSERT_TARGET.match(statement)
+        if executemany and match:
+            seen.executemany_calls[match.group(1)] += 1
+            seen.executemany_rows[match.group(1)] += len(parameters)
+
+    def on_checkout(dbapi_conn: Any, *_: Any) -> None:
+        if isinstance(dbapi_conn, psycopg2.extensions.connection):
+            dbapi_conn.cursor_factory = CopyCountingCursor
+
+    def on_checkin(dbapi_conn: Any, *_: Any) -> None:
+        if isinstance(dbapi_conn, psycopg2.extensions.connection):
+            dbapi_conn.cursor_factory = None
 
     event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", on_checkout)
+        event.remove(engine, "checkin", on_checkin)
 
 
-def test_postgres_batches_use_copy_and_a_fixed_number_of_statements(pg_only_url: str, tmp_path: Path) -> None:
+def _customers(url: str) -> int:
+    with get_engine(url).connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM customer")).scalar_one())
+
+
+def test_postgres_batches_arrive_by_copy_with_a_fixed_number_of_statements(
+    pg_only_url: str, tmp_path: Path
+) -> None:
     small = write_csv(tmp_path / "small.csv", SHOPIFY_HEADER, shopify_rows(50, seed=1))
     large = write_csv(tmp_path / "large.csv", SHOPIFY_HEADER, shopify_rows(3000, start=100, seed=1))
-    with statements(pg_only_url) as few:
+    with observe(pg_only_url) as few:
         run_csv(pg_only_url, small, batch_size=5000)
-    with statements(pg_only_url) as many:
+    with observe(pg_only_url) as many:
         run_csv(pg_only_url, large, batch_size=5000)
-    # One batch each: 60 times the rows, the same statements.
-    assert len(many) == len(few)
-    assert len(many) < 60
-    upserts = [s for s in many if "ON CONFLICT" in s]
+
+    # Every new customer, its source row and its seen key came through COPY, in one batch each.
+    assert many.copied == {"stage_source": 3000, "stage_new_customer": 3000, "stage_seen": 3000}
+    assert few.copied == {"stage_source": 50, "stage_new_customer": 50, "stage_seen": 50}
+    assert not many.executemany_calls  # nothing row-shaped went by executemany instead
+    # 60 times the rows, the same statements, and few of them.
+    assert len(many.statements) == len(few.statements) < 60
+    upserts = [s for s in many.statements if "ON CONFLICT" in s]
     assert upserts and all("SELECT" in s for s in upserts)  # INSERT … SELECT from staging
-    with get_engine(pg_only_url).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM customer")).scalar() == 3050
+    assert _customers(pg_only_url) == 3050
 
 
-def test_sqlite_batches_also_use_a_fixed_number_of_statements(sqlite_url: str, tmp_path: Path) -> None:
-    from tests.conftest import truncate_all
-
+def test_sqlite_batches_arrive_by_executemany_with_a_fixed_number_of_statements(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     truncate_all(get_engine(sqlite_url))
     small = write_csv(tmp_path / "small.csv", SHOPIFY_HEADER, shopify_rows(50, seed=1))
     large = write_csv(tmp_path / "large.csv", SHOPIFY_HEADER, shopify_rows(2000, start=100, seed=1))
-    with statements(sqlite_url) as few:
+    with observe(sqlite_url) as few:
         run_csv(sqlite_url, small, batch_size=5000)
-    with statements(sqlite_url) as many:
+    with observe(sqlite_url) as many:
         run_csv(sqlite_url, large, batch_size=5000)
-    assert len(many) == len(few)
+
+    # One executemany per staging table per batch, carrying every row of the batch.
+    staged = {"stage_source": 2000, "stage_new_customer": 2000, "stage_seen": 2000}
+    assert {t: n for t, n in many.executemany_rows.items() if t.startswith("stage_")} == staged
+    assert {t: n for t, n in many.executemany_calls.items() if t.startswith("stage_")} == dict.fromkeys(
+        staged, 1
+    )
+    assert len(many.statements) == len(few.statements) < 60
+    assert _customers(sqlite_url) == 2050
