@@ -70,6 +70,8 @@ def test_consumers_document_lists_every_documented_field(api: Api) -> None:
     pk = make_customer(
         api.engine,
         email="ann@example.com",
+        firstname="Ann",
+        lastname="Lovelace",
         phone_number="+4915123456789",
         birthday=datetime(1990, 5, 17).date(),
         address="Main St 1, Berlin",
@@ -86,8 +88,8 @@ def test_consumers_document_lists_every_documented_field(api: Api) -> None:
     assert ann == {
         "pk": pk,
         "id": base64.b64encode(f"IUserNode:{pk}".encode()).decode(),
-        "firstname": ann["firstname"],
-        "lastname": ann["lastname"],
+        "firstname": "Ann",
+        "lastname": "Lovelace",
         "email": "ann@example.com",
         "pointsEarned": 120,
         "phoneNumber": "+4915123456789",

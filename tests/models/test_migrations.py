@@ -15,7 +15,7 @@ def test_migrated_schema_matches_the_models(store: str, request: pytest.FixtureR
     url: str = request.getfixturevalue(store)
     with get_engine(url).connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": False}), models.metadata
+            MigrationContext.configure(conn, opts={"compare_type": True}), models.metadata
         )
     assert diff == [], f"models changed without a migration: {diff}"
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from sync.cli import app
+from tests.sync.helpers import table_rows
 
 EXE = Path(sys.executable).with_name("customer-sync")
 
@@ -76,27 +77,61 @@ def test_import_on_postgres_by_database_url(workdir: Path, pg_only_url: str) -> 
     assert not (workdir / "customer_sync.db").exists()
 
 
+# README, "What happens to bad input": each of these is fatal, one line on stderr, exit 2,
+# nothing written.
+FATAL_IMPORTS = [
+    (["import", "csv", "missing.csv"], "no such file: missing.csv"),
+    (["import", "csv", "shop.csv", "--preset", "excel97"], "unknown preset 'excel97'"),
+    (["import", "csv", "shop.csv", "--mapping", "nope.toml"], "no such mapping file"),
+    (["import", "csv", "shop.csv", "--mapping", "bad.toml"], "is not valid TOML"),
+    (["import", "csv", "empty.csv"], "is empty"),
+    (["import", "csv", "binary.csv"], "not a text CSV file"),
+]
+
+
+@pytest.fixture
+def bad_inputs(workdir: Path) -> Path:
+    (workdir / "empty.csv").write_bytes(b"")
+    (workdir / "binary.csv").write_bytes(b"\x00\x01PK\x03\x04\xff\xfe\x00" * 50)
+    (workdir / "bad.toml").write_text('kind = "customers"\n[fields\n', encoding="utf-8")
+    return workdir
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["import", "csv", "missing.csv"], "no such file: missing.csv"),
-        (["import", "csv", "shop.csv", "--preset", "excel97"], "unknown preset 'excel97'"),
-        (["import", "csv", "shop.csv", "--mapping", "nope.toml"], "no such mapping file"),
-        (["import", "csv", "empty.csv"], "is empty"),
+        *FATAL_IMPORTS,
         (["runs", "show", "doesnotexist"], "no run 'doesnotexist'"),
         (["customers", "get"], "exactly one of"),
     ],
 )
-def test_fatal_problems_are_one_line_on_stderr_and_non_zero(
-    workdir: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+def test_fatal_problems_are_one_line_on_stderr_exit_2_and_write_nothing(
+    bad_inputs: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (workdir / "empty.csv").write_bytes(b"")
-    monkeypatch.chdir(workdir)
+    monkeypatch.chdir(bad_inputs)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     result = CliRunner().invoke(app, args)
-    assert result.exit_code != 0
+    assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stdout == ""
+    if args[0] == "import":
+        # A new user's default store is not even created by an import that cannot start.
+        assert not (bad_inputs / "customer_sync.db").exists()
+
+
+def test_fatal_imports_leave_an_existing_store_untouched(
+    bad_inputs: Path, pg_only_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(bad_inputs)
+    monkeypatch.setenv("DATABASE_URL", pg_only_url)
+    tables = ("sync_run", "sync_reject", "customer", "customer_source", "connector_state")
+    for args, _ in FATAL_IMPORTS:
+        result = CliRunner().invoke(app, [*args, "--json"])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stdout == ""
+    assert {t: len(table_rows(pg_only_url, t, order_by="1")) for t in tables} == dict.fromkeys(tables, 0)
 
 
 @pytest.mark.parametrize(
