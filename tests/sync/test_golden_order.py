@@ -368,7 +368,7 @@ def test_ties_in_source_priority_go_to_the_newer_stamp_whichever_arrives_last(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a tombstone for a record the store has not seen yet is dropped (loader._classify), so the "
+    reason="a tombstone for a record the store has not seen yet is dropped (sync.load.customers._classify), so the "
     "older live version imported after it brings the record back; keeping it needs a source row "
     "without a customer (customer_source.customer_pk is NOT NULL): a migration, left for its own issue",
 )
