@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 import models
 from models.db import get_engine
+from tests.shared import shared_dir
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_HOSTPORT = ("127.0.0.1", 6379)
@@ -107,11 +108,8 @@ def engine(db_url: str) -> Engine:
 
 @pytest.fixture(scope="session")
 def shared_fixtures() -> Path:
-    """The real wire formats in ../shared/fixtures (next to the checkout, as on CI)."""
-    for candidate in (
-        Path(__file__).resolve().parents[2] / "shared" / "fixtures",
-        Path("/work/shared/fixtures"),
-    ):
-        if candidate.is_dir():
-            return candidate
-    pytest.fail("../shared/fixtures is missing: the tests read the real wire formats from it")
+    """The real wire formats in ../shared/fixtures (next to the checkout, as on CI); fails when missing."""
+    fixtures = shared_dir() / "fixtures"
+    if not fixtures.is_dir():
+        pytest.fail(f"{fixtures} is missing: the tests read the real wire formats from it", pytrace=False)
+    return fixtures

@@ -66,6 +66,24 @@ def execute_run(
     `in_batch` runs inside each batch's transaction with the positions of its records: a
     stream read from a queue (the webhook inbox) marks them taken there, atomically.
     """
+    # Bound for the whole run, so the connector's own lines (logins, retries, Bulk jobs)
+    # carry the run id too, not only the pipeline's.
+    with structlog.contextvars.bound_contextvars(
+        run_id=run_id, source=stream.source_name, stream=stream.name
+    ):
+        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch)
+
+
+def _execute_run(
+    engine: Engine,
+    settings: Settings,
+    stream: Stream,
+    spec: MappingSpec,
+    run_id: str,
+    full: bool,
+    on_batch: Callable[[dict[str, int]], None] | None,
+    in_batch: BatchHook | None,
+) -> RunSummary:
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()

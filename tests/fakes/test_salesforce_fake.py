@@ -30,11 +30,12 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.login import SalesforceLogin
 from simple_salesforce.util import Usage
 
+from tests.shared import shared_file
+
 from . import salesforce
 from .salesforce import FakeSalesforce, RecordedRequest, format_datetime
 from .soql import id18
 
-FIXTURES = Path("/work/shared/fixtures/salesforce")
 T0 = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.UTC)
 KEYSET_FIELDS = "SELECT Id, SystemModstamp FROM Contact"
 
@@ -68,10 +69,8 @@ def error_code(exc: SalesforceError) -> str:
 
 
 def fixture_json(name: str) -> Any:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} is not available")
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A recorded Salesforce payload from shared/fixtures; a missing one fails the test."""
+    return json.loads(shared_file("fixtures", "salesforce", *name.split("/")).read_text(encoding="utf-8"))
 
 
 # --- TLS and login -------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""An e-mail that another customer already holds is a reported conflict, never a silent merge."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
+
+HEADER = ["entitySourceId", "email", "firstname", "lastname", "updatedAt"]
+
+
+def native(path: Path, *rows: list[str]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    return path
+
+
+def _payload(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def test_an_update_to_an_email_another_customer_holds_is_a_conflict_not_a_merge(
+    db_url: str, tmp_path: Path
+) -> None:
+    first = native(
+        tmp_path / "first.csv",
+        ["c-ann", "ann@example.com", "Ann", "Lee", "2025-01-01T10:00:00+00:00"],
+        ["c-bob", "bob@example.com", "Bob", "Ng", "2025-01-01T10:00:00+00:00"],
+    )
+    run_csv(db_url, first, preset_name="native")
+    # Bob's record now claims Ann's address (another case of it, too) and a new first name.
+    later = native(
+        tmp_path / "later.csv",
+        ["c-bob", "ANN@Example.com", "Bobby", "Ng", "2025-02-01T10:00:00+00:00"],
+    )
+    summary = run_csv(db_url, later, preset_name="native")
+
+    assert summary.status == "succeeded"
+    assert (summary.counts["updated"], summary.counts["conflicts"], summary.counts["warnings"]) == (1, 1, 1)
+    assert_counts_add_up(summary)
+    (warning,) = [r for r in table_rows(db_url, "sync_reject") if r["run_id"] == summary.run_id]
+    assert (warning["severity"], warning["reason"], warning["field"]) == (
+        "warning",
+        "email_conflict",
+        "email",
+    )
+    assert "ann@example.com" in warning["message"]
+
+    customers = {r["entity_source_id"]: r for r in table_rows(db_url, "customer")}
+    assert set(customers) == {"c-ann", "c-bob"}  # still two people
+    ann, bob = customers["c-ann"], customers["c-bob"]
+    assert (ann["email"], ann["firstname"], ann["lastname"]) == ("ann@example.com", "Ann", "Lee")
+    # Bob keeps his own address and takes the rest of his update.
+    assert (bob["email"], bob["firstname"]) == ("bob@example.com", "Bobby")
+    # The claimed address is kept on Bob's source row, which still belongs to Bob.
+    sources = {r["source_id"]: r for r in table_rows(db_url, "customer_source")}
+    assert _payload(sources["c-bob"]["payload"])["email"] == "ann@example.com"
+    assert sources["c-bob"]["customer_pk"] == bob["pk"] != ann["pk"] == sources["c-ann"]["customer_pk"]
+
+    # Replaying the same update changes nothing and merges nothing.
+    again = run_csv(db_url, later, preset_name="native")
+    assert (again.counts["unchanged"], again.counts["updated"]) == (1, 0)
+    assert {r["entity_source_id"]: r["email"] for r in table_rows(db_url, "customer")} == {
+        "c-ann": "ann@example.com",
+        "c-bob": "bob@example.com",
+    }
