@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 import sqlalchemy as sa
-import structlog
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
 from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
+from api.middleware import RequestGuard
 from api.oauth import spotify_router
 from api.webhooks import DrainRequester, InProcessDrains, webhook_router
 from models import get_engine
 from sync.settings import Settings, get_settings
-
-access_log = structlog.get_logger("api.access")
 
 
 def _default_mailer(settings: Settings) -> MailSender:
@@ -33,9 +28,20 @@ def _drains(settings: Settings) -> DrainRequester:
     return InProcessDrains(settings)
 
 
+class InsecureSecretKeyError(RuntimeError):
+    """`SECRET_KEY` would let anyone sign tokens; the message says how to make a good one."""
+
+
 def create_app(settings: Settings | None = None, mailer: MailSender | None = None) -> FastAPI:
-    """The API for `settings` (the process settings by default), sending mail through `mailer`."""
+    """The API for `settings` (the process settings by default), sending mail through `mailer`.
+
+    Refuses (InsecureSecretKeyError) to be built with the default or a short `SECRET_KEY`
+    outside development: whoever knows the key can sign an admin's token.
+    """
     settings = settings or get_settings()
+    problem = settings.signing_key_problem()
+    if problem is not None:
+        raise InsecureSecretKeyError(problem)
     services = Services(
         settings=settings,
         engine=get_engine(settings.database_url),
@@ -48,31 +54,17 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
     app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None)
     app.state.services = services
     app.include_router(
-        GraphQLRouter(build_schema(settings), context_getter=context, graphql_ide="graphiql"),
+        GraphQLRouter(
+            build_schema(settings),
+            context_getter=context,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        ),
         prefix="/graphql",
     )
     app.state.webhook_drains = _drains(settings)
     app.include_router(webhook_router(settings, services.engine, app.state.webhook_drains))
     # Linking a customer's Spotify account: /connect/spotify and /callback/spotify.
     app.include_router(spotify_router)
-
-    @app.middleware("http")
-    async def log_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # One JSON line per request. The path only: a query string or a header may hold a token.
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            access_log.info(
-                "http.request",
-                method=request.method,
-                path=request.url.path,
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -84,6 +76,9 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    # Outermost: every answer (a 413 or 400 from the guard too) gets a request id and one JSON
+    # access line (method, path without its query string, status, duration).
+    app.add_middleware(RequestGuard, max_body_bytes=settings.api_max_body_bytes)
     return app
 
 
@@ -91,6 +86,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the API with uvicorn (`customer-sync serve`), on a store migrated to head."""
     from models import ensure_schema
 
+    app = create_app()  # the signing key is checked before the store is touched
     ensure_schema(get_settings().database_url)
     # Our access line replaces uvicorn's, which would print query strings.
-    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, access_log=False)
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, access_log=False)

@@ -11,8 +11,10 @@ from connectors.base import (
     Stream,
     StreamContext,
 )
+from connectors.redact import REDACTED, redact
 
 __all__ = [
+    "REDACTED",
     "FatalSourceError",
     "PauseRun",
     "ReadError",
@@ -20,4 +22,5 @@ __all__ = [
     "SourceWarning",
     "Stream",
     "StreamContext",
+    "redact",
 ]

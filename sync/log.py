@@ -7,6 +7,21 @@ import sys
 
 import structlog
 
+from connectors import redact
+
+# Ids we mint ourselves; they are long hex but never secret, and people grep for them.
+_NOT_REDACTED = frozenset({"event", "timestamp", "level", "request_id", "run_id", "logger"})
+
+
+def redact_secrets(
+    _logger: object, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Replace token- and session-id-looking parts of every text value, whoever logged it."""
+    for key, value in event.items():
+        if isinstance(value, str) and key not in _NOT_REDACTED:
+            event[key] = redact(value)
+    return event
+
 
 class _CurrentStderr:
     """Whatever `sys.stderr` is when a line is written (tests and CLIs swap it)."""
@@ -35,7 +50,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         )
     )
     structlog.configure(
-        processors=[*processors, structlog.processors.format_exc_info, renderer],
+        processors=[*processors, structlog.processors.format_exc_info, redact_secrets, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,

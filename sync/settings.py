@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from connectors.salesforce import SalesforceSettings
 from connectors.spotify import SpotifySettings
@@ -25,6 +25,19 @@ DEFAULT_SOURCE_PRIORITY: dict[str, int] = {
 }
 
 
+# The development key the code ships with: anyone can read it, so no token it signs means anything.
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105  (public on purpose: refused outside development)
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_A_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'  # noqa: S105  (a command, not a key)
+# What `DATABASE_URL` may name, and the driver each scheme people write is read with.
+_DATABASE_SCHEMES = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "postgresql+psycopg2": "postgresql+psycopg2",
+    "sqlite": "sqlite",
+}
+
+
 class Settings(BaseSettings):
     """Everything the worker, the CLI and the API are configured with."""
 
@@ -37,7 +50,9 @@ class Settings(BaseSettings):
     celery_broker_url: str | None = None
     redis_url: str | None = None
 
-    secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+    # `production` unless said otherwise: a forgotten variable must fail safe, not open.
+    app_env: Literal["development", "production"] = "production"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     webhook_secret: SecretStr | None = None
     token_encryption_key: SecretStr | None = None
 
@@ -62,6 +77,10 @@ class Settings(BaseSettings):
     api_max_depth: int = Field(default=10, ge=3)
     api_max_aliases: int = Field(default=15, ge=1)
     api_max_tokens: int = Field(default=5000, ge=100)
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Unset: on in development, off in production (a schema map is an attacker's map too).
+    graphql_introspection: bool | None = None
+    graphiql: bool | None = None
     mail_outbox_dir: Path | None = Field(
         default=None,
         description="Development: write outgoing mail there (owner-only files) instead of sending.",
@@ -106,6 +125,42 @@ class Settings(BaseSettings):
                 data[name] = model(**{**base, **flat})
         return data
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        """`postgres://` and `postgresql://` as people write them; PostgreSQL or SQLite only."""
+        scheme, sep, rest = value.partition("://")
+        driver = _DATABASE_SCHEMES.get(scheme.lower())
+        if not sep or driver is None:
+            raise ValueError(
+                f"{scheme or value!r} is not a supported store; expected postgresql://USER@HOST/DB "
+                "or sqlite:///PATH"
+            )
+        return f"{driver}://{rest}"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return self.app_env == "development"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else self.app_env == "development"
+
+    def signing_key_problem(self) -> str | None:
+        """Why `SECRET_KEY` may not sign tokens here, or None; development accepts any key."""
+        if self.app_env == "development":
+            return None
+        key = self.secret_key.get_secret_value()
+        if key == DEFAULT_SECRET_KEY:
+            why = "SECRET_KEY is the built-in development key"
+        elif len(key) < MIN_SECRET_KEY_LENGTH:
+            why = f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters"
+        else:
+            return None
+        return f"{why}; set a random one ({MAKE_A_SECRET_KEY}) or APP_ENV=development"
+
     def priority_of(self, source: str) -> int:
         """Priority of a source name; `shopify-eu` falls back to `shopify`, then to `csv`'s."""
         if source in self.source_priority:
@@ -119,6 +174,37 @@ _CONNECTOR_SETTINGS: dict[str, type[BaseSettings]] = {
     "salesforce": SalesforceSettings,
     "spotify": SpotifySettings,
 }
+
+
+def _env_name(model: str, field: str) -> str:
+    # Errors name the model (`Settings`, `SalesforceSettings`, ...); each reads its own prefix.
+    for cls in _CONNECTOR_SETTINGS.values():
+        if cls.__name__ == model or (model == "" and field in cls.model_fields):
+            return (str(cls.model_config.get("env_prefix", "")) + field).upper()
+    return field.upper()
+
+
+def describe_settings_error(exc: ValidationError | SettingsError) -> str:
+    """One line for a person: which variable is wrong, what it holds, and what is expected."""
+    if isinstance(exc, SettingsError):
+        # pydantic-settings could not parse a JSON value; its message names the field.
+        field = str(exc).split("for field ", 1)[-1].split(" ", 1)[0].strip('"')
+        model = "Settings" if field in Settings.model_fields else ""
+        return f"{_env_name(model, field)} is not valid JSON; expected a JSON object such as '{{\"key\": 1}}'"
+    error = exc.errors(include_url=False)[0]
+    fields = [str(p) for p in error["loc"] if isinstance(p, str) and p not in _CONNECTOR_SETTINGS]
+    name = _env_name(exc.title, fields[0] if fields else "")
+    given = error.get("input")
+    # URLs, keys and tokens are never echoed: a database URL carries its password.
+    secret = any(word in name for word in ("URL", "KEY", "SECRET", "TOKEN", "PASSWORD"))
+    short = isinstance(given, str | int | float) and len(str(given)) <= 60
+    shown = f" ({given!r})" if short and not secret else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"].startswith(("greater_than", "less_than")):
+        message = "expected a number " + message.removeprefix("Input should be ")
+    elif message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ")
+    return f"{name}{shown} is not valid: {message}"
 
 
 @lru_cache(maxsize=1)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from api.auth.errors import ErrorCollector, FormErrors
 from api.auth.passwords import password_problems
-from models import UserMerchantType, utcnow
+from models import CustomerBase, UserMerchantType, utcnow
 from sync.mapping import (
     FieldError,
     clean_text,
@@ -33,6 +33,36 @@ PAYLOAD_FIELDS = (
     "street",
     "zip_code",
 )
+
+
+# Arguments stored in a customer column, by the column's name: their limit is the column's.
+_COLUMN_OF = {
+    "email": "email",
+    "firstname": "firstname",
+    "lastname": "lastname",
+    "phone_number": "phone_number",
+    "city": "city",
+    "street": "street",
+    "zip_code": "zip_code",
+}
+# Everything else (passwords, choices, dates) is checked against this before any work is
+# done on it: nobody's password or birthday is a kilobyte long, and argon2 hashes all of it.
+OTHER_MAX_LENGTH = 1024
+_ARGUMENT_NAMES = {"phone_number": "phoneNumber", "zip_code": "zipCode", "user_type": "userType",
+                   "merchant_type": "merchantType"}  # fmt: skip
+
+
+def _column_limits() -> dict[str, int]:
+    """`max_length` of each column a sign-up writes, as the model declares it."""
+    limits: dict[str, int] = {}
+    for argument, column in _COLUMN_OF.items():
+        for meta in CustomerBase.model_fields[column].metadata:
+            if hasattr(meta, "max_length"):
+                limits[argument] = int(meta.max_length)
+    return limits
+
+
+MAX_LENGTHS = _column_limits()
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,17 @@ class Profile:
     merchant_type: str | None
 
 
+def _over_long(form: SignUp) -> dict[str, int]:
+    """Each argument longer than its limit (its column's, else OTHER_MAX_LENGTH), with the limit."""
+    found: dict[str, int] = {}
+    for field in fields(form):
+        value = getattr(form, field.name)
+        limit = MAX_LENGTHS.get(field.name, OTHER_MAX_LENGTH)
+        if isinstance(value, str) and len(value.strip()) > limit:
+            found[_ARGUMENT_NAMES.get(field.name, field.name)] = limit
+    return found
+
+
 def _blank(value: str | None) -> bool:
     return value is None or not value.strip()
 
@@ -71,6 +112,12 @@ def _blank(value: str | None) -> bool:
 def validate_sign_up(form: SignUp, settings: Settings) -> tuple[Profile | None, FormErrors | None]:
     """The normalised profile, or the problems keyed by argument name (camelCase, as sent)."""
     errors = ErrorCollector()
+    too_long = _over_long(form)
+    if too_long:
+        # Nothing else is looked at: an over-long value is never normalised, hashed or stored.
+        for argument, limit in too_long.items():
+            errors.add(argument, "max_length", f"Ensure this value has at most {limit} characters.")
+        return None, errors.result()
     email = None
     try:
         email = normalize_email(form.email)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import strawberry
+import structlog
+from graphql import GraphQLError, StringValueNode, visit
+from graphql.language import Visitor
 from strawberry.extensions import (
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from api.graphql.errors import bad_input, contains_nul, outcome_of, present_errors
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.scalars import SCALARS
@@ -37,20 +44,92 @@ class InvalidRequestIs400(SchemaExtension):
         self._flag_if_rejected()
 
 
+log = structlog.get_logger("api.graphql")
+
+
+class _FindsNul(Visitor):
+    found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.found = True
+
+
+class RefuseNulCharacters(SchemaExtension):
+    """A NUL in any string, literal or variable, is refused before validation or the store.
+
+    PostgreSQL cannot hold one in text; without this check the driver's own complaint would
+    be the answer.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        finder = _FindsNul()
+        if context.graphql_document is not None:
+            visit(context.graphql_document, finder)
+        if finder.found or contains_nul(context.variables):
+            # Set before validation runs: strawberry then skips it and answers this error.
+            context.pre_execution_errors = [bad_input("Text may not contain NUL (\\u0000) characters.")]
+        yield
+
+
+def _request_id(context: ExecutionContext) -> str | None:
+    request = getattr(context.context, "request", None)
+    state = getattr(request, "scope", {}).get("state", {}) if request is not None else {}
+    return state.get("request_id") if isinstance(state, dict) else None
+
+
+class LogOneLinePerOperation(SchemaExtension):
+    """One structured line per operation: its name and outcome, never its document or variables."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        result = context.result
+        errors = (result.errors if result is not None else None) or context.pre_execution_errors
+        response = getattr(context.context, "response", None)
+        rejected = getattr(response, "status_code", None) == 400
+        try:
+            operation = context.operation_name
+        except (GraphQLError, RuntimeError):
+            operation = None
+        log.info(
+            "graphql.request",
+            request_id=_request_id(context),
+            operation=operation,
+            outcome=outcome_of(errors, rejected),
+            codes=sorted({str((e.extensions or {}).get("code", "")) for e in errors or []} - {""}),
+        )
+
+
+class LoyaltySchema(strawberry.Schema):
+    """The schema, presenting every error itself instead of strawberry's traceback logger."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        present_errors(errors, _request_id(execution_context) if execution_context else None)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The API schema with depth, alias and size limits from `settings`."""
     settings = settings or Settings()
-    return strawberry.Schema(
+    extensions: list[Any] = [
+        LogOneLinePerOperation,
+        InvalidRequestIs400,
+        RefuseNulCharacters,
+        # Factories, so every request gets fresh extension state.
+        lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return LoyaltySchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALARS),
-        extensions=[
-            InvalidRequestIs400,
-            # Factories, so every request gets fresh extension state.
-            lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
-            lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
-        ],
+        extensions=extensions,
     )
 
 

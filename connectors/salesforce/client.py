@@ -20,6 +20,7 @@ from simple_salesforce.exceptions import (
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from connectors.base import FatalSourceError, PauseRun
+from connectors.redact import redact
 from connectors.salesforce.auth import AuthMode, Login, auth_mode, log_in
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -66,6 +67,36 @@ def error_code(exc: SalesforceError) -> str | None:
     if isinstance(content, dict):
         return str(content.get("errorCode") or content.get("error") or "") or None
     return None
+
+
+# What a person can act on, by what requests says underneath (the rest of its text is noise).
+_UNREACHABLE_REASONS = (
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted (SALESFORCE_CA_BUNDLE?)"),
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "the host name does not resolve"),
+    ("nodename nor servname", "the host name does not resolve"),
+    ("timed out", "timed out"),
+    ("Connection reset", "the connection was reset"),
+)
+
+
+def describe_unreachable(exc: requests.RequestException, url: str | None) -> str:
+    """`cannot reach Salesforce at HOST: REASON`, one line, without the request's URL or query."""
+    text = str(exc)
+    reason = next((why for needle, why in _UNREACHABLE_REASONS if needle in text), type(exc).__name__)
+    where = urlsplit(url).netloc if url else "the configured instance"
+    return f"cannot reach Salesforce at {where}: {reason}"
+
+
+def describe_error_answer(exc: SalesforceError) -> str:
+    """`STATUS ERRORCODE: message` of an error answer, with anything secret-looking redacted."""
+    content = exc.content
+    first = content[0] if isinstance(content, list) and content else content
+    if isinstance(first, dict):
+        detail = f"{first.get('errorCode') or first.get('error') or ''}: {first.get('message') or first.get('error_description') or ''}"
+    else:
+        detail = str(first)[:500]
+    return redact(f"{exc.status} {detail}".strip())
 
 
 class SalesforceClient:
@@ -130,9 +161,9 @@ class SalesforceClient:
         """
         consecutive = 0
         while True:
-            if self._sf is None:
-                self._connect()
             try:
+                if self._sf is None:
+                    self._connect()
                 result: T = self._retrying(self._attempt, fn)
                 return result
             except SalesforceExpiredSession:
@@ -154,6 +185,12 @@ class SalesforceClient:
                     log.warning("salesforce.quota_exceeded", call=what)
                     raise PauseRun("salesforce: REQUEST_LIMIT_EXCEEDED", QUOTA_RETRY_AFTER) from None
                 raise FatalSourceError(f"Salesforce refused {what}: {code}") from None
+            except SalesforceError as exc:
+                # Its text is the whole answer, URL and body: only the error's own words are kept.
+                raise FatalSourceError(f"Salesforce failed {what}: {describe_error_answer(exc)}") from None
+            except requests.RequestException as exc:
+                url = self.settings.instance_url or getattr(exc.request, "url", None)
+                raise FatalSourceError(describe_unreachable(exc, url)) from None
 
     def _attempt(self, fn: Callable[[Salesforce], T]) -> T:
         if self.budget is not None and self.calls >= self.budget:

@@ -5,12 +5,25 @@ from __future__ import annotations
 import typer
 
 from sync.cli import customers, db, imports, runs, serve, spotify, sync, users
+from sync.cli._common import read_settings
 
 app = typer.Typer(
     help="Sync customers from Salesforce, Spotify and CSV exports into the loyalty platform's store.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _check_settings(ctx: typer.Context) -> None:
+    """Before any command: a mistaken setting is one line naming it, never a traceback."""
+    # The rest of the command line (click keeps the subcommand's part in `_protected_args`):
+    # `--help` must work even with a broken setting.
+    rest = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+    if not {"--help", "-h"} & set(rest):
+        read_settings()
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
 app.add_typer(runs.app, name="runs")

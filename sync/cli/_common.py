@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models import SchemaOutOfDateError, ensure_schema
 from sync.log import configure_logging
 from sync.pipeline import SUMMARY_KEYS, RunSummary
-from sync.settings import Settings
+from sync.settings import Settings, describe_settings_error
 
 err = Console(stderr=True)
 out = Console()
@@ -24,14 +27,19 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 def read_settings() -> Settings:
     # Read afresh: one CLI call is one process in production, and tests invoke it in-process.
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        fail(describe_settings_error(exc))
     configure_logging(settings.log_level, settings.log_json)
     return settings
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and a non-zero exit; never a traceback."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Driver messages span lines ("... refused\n\tIs the server running ..."): keep one.
+    line = " ".join(message.split())
+    err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -58,4 +66,3 @@ def open_store() -> sa.Engine:
         return ensure_schema(settings.database_url)
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
-        raise  # unreachable: fail() exits

@@ -16,10 +16,14 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql, health at /healthz)."""
-    from api import serve as serve_api  # the API's imports are only paid for when serving
+    # The API's imports are only paid for when serving.
+    from api import InsecureSecretKeyError
+    from api import serve as serve_api
 
     read_settings()
     try:
         serve_api(host=host, port=port)
+    except InsecureSecretKeyError as exc:
+        fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")

@@ -11,6 +11,7 @@ import typer
 from connectors import FatalSourceError
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
+from sync.pipeline import RunFailedError
 
 app = typer.Typer(help="Sync from a connected source.", no_args_is_help=True)
 
@@ -34,6 +35,9 @@ def sync_salesforce_command(
     settings = read_settings()
     try:
         summary = sync_salesforce(settings, stream=stream.value, full=full, trigger="cli")
+    except RunFailedError as exc:
+        # The run is recorded failed: not a mistake in the command, so not exit 2.
+        fail(f"run {exc.run_id} failed: {exc}", code=1)
     except FatalSourceError as exc:
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from sync.pipeline.execute import execute_run
-from sync.pipeline.runs import SUMMARY_KEYS, RunSummary, create_run, new_run_id
+from sync.pipeline.runs import SUMMARY_KEYS, RunFailedError, RunSummary, create_run, new_run_id
 
-__all__ = ["SUMMARY_KEYS", "RunSummary", "create_run", "execute_run", "new_run_id"]
+__all__ = ["SUMMARY_KEYS", "RunFailedError", "RunSummary", "create_run", "execute_run", "new_run_id"]

@@ -22,13 +22,14 @@ from connectors import (
     SourceWarning,
     Stream,
     StreamContext,
+    redact,
 )
 from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
 from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
 from sync.mapping import Draft, Issue, MappingSpec
 from sync.pipeline.mapper import MappedBatch, batch_mapper
-from sync.pipeline.runs import SUMMARY_KEYS, RunSummary, finish_run, set_run_status
+from sync.pipeline.runs import SUMMARY_KEYS, RunFailedError, RunSummary, finish_run, set_run_status
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.pipeline")
@@ -150,12 +151,14 @@ def _execute_run(
         set_run_status(engine, run_id, RunStatus.PAUSED, exc.reason)
         return RunSummary(run_id, RunStatus.PAUSED, dict(counts), exc.reason)
     except FatalSourceError as exc:
-        bound.error("run.failed", error=str(exc))
-        finish_run(engine, run_id, RunStatus.FAILED, str(exc), stream)
-        raise
+        # Sources quote their error bodies, and those may carry a session id: never kept.
+        message = redact(str(exc))
+        bound.error("run.failed", error=message)
+        finish_run(engine, run_id, RunStatus.FAILED, message, stream)
+        raise RunFailedError(run_id, message) from None
     except Exception as exc:
         bound.exception("run.failed", error=type(exc).__name__)
-        set_run_status(engine, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        set_run_status(engine, run_id, RunStatus.FAILED, redact(f"{type(exc).__name__}: {exc}")[:2000])
         raise
     finish_run(engine, run_id, RunStatus.SUCCEEDED, None, stream)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})

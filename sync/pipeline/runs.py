@@ -9,12 +9,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connectors import Stream
+from connectors import FatalSourceError, Stream
 from models import COUNT_FIELDS, ConnectorState, SyncRun, SyncSeen, utcnow
 from models.enums import RunStatus
 
 # What a run summary reports; conflicts are shown beside them but are also warnings.
 SUMMARY_KEYS = tuple(k for k in COUNT_FIELDS if k != "conflicts")
+
+
+class RunFailedError(FatalSourceError):
+    """A run stopped by its source; it is recorded `failed` with this (redacted) message."""
+
+    def __init__(self, run_id: str, message: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 @dataclass(slots=True)

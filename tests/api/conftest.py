@@ -30,8 +30,10 @@ class LiveServer:
 def live_server(pg_url: str) -> Iterator[LiveServer]:
     """The real app served by uvicorn on an ephemeral port, in a background thread."""
     # Cheap argon2 parameters: the tests check behaviour, not hashing cost.
+    # Development, explicitly: GraphiQL and introspection are on, as a developer runs it.
     settings = Settings(
         database_url=pg_url,
+        app_env="development",
         secret_key="test-secret-key-0123456789abcdef",
         password_hash_time_cost=1,
         password_hash_memory_kib=1024,
@@ -106,3 +108,32 @@ def api(live_server: LiveServer, pg_only_url: str) -> Iterator[Api]:
     client = Api(live_server, get_engine(pg_only_url))
     yield client
     client.http.close()
+
+
+@dataclass
+class CapturedLogs:
+    """Every log line the server wrote during a test: structlog events and stdlib records."""
+
+    events: list[dict[str, Any]]
+    caplog: pytest.LogCaptureFixture
+
+    def text(self) -> str:
+        import json
+
+        lines = [json.dumps(e, default=str) for e in self.events]
+        return "\n".join([*lines, self.caplog.text])
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == event]
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[CapturedLogs]:
+    """What the live server logs while the test runs (it shares this process)."""
+    import logging
+
+    from structlog.testing import capture_logs
+
+    caplog.set_level(logging.DEBUG)
+    with capture_logs() as events:
+        yield CapturedLogs(events, caplog)

@@ -46,6 +46,8 @@ class FaultRule:
     status: int | None = None
     delay: float = 2.0
     retry_after: int = 1
+    # The error answer's message, for faults that quote something (e.g. a session id).
+    message: str | None = None
 
     def matches(self, request: RecordedRequest) -> bool:
         if self.match is None:
@@ -81,9 +83,10 @@ class FaultInjection:
         status: int | None = None,
         delay: float = 2.0,
         retry_after: int = 1,
+        message: str | None = None,
     ) -> FaultRule:
         """Queue a fault for requests whose path contains ``match`` (or that it accepts)."""
-        rule = FaultRule(match, kind, times, status, delay, retry_after)
+        rule = FaultRule(match, kind, times, status, delay, retry_after, message)
         with self._lock:
             self._rules.append(rule)
         return rule

@@ -181,7 +181,8 @@ class FakeSalesforce(RestApi, FaultInjection):
         return _error(
             status,
             "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred. Please include this ErrorId if you contact "
+            rule.message
+            or "An unexpected error occurred. Please include this ErrorId if you contact "
             "support: 1234567890-12345 (-1234567890)",
         )
 

@@ -1,0 +1,154 @@
+"""Every command, run with a mistaken setting: one line naming it and what is expected, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import typer
+from typer.testing import CliRunner
+
+from models import SyncRun, get_engine
+from sync.cli import app
+
+BAD_SETTINGS = [
+    ("BATCH_SIZE", "abc", "BATCH_SIZE"),
+    ("BATCH_SIZE", "0", "BATCH_SIZE"),
+    ("ACCESS_TOKEN_TTL_SECONDS", "2", "ACCESS_TOKEN_TTL_SECONDS"),
+    ("SOURCE_PRIORITY", "{bad", "SOURCE_PRIORITY"),
+    ("DATABASE_URL", "mysql://root@127.0.0.1/shop", "postgresql"),
+]
+
+
+def _leaf_commands(group: Any, prefix: list[str]) -> list[list[str]]:
+    """Every command of the app, with a placeholder for each required argument or option."""
+    found: list[list[str]] = []
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            found += _leaf_commands(command, [*prefix, name])
+        else:
+            args = [*prefix, name]
+            for param in command.params:
+                if not param.required:
+                    continue
+                if param.param_type_name == "argument":
+                    args.append("x")
+                else:
+                    args += [param.opts[0], "x@example.com"]
+            found.append(args)
+    return found
+
+
+COMMANDS = _leaf_commands(typer.main.get_command(app), [])
+
+
+def test_the_command_list_is_complete() -> None:
+    names = {" ".join(c[:2]) if c[0] not in ("serve",) else c[0] for c in COMMANDS}
+    assert {"import csv", "runs list", "customers get", "db upgrade", "serve", "users create-admin",
+            "sync salesforce"} <= names  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value", "named"), BAD_SETTINGS)
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_with_a_bad_setting_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], name: str, value: str, named: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, command, input="Some-Long-Password-1\n")
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+    assert "Traceback" not in result.output
+    assert "expected" in lines[0] or "supported" in lines[0] or "must" in lines[0]
+    assert not (tmp_path / "customer_sync.db").exists()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_database_urls_as_people_write_them_are_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str, scheme: str
+) -> None:
+    rest = pg_url.split("://", 1)[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"{scheme}://{rest}")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.stdout
+
+
+SESSION_ID = "00D5g000004XyzA!AQ0AQH8bS3cretS3ssionTok3nValueThatMustNeverBeSt0red.abcdefXYZ"
+
+
+def _salesforce_env(monkeypatch: pytest.MonkeyPatch, url: str, database_url: str) -> None:
+    for key in [k for k in os.environ if k.startswith("SALESFORCE_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SALESFORCE_INSTANCE_URL", url)
+    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", SESSION_ID)
+    monkeypatch.setenv("SALESFORCE_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("SALESFORCE_RETRY_INITIAL_WAIT_SECONDS", "0")
+    monkeypatch.setenv("SALESFORCE_RETRY_MAX_WAIT_SECONDS", "0")
+    monkeypatch.setenv("SALESFORCE_REQUEST_TIMEOUT_SECONDS", "5")
+
+
+def _the_run(database_url: str) -> sa.Row[object]:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with get_engine(database_url).connect() as conn:
+        return conn.execute(sa.select(runs)).one()
+
+
+def test_sync_salesforce_against_an_unreachable_instance_is_one_line_and_a_failed_run(
+    pg_only_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _salesforce_env(monkeypatch, f"https://127.0.0.1:{port}", pg_only_url)
+
+    result = CliRunner().invoke(app, ["sync", "salesforce", "--json"])
+
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("{")]
+    assert len(errors) == 1, result.stderr
+    assert "cannot reach Salesforce" in errors[0]
+    assert "Traceback" not in result.output
+    assert SESSION_ID not in result.output
+    run = _the_run(pg_only_url)
+    assert run.status == "failed"
+    assert "cannot reach Salesforce" in run.error
+
+
+def test_a_salesforce_error_body_is_redacted_before_it_is_stored_or_logged(
+    pg_only_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.salesforce import FakeSalesforce
+
+    with FakeSalesforce() as org:
+        _salesforce_env(monkeypatch, org.url, pg_only_url)
+        monkeypatch.setenv("SALESFORCE_CA_BUNDLE", str(org.ca_path))
+        monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", org.issue_token())
+        leaky = (
+            f"Session {SESSION_ID} rejected; Authorization: Bearer {SESSION_ID} "
+            'access_token="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl"'
+        )
+        org.fail_next("/query", kind="server_error", status=400, times=None, message=leaky)
+        result = CliRunner().invoke(app, ["sync", "salesforce", "--json"])
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    run = _the_run(pg_only_url)
+    assert run.status == "failed"
+    for secret in (SESSION_ID, "c2lnbmF0dXJlLXZhbHVl", "eyJzdWIiOiIxIn0"):
+        assert secret not in run.error
+        assert secret not in result.output
+    assert "[redacted]" in run.error
+    # The rest of the body stays, so an operator can still see why.
+    assert "rejected" in run.error
+    json.dumps(run.error)
