@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from api.app import create_app, serve
+from api.app import InsecureSecretKeyError, create_app, serve
 from api.auth import AdminCreationError, Mail, MailSender, MemoryMailSender, create_admin
 from api.graphql import build_schema, export_schema
 
 __all__ = [
     "AdminCreationError",
+    "InsecureSecretKeyError",
     "Mail",
     "MailSender",
     "MemoryMailSender",

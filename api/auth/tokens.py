@@ -176,10 +176,14 @@ def revoke_refresh_token(conn: sa.Connection, raw: str, now: datetime | None = N
     return _revoke_family(conn, row.family, now or utcnow())
 
 
-def family_is_live(family: str, now: datetime) -> sa.ColumnElement[bool]:
-    """SQL: the family still has an unrevoked, unexpired token (the session is not logged out)."""
+def family_is_live(family: str, customer_pk: int, now: datetime) -> sa.ColumnElement[bool]:
+    """SQL: `customer_pk`'s session `family` has an unrevoked, unexpired token (not logged out).
+
+    The owner is part of the check: a token naming another `sub` on a live session is refused.
+    """
     return sa.exists().where(
         _refresh.c.family == family,
+        _refresh.c.customer_pk == customer_pk,
         _refresh.c.revoked_at.is_(None),
         _refresh.c.expires_at > now,
     )

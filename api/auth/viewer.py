@@ -65,7 +65,7 @@ def load_viewer(conn: sa.Connection, settings: Settings, token: str) -> Viewer:
             _customer.c.active.is_(True),
             # Logging out (revokeToken) or a detected refresh-token replay ends the session's
             # access tokens too, not only when they expire.
-            family_is_live(claims.family, now),
+            family_is_live(claims.family, claims.customer_pk, now),
         )
     ).first()
     if row is None:
