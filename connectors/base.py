@@ -97,3 +97,9 @@ class Stream(ABC):
     def describe(self) -> dict[str, Any]:
         """What the run record shows about this stream's parameters (never a secret)."""
         return {}
+
+    def explain_failure(self, exc: BaseException) -> str | None:
+        """One line for a person when `exc` ended the read because of the source (unreachable,
+        refusing), with nothing secret in it; None for anything else, which is a bug.
+        """
+        return None

@@ -99,6 +99,20 @@ def describe_error_answer(exc: SalesforceError) -> str:
     return redact(f"{exc.status} {detail}".strip())
 
 
+def explain_failure(exc: BaseException, instance_url: str | None) -> str | None:
+    """One redacted line for an error that ended a Salesforce read, or None if it is not one.
+
+    The exceptions' own text is the whole answer (URL with its SOQL, body with whatever the org
+    echoed): only the error's own words are kept.
+    """
+    if isinstance(exc, SalesforceError):
+        return f"Salesforce answered {describe_error_answer(exc)}"
+    if isinstance(exc, requests.RequestException):
+        request = getattr(exc, "request", None)
+        return describe_unreachable(exc, instance_url or getattr(request, "url", None))
+    return None
+
+
 class SalesforceClient:
     """Runs calls against one org, owning login, retries and the run's API budget."""
 
@@ -185,12 +199,6 @@ class SalesforceClient:
                     log.warning("salesforce.quota_exceeded", call=what)
                     raise PauseRun("salesforce: REQUEST_LIMIT_EXCEEDED", QUOTA_RETRY_AFTER) from None
                 raise FatalSourceError(f"Salesforce refused {what}: {code}") from None
-            except SalesforceError as exc:
-                # Its text is the whole answer, URL and body: only the error's own words are kept.
-                raise FatalSourceError(f"Salesforce failed {what}: {describe_error_answer(exc)}") from None
-            except requests.RequestException as exc:
-                url = self.settings.instance_url or getattr(exc.request, "url", None)
-                raise FatalSourceError(describe_unreachable(exc, url)) from None
 
     def _attempt(self, fn: Callable[[Salesforce], T]) -> T:
         if self.budget is not None and self.calls >= self.budget:

@@ -12,7 +12,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from connectors.base import FatalSourceError, ReadError, SourceRecord, Stream, StreamContext
 from connectors.salesforce import bulk, deletes
-from connectors.salesforce.client import SalesforceClient, error_code
+from connectors.salesforce.client import SalesforceClient, error_code, explain_failure
 from connectors.salesforce.records import canonical, parse_stamp, soql_datetime, soql_select, soql_string
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -94,6 +94,9 @@ class SalesforceStream(Stream):
         if self._bulk is not None:
             state["bulk"] = dict(self._bulk)
         return state
+
+    def explain_failure(self, exc: BaseException) -> str | None:
+        return explain_failure(exc, self.client.settings.instance_url)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -157,6 +157,13 @@ def _execute_run(
         finish_run(engine, run_id, RunStatus.FAILED, message, stream)
         raise RunFailedError(run_id, message) from None
     except Exception as exc:
+        explained = stream.explain_failure(exc)
+        if explained is not None:
+            # The source broke off (unreachable, refusing): resumable like any failed run.
+            message = redact(explained)
+            bound.error("run.failed", error=message)
+            set_run_status(engine, run_id, RunStatus.FAILED, message)
+            raise RunFailedError(run_id, message) from exc
         bound.exception("run.failed", error=type(exc).__name__)
         set_run_status(engine, run_id, RunStatus.FAILED, redact(f"{type(exc).__name__}: {exc}")[:2000])
         raise

@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import SalesforceError
 from models import get_engine
 from sync.jobs import sync_salesforce
 from sync.log import configure_logging
-from sync.pipeline import RunSummary
+from sync.pipeline import RunFailedError, RunSummary
 from sync.settings import Settings
 from tests.conftest import truncate_all
 from tests.fakes import salesforce
@@ -185,7 +185,7 @@ def _chaos_until_done(url: str, fake: FakeSalesforce, seed: int, **kw: Any) -> t
     for _ in range(40):
         try:
             summary = run_sync(url, fake, salesforce_retry_attempts=2, **kw)
-        except (requests.RequestException, SalesforceError):
+        except (requests.RequestException, SalesforceError, RunFailedError):
             broken += 1  # the run is recorded as failed; the next call resumes it
             continue
         if summary.status == "succeeded":
