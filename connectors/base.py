@@ -10,7 +10,13 @@ from typing import Any, ClassVar
 
 
 class FatalSourceError(Exception):
-    """The source cannot be read at all (missing file, bad credentials, unknown layout)."""
+    """The source cannot be read at all (missing file, bad credentials, unknown layout).
+
+    `run_id` is set when a run was opened and recorded failed because of it (so a command can
+    tell "nothing ran" from "the run failed").
+    """
+
+    run_id: str | None = None
 
 
 class PauseRun(Exception):  # noqa: N818 - it is a signal, not a failure

@@ -8,10 +8,9 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 
-from connectors import FatalSourceError
+from connectors import FatalSourceError, redact
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
-from sync.pipeline import RunFailedError
 
 app = typer.Typer(help="Sync from a connected source.", no_args_is_help=True)
 
@@ -35,11 +34,11 @@ def sync_salesforce_command(
     settings = read_settings()
     try:
         summary = sync_salesforce(settings, stream=stream.value, full=full, trigger="cli")
-    except RunFailedError as exc:
-        # The run is recorded failed: not a mistake in the command, so not exit 2.
-        fail(f"run {exc.run_id} failed: {exc}", code=1)
     except FatalSourceError as exc:
-        fail(str(exc))
+        if exc.run_id is None:
+            fail(redact(str(exc)))
+        # The run is recorded failed: not a mistake in the command line, so exit 1, not 2.
+        fail(f"run {exc.run_id} failed: {redact(str(exc))}", code=1)
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     report(summary, as_json)

@@ -155,7 +155,8 @@ def _execute_run(
         message = redact(str(exc))
         bound.error("run.failed", error=message)
         finish_run(engine, run_id, RunStatus.FAILED, message, stream)
-        raise RunFailedError(run_id, message) from None
+        exc.run_id = run_id
+        raise
     except Exception as exc:
         explained = stream.explain_failure(exc)
         if explained is not None:

@@ -18,7 +18,7 @@ SUMMARY_KEYS = tuple(k for k in COUNT_FIELDS if k != "conflicts")
 
 
 class RunFailedError(FatalSourceError):
-    """A run stopped by its source; it is recorded `failed` with this (redacted) message."""
+    """A run stopped by an error its stream explained (unreachable, refusing), recorded failed."""
 
     def __init__(self, run_id: str, message: str) -> None:
         super().__init__(message)
