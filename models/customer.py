@@ -76,6 +76,9 @@ class Customer(CustomerBase, table=True):
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When an operator approved this merchant (`customer-sync merchants approve`): until then a
+    # self-registered merchant sees no customer but itself, whatever stores name it.
+    merchant_approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CustomerPublic(CustomerBase):

@@ -25,14 +25,16 @@ class Viewer:
     user_type: str
     staff: bool
     admin: bool
+    approved_merchant: bool = False
 
     @property
     def sees_everyone(self) -> bool:
-        """Staff, admins and merchants see every customer; a consumer sees only itself."""
-        return self.staff or self.admin or self.user_type in ("MERCHANT", "STAFF", "ADMIN")
+        """Staff and admins see every customer (what the others see is `api.graphql.scope`'s)."""
+        return self.staff or self.admin or self.user_type in ("STAFF", "ADMIN")
 
-    def may_see(self, customer_pk: int) -> bool:
-        return self.sees_everyone or customer_pk == self.pk
+    @property
+    def is_merchant(self) -> bool:
+        return not self.sees_everyone and self.user_type == "MERCHANT"
 
 
 class NotAuthenticatedError(GraphQLError):
@@ -60,7 +62,13 @@ def load_viewer(conn: sa.Connection, settings: Settings, token: str) -> Viewer:
         raise NotAuthenticatedError(str(exc)) from None
     now = utcnow()
     row = conn.execute(
-        sa.select(_customer.c.pk, _customer.c.user_type, _customer.c.staff, _customer.c.admin).where(
+        sa.select(
+            _customer.c.pk,
+            _customer.c.user_type,
+            _customer.c.staff,
+            _customer.c.admin,
+            _customer.c.merchant_approved_at,
+        ).where(
             _customer.c.pk == claims.customer_pk,
             _customer.c.active.is_(True),
             # Logging out (revokeToken) or a detected refresh-token replay ends the session's
@@ -70,4 +78,10 @@ def load_viewer(conn: sa.Connection, settings: Settings, token: str) -> Viewer:
     ).first()
     if row is None:
         raise NotAuthenticatedError("Token has been revoked")
-    return Viewer(pk=row.pk, user_type=row.user_type, staff=row.staff, admin=row.admin)
+    return Viewer(
+        pk=row.pk,
+        user_type=row.user_type,
+        staff=row.staff,
+        admin=row.admin,
+        approved_merchant=row.merchant_approved_at is not None,
+    )

@@ -20,6 +20,7 @@ from api.auth import (
     load_viewer,
 )
 from api.graphql.loaders import Loaders
+from api.graphql.scope import Scope
 from sync.settings import Settings
 
 P = ParamSpec("P")
@@ -87,6 +88,10 @@ class RequestContext(BaseContext):
                     except NotAuthenticatedError as exc:
                         self._viewer_error = exc.message
         return self._viewer
+
+    async def scope(self) -> Scope:
+        """What the authenticated viewer may read (the authentication error if there is none)."""
+        return Scope(await self.require_viewer())
 
     async def require_viewer(self) -> Viewer:
         """The viewer, or the authentication error this request deserves."""

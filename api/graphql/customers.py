@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api.auth import Viewer
 from api.graphql.relay import PageArgs
+from api.graphql.scope import Scope
 from models import Customer
 from sync.mapping import FieldError, normalize_email, normalize_phone
 
@@ -28,10 +28,9 @@ class ConsumerFilter:
     phone_number_icontains: str | None = None
     email_icontains: str | None = None
 
-    def conditions(self, viewer: Viewer) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = []
-        if not viewer.sees_everyone:
-            where.append(_customer.c.pk == viewer.pk)
+    def conditions(self, scope: Scope) -> list[sa.ColumnElement[bool]]:
+        # The scope first: no filter can widen what the viewer may see.
+        where: list[sa.ColumnElement[bool]] = [scope.customers()]
         if self.loyalty_id:
             where.append(_customer.c.loyalty_id == self.loyalty_id)
         # autoescape: `%` and `_` typed into a filter are matched literally, not as wildcards.
@@ -43,10 +42,10 @@ class ConsumerFilter:
 
 
 def list_consumers(
-    conn: sa.Connection, viewer: Viewer, filters: ConsumerFilter, page: PageArgs
+    conn: sa.Connection, scope: Scope, filters: ConsumerFilter, page: PageArgs
 ) -> tuple[list[sa.Row[Any]], int, int]:
     """`(rows, count, start)` of one page of the customers this viewer may see, by pk."""
-    where = filters.conditions(viewer)
+    where = filters.conditions(scope)
     count = int(conn.execute(sa.select(sa.func.count()).select_from(_customer).where(*where)).scalar_one())
     start, end = page.window(count)
     if end <= start:
@@ -57,11 +56,9 @@ def list_consumers(
     return list(rows), count, start
 
 
-def get_consumer(conn: sa.Connection, viewer: Viewer, pk: int) -> sa.Row[Any] | None:
+def get_consumer(conn: sa.Connection, scope: Scope, pk: int) -> sa.Row[Any] | None:
     """The customer, or None when it does not exist or this viewer may not see it (alike)."""
-    if not viewer.may_see(pk):
-        return None
-    return conn.execute(sa.select(_customer).where(_customer.c.pk == pk)).first()
+    return conn.execute(sa.select(_customer).where(_customer.c.pk == pk, scope.customers())).first()
 
 
 def find_customer_pk(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
 from api.graphql.relay import PageArgs
+from api.graphql.scope import Scope
 from models import Customer, PointsLedger, Redemption
 
 if TYPE_CHECKING:
@@ -51,16 +52,22 @@ def points_earned(conn: sa.Connection, pks: Sequence[int]) -> dict[int, int]:
     return {int(pk): int(total) for pk, total in rows}
 
 
-def customers_by_pk(conn: sa.Connection, pks: Sequence[int]) -> dict[int, sa.Row[Any]]:
-    rows = conn.execute(sa.select(_customer).where(_customer.c.pk.in_(pks)))
+def customers_by_pk(
+    conn: sa.Connection, pks: Sequence[int], scope: Scope | None = None
+) -> dict[int, sa.Row[Any]]:
+    """The customers with these pks; only those `scope` admits, if given (a login reads its own)."""
+    where = [_customer.c.pk.in_(pks)]
+    if scope is not None:
+        where.append(scope.customers())
+    rows = conn.execute(sa.select(_customer).where(*where))
     return {row.pk: row for row in rows}
 
 
 def redemption_pages(
-    conn: sa.Connection, pks: Sequence[int], kind: str | None, page: PageArgs
+    conn: sa.Connection, scope: Scope, pks: Sequence[int], kind: str | None, page: PageArgs
 ) -> dict[int, RowPage]:
     """One page of redemptions for each customer, newest first, in two statements in all."""
-    where = [_redemption.c.customer_pk.in_(pks)]
+    where = [_redemption.c.customer_pk.in_(pks), scope.redemptions()]
     if kind is not None:
         where.append(_redemption.c.kind == kind)
     counts: dict[int, int] = dict.fromkeys(pks, 0)
@@ -105,15 +112,15 @@ class Loaders:
     def __init__(self, context: RequestContext) -> None:
         self._context = context
         self.points_earned = DataLoader[int, int](self._load_points)
-        self.customer = DataLoader[int, "sa.Row[Any] | None"](self._load_customers)
+        self.visible_customer = DataLoader[int, "sa.Row[Any] | None"](self._load_visible_customers)
         self.redemptions = DataLoader[RedemptionPageKey, RowPage](self._load_redemptions)
 
     async def _load_points(self, pks: list[int]) -> list[int]:
         totals = await self._context.read(points_earned, pks)
         return [totals.get(pk, 0) for pk in pks]
 
-    async def _load_customers(self, pks: list[int]) -> list[sa.Row[Any] | None]:
-        rows = await self._context.read(customers_by_pk, pks)
+    async def _load_visible_customers(self, pks: list[int]) -> list[sa.Row[Any] | None]:
+        rows = await self._context.read(customers_by_pk, pks, await self._context.scope())
         return [rows.get(pk) for pk in pks]
 
     async def _load_redemptions(self, keys: list[RedemptionPageKey]) -> list[RowPage]:
@@ -121,8 +128,9 @@ class Loaders:
         for key in keys:
             groups[(key.kind, key.page)].append(key.customer_pk)
         pages: dict[RedemptionPageKey, RowPage] = {}
+        scope = await self._context.scope()
         for (kind, page), pks in groups.items():
-            found = await self._context.read(redemption_pages, sorted(set(pks)), kind, page)
+            found = await self._context.read(redemption_pages, scope, sorted(set(pks)), kind, page)
             for pk, result in found.items():
                 pages[RedemptionPageKey(pk, kind, page)] = result
         return [pages[key] for key in keys]

@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api.auth import Viewer
 from api.graphql.relay import PageArgs
+from api.graphql.scope import Scope
 from models import Order, OrderType, Store
 
 _order = Order.__table__  # type: ignore[attr-defined]
@@ -24,11 +24,9 @@ class OrderFilter:
     completed_at_gte: datetime | None = None
     completed_at_lte: datetime | None = None
 
-    def conditions(self, viewer: Viewer) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = []
-        if not viewer.sees_everyone:
-            # A consumer's history is its own; another consumer's id simply finds nothing.
-            where.append(_order.c.customer_pk == viewer.pk)
+    def conditions(self, scope: Scope) -> list[sa.ColumnElement[bool]]:
+        # Another consumer's (or another store's) orders simply find nothing.
+        where: list[sa.ColumnElement[bool]] = [scope.orders()]
         if self.consumer_pk is not None:
             where.append(_order.c.customer_pk == self.consumer_pk)
         if self.store_pk is not None:
@@ -41,10 +39,10 @@ class OrderFilter:
 
 
 def list_orders(
-    conn: sa.Connection, viewer: Viewer, filters: OrderFilter, page: PageArgs
+    conn: sa.Connection, scope: Scope, filters: OrderFilter, page: PageArgs
 ) -> tuple[list[sa.Row[Any]], int, int]:
     """`(rows, count, start)` of one page of orders, newest first, with type and store names."""
-    where = filters.conditions(viewer)
+    where = filters.conditions(scope)
     count = int(conn.execute(sa.select(sa.func.count()).select_from(_order).where(*where)).scalar_one())
     start, end = page.window(count)
     if end <= start:

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from api.graphql.scope import Scope
 from models import Customer, Order, PointsLedger, Promotion, Redemption, Store
 
 _customer = Customer.__table__  # type: ignore[attr-defined]
@@ -26,7 +27,7 @@ def _customer_tags(extra_info: Any) -> set[str]:
 
 
 def available_promotions(
-    conn: sa.Connection, customer_pk: int, store_pk: int | None, now: datetime
+    conn: sa.Connection, scope: Scope, customer_pk: int, store_pk: int | None, now: datetime
 ) -> list[sa.Row[Any]]:
     """The live promotions whose rules admit this customer at `now`, oldest promotion first.
 
@@ -35,9 +36,10 @@ def available_promotions(
     month, minimum points, tags); `min_points` against the points balance (earned minus
     spent); fewer redemptions of it by this customer than its per-customer limit.
     """
+    # A customer the viewer may not see has no promotions, as if it did not exist.
     customer = conn.execute(
         sa.select(_customer.c.birthday, _customer.c.extra_info, _customer.c.active).where(
-            _customer.c.pk == customer_pk
+            _customer.c.pk == customer_pk, scope.customers()
         )
     ).first()
     if customer is None or not customer.active:
@@ -61,6 +63,7 @@ def available_promotions(
         ).all()
     )
     where = [
+        scope.promotions(),
         _promotion.c.active.is_(True),
         sa.or_(_promotion.c.starts_at.is_(None), _promotion.c.starts_at <= now),
         sa.or_(_promotion.c.ends_at.is_(None), _promotion.c.ends_at > now),

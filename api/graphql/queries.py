@@ -53,21 +53,21 @@ class Query:
         after: str | None = None,
         offset: int | None = None,
     ) -> Connection[IUserNode] | None:
-        viewer = await info.context.require_viewer()
+        scope = await info.context.scope()
         page = PageArgs.parse(first, last, before, after, offset)
         filters = ConsumerFilter(
             loyalty_id=blank_to_none(loyalty_id),
             phone_number_icontains=blank_to_none(phone_number_icontains),
             email_icontains=blank_to_none(email_icontains),
         )
-        rows, count, start = await info.context.read(list_consumers, viewer, filters, page)
+        rows, count, start = await info.context.read(list_consumers, scope, filters, page)
         return build_connection([IUserNode.from_row(r) for r in rows], count, start)
 
     @strawberry.field(description="One customer by global id; null when missing or not yours.")
     async def consumer(self, info: Ctx, id: strawberry.ID) -> IUserNode | None:
-        viewer = await info.context.require_viewer()
+        scope = await info.context.scope()
         pk = from_global_id(id, "IUserNode", "id")
-        row = await info.context.read(get_consumer, viewer, pk)
+        row = await info.context.read(get_consumer, scope, pk)
         return IUserNode.from_row(row) if row is not None else None
 
     @strawberry.field(description="Promotions available now to one customer (a consumer: itself).")
@@ -84,7 +84,8 @@ class Query:
         after: str | None = None,
         offset: int | None = None,
     ) -> Connection[PromotionNode] | None:
-        viewer = await info.context.require_viewer()
+        scope = await info.context.scope()
+        viewer = scope.viewer
         page = PageArgs.parse(first, last, before, after, offset)
         store_pk = optional_global_id(store_id, "StoreNode", "storeId")
         loyalty_id, email, phone = (
@@ -96,16 +97,16 @@ class Query:
             customer_pk = await info.context.read(
                 find_customer_pk, loyalty_id, email, phone, info.context.settings.default_phone_region
             )
-        elif viewer.sees_everyone:
+        elif viewer.sees_everyone or viewer.is_merchant:
             raise GraphQLError(
                 "Give consumerLoyaltyId, consumerEmail or consumerPhoneNumber",
                 extensions={"code": "BAD_USER_INPUT"},
             )
         else:
             customer_pk = viewer.pk
-        if customer_pk is None or not viewer.may_see(customer_pk):
+        if customer_pk is None:
             return build_connection([], 0, 0)
-        rows = await info.context.read(available_promotions, customer_pk, store_pk, utcnow())
+        rows = await info.context.read(available_promotions, scope, customer_pk, store_pk, utcnow())
         start, end = page.window(len(rows))
         nodes = [
             PromotionNode(
@@ -146,7 +147,7 @@ class Query:
         after: str | None = None,
         offset: int | None = None,
     ) -> Connection[OrderNode] | None:
-        viewer = await info.context.require_viewer()
+        scope = await info.context.scope()
         page = PageArgs.parse(first, last, before, after, offset)
         filters = OrderFilter(
             consumer_pk=optional_global_id(consumer_id, "IUserNode", "consumer_Id"),
@@ -154,5 +155,5 @@ class Query:
             completed_at_gte=_aware(completed_at_gte),
             completed_at_lte=_aware(completed_at_lte),
         )
-        rows, count, start = await info.context.read(list_orders, viewer, filters, page)
+        rows, count, start = await info.context.read(list_orders, scope, filters, page)
         return build_connection([OrderNode.from_row(r) for r in rows], count, start)

@@ -240,10 +240,10 @@ class IUserNode(Node):
 
     @strawberry.field
     async def creator(self, info: Ctx) -> IUserNode | None:
-        viewer = await info.context.require_viewer()
-        if self.creator_pk is None or not viewer.may_see(self.creator_pk):
+        if self.creator_pk is None:
             return None
-        row = await info.context.loaders.customer.load(self.creator_pk)
+        # The visible-customers loader answers None for a creator outside the viewer's scope.
+        row = await info.context.loaders.visible_customer.load(self.creator_pk)
         return IUserNode.from_row(row) if row is not None else None
 
     @strawberry.field(description="Every redemption, newest first.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sync.cli import customers, db, imports, runs, serve, spotify, sync, users
+from sync.cli import customers, db, imports, merchants, runs, serve, spotify, sync, users
 from sync.cli._common import read_settings
 
 app = typer.Typer(
@@ -31,6 +31,8 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(users.app, name="users")
 app.add_typer(sync.app, name="sync")
 app.add_typer(spotify.app, name="spotify")
+app.add_typer(merchants.app, name="merchants")
+app.add_typer(merchants.stores_app, name="stores")
 app.command("serve")(serve.serve)
 
 __all__ = ["app", "main"]

@@ -35,6 +35,16 @@ def read_settings() -> Settings:
     return settings
 
 
+def read_signing_settings() -> Settings:
+    """The settings, for a command that signs tokens: refused with a default or short SECRET_KEY
+    outside development (whoever knows the key could sign any token)."""
+    settings = read_settings()
+    problem = settings.signing_key_problem()
+    if problem is not None:
+        fail(problem)
+    return settings
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and a non-zero exit; never a traceback."""
     # Driver messages span lines ("... refused\n\tIs the server running ..."): keep one.

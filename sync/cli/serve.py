@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import typer
 
 from models import SchemaOutOfDateError
-from sync.cli._common import fail, read_settings
+from sync.cli._common import fail, read_signing_settings
 
 
 def serve(
@@ -20,10 +20,10 @@ def serve(
     from api import InsecureSecretKeyError
     from api import serve as serve_api
 
-    read_settings()
+    read_signing_settings()
     try:
         serve_api(host=host, port=port)
-    except InsecureSecretKeyError as exc:
+    except InsecureSecretKeyError as exc:  # the app checks too, however it is started
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")

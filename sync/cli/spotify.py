@@ -11,7 +11,15 @@ import typer
 from connectors import FatalSourceError
 from connectors.spotify import TokenCipher
 from models import Customer, SchemaOutOfDateError
-from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings
+from sync.cli._common import (
+    JsonOption,
+    fail,
+    open_store,
+    out,
+    print_json,
+    read_settings,
+    read_signing_settings,
+)
 
 app = typer.Typer(
     help="Spotify: links for customers to connect their account; token keys.", no_args_is_help=True
@@ -30,7 +38,7 @@ def link_url(
     """A signed link to send a known customer: opening it starts linking their Spotify account."""
     from sync.jobs import sign_connect_link
 
-    settings = read_settings()
+    settings = read_signing_settings()
     origin = base_url
     if origin is None:
         redirect = urlsplit(settings.spotify.redirect_uri or "")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from graphql_client import Client, document
+from models import Customer, Store, utcnow
 from tests.api.builders import (
     book_points,
     make_customer,
@@ -14,6 +17,7 @@ from tests.api.builders import (
     make_promotion,
     make_redemption,
     make_store,
+    table,
     user_id,
 )
 from tests.api.conftest import Api
@@ -184,6 +188,20 @@ def test_purchase_history_document_with_its_variables(api: Api) -> None:
     assert [e["node"]["orderId"] for e in in_store["purchaseHistory"]["edges"]] == ["A-1"]
 
 
+def _approve_with_a_store_177_redeemed_in(api: Api, email: str) -> None:
+    customers, stores = table(Customer), table(Store)
+    with api.engine.begin() as conn:
+        merchant = conn.execute(sa.select(customers.c.pk).where(customers.c.email == email)).scalar_one()
+        conn.execute(
+            sa.update(customers).where(customers.c.pk == merchant).values(merchant_approved_at=utcnow())
+        )
+    store = make_store(api.engine, "Typed Store")
+    with api.engine.begin() as conn:
+        conn.execute(sa.update(stores).where(stores.c.pk == store).values(merchant_pk=merchant))
+    promotion = make_promotion(api.engine, "Retired", store_pk=store, active=False)
+    make_redemption(api.engine, 177, "POINTS", utcnow(), promotion_pk=promotion)
+
+
 def test_the_typed_client_runs_every_operation_against_the_server(api: Api) -> None:
     make_customer(api.engine, pk=177)
     with Client(api.url) as client:
@@ -192,6 +210,9 @@ def test_the_typed_client_runs_every_operation_against_the_server(api: Api) -> N
         )
         assert signed_up.result.success
         assert signed_up.result.token
+        # A merchant sees customer 177 once an operator approved it and gave it a store where
+        # 177 redeemed something (self-registered merchants see nobody: issue 10).
+        _approve_with_a_store_177_redeemed_in(api, "typed@example.com")
         login = client.obtain_token("typed@example.com", PASSWORD)
         assert login.obtain_token.success
         assert client.token == login.obtain_token.token

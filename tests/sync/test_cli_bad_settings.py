@@ -49,7 +49,7 @@ COMMANDS = _leaf_commands(typer.main.get_command(app), [])
 def test_the_command_list_is_complete() -> None:
     names = {" ".join(c[:2]) if c[0] not in ("serve",) else c[0] for c in COMMANDS}
     assert {"import csv", "runs list", "customers get", "db upgrade", "serve", "users create-admin",
-            "sync salesforce"} <= names  # fmt: skip
+            "sync salesforce", "merchants approve", "stores assign"} <= names  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "value", "named"), BAD_SETTINGS)
