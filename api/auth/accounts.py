@@ -25,7 +25,7 @@ from api.auth.tokens import (
     login_fingerprint,
 )
 from models import Customer, CustomerLogin, CustomerSource, utcnow
-from sync.load import recompute_customers
+from sync.load import merge_stand_ins, recompute_customers
 from sync.mapping import FieldError, new_loyalty_id, normalize_date, normalize_email
 from sync.settings import Settings, get_settings
 
@@ -206,6 +206,11 @@ def verify_account(conn: sa.Connection, settings: Settings, token: str) -> FormE
         write_internal_source(conn, settings, login.customer_pk, profile, now)
         recompute_customers(conn, [login.customer_pk])
         log.info("account.claimed", customer_pk=login.customer_pk)
+    else:
+        # Signed up before a sync imported this address: what the imports kept apart now joins.
+        merged = merge_stand_ins(conn, login.customer_pk, login.email)
+        if merged:
+            log.info("account.merged_imports", customer_pk=login.customer_pk, merged=merged)
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sync.load.commerce import COMMERCE_LOADERS
 from sync.load.customers import BatchResult, BatchTarget, load_customer_batch
 from sync.load.golden import SourceRow, compute_golden, recompute_customers
+from sync.load.identity import merge_stand_ins
 from sync.load.lookup import find_customer, global_id
 from sync.load.staging import drop, stage, temp_table
 from sync.load.upsert import upsert_from
@@ -19,6 +20,7 @@ __all__ = [
     "find_customer",
     "global_id",
     "load_customer_batch",
+    "merge_stand_ins",
     "recompute_customers",
     "stage",
     "temp_table",

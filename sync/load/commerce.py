@@ -13,6 +13,7 @@ from models import Customer, Order, OrderType, PointsLedger, Promotion, Redempti
 from models._types import utcnow
 from models.enums import PromotionAudience, RecordOutcome, RedemptionKind
 from sync.load.customers import BatchResult, BatchTarget
+from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.staging import drop, stage, temp_table
 from sync.load.upsert import upsert_from
 from sync.mapping import Draft, Issue
@@ -38,9 +39,12 @@ def _customers(conn: sa.Connection, drafts: Iterable[Draft]) -> tuple[dict[str, 
     lids = {d.fields["consumer_loyalty_id"] for d in drafts if d.fields.get("consumer_loyalty_id")}
     emails = {d.fields["consumer_email"] for d in drafts if d.fields.get("consumer_email")}
     by_lid = dict(
-        conn.execute(sa.select(cust.c.loyalty_id, cust.c.pk).where(cust.c.loyalty_id.in_(lids))).all()
+        conn.execute(
+            sa.select(cust.c.loyalty_id, cust.c.pk).where(cust.c.loyalty_id.in_(lids), ~unverified_sign_up())
+        ).all()
     )
-    by_email = dict(conn.execute(sa.select(cust.c.email, cust.c.pk).where(cust.c.email.in_(emails))).all())
+    # Never a sign-up whose mailbox is unproven: its address may be a stranger's.
+    by_email, _held = customers_for_emails(conn, emails)
     return by_lid, by_email
 
 

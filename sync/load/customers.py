@@ -12,6 +12,7 @@ from models import Customer, CustomerSource, SyncSeen
 from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, SourceRow, compute_golden, recompute_customers
+from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.staging import drop, stage, temp_table
 from sync.load.upsert import upsert_from
 from sync.mapping import Draft, Issue, new_loyalty_id
@@ -126,17 +127,17 @@ def _resolve_identities(
     loyalty_pk: dict[str, int] = (
         dict(
             conn.execute(
-                sa.select(cust.c.loyalty_id, cust.c.pk).where(cust.c.loyalty_id.in_(by_loyalty))
+                sa.select(cust.c.loyalty_id, cust.c.pk).where(
+                    cust.c.loyalty_id.in_(by_loyalty), ~unverified_sign_up()
+                )
             ).all()
         )
         if by_loyalty
         else {}
     )
-    email_pk: dict[str, int] = (
-        dict(conn.execute(sa.select(cust.c.email, cust.c.pk).where(cust.c.email.in_(by_email))).all())
-        if by_email
-        else {}
-    )
+    # An address an unverified sign-up holds is somebody else's until proven: the import gets
+    # (or keeps) a customer of its own, without the e-mail, which stays on its source row.
+    email_pk, held = customers_for_emails(conn, by_email)
 
     resolved: dict[str, int] = {}
     to_create: dict[str, dict[str, Any]] = {}  # loyalty id -> new customer row
@@ -156,6 +157,9 @@ def _resolve_identities(
         else:
             lid = lid if lid and lid not in to_create else new_loyalty_id()
             golden = compute_golden([_as_source_row(target, d)], has_login=False)
+            if email in held:
+                golden["email"] = None
+                shared.add(lid)  # recomputed after the load, which reports the held address
             to_create[lid] = {
                 "loyalty_id": lid,
                 **{c.name: golden[c.name] for c in GOLDEN_STAGE_COLUMNS},
