@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from models._types import UTCDateTime, utcnow
-from models.auth import CustomerLogin, RefreshToken
+from models.auth import CustomerLogin, LoginThrottle, RefreshToken
 from models.commerce import Order, OrderType, PointsLedger, Promotion, Redemption, Store
 from models.customer import GOLDEN_FIELDS, Customer, CustomerBase, CustomerPublic
 from models.db import (
@@ -41,6 +41,7 @@ __all__ = [
     "CustomerLogin",
     "CustomerPublic",
     "CustomerSource",
+    "LoginThrottle",
     "OAuthStateUse",
     "Order",
     "OrderType",

@@ -11,7 +11,7 @@ from models._types import UTCDateTime, utcnow
 
 
 class CustomerLogin(SQLModel, table=True):
-    """A customer's credentials (argon2 hash) and lockout state."""
+    """A customer's credentials (argon2 hash); lockouts are `LoginThrottle`'s, by e-mail."""
 
     __tablename__ = "customer_login"
 
@@ -23,9 +23,23 @@ class CustomerLogin(SQLModel, table=True):
     # A login that claims a customer a sync created may not be used (nor see that customer)
     # until its owner proves the mailbox with `verifyAccount`.
     verification_required: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
-    failed_attempts: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per e-mail address, known or not, and the lockout they led to.
+
+    Kept by address rather than on the login, so that an address without a login locks exactly
+    like one with (the answer must not tell which exist), and in the store, so a restart or a
+    second API process does not forget it.
+    """
+
+    __tablename__ = "login_throttle"
+
+    email: str = Field(max_length=254, primary_key=True)
+    failures: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class RefreshToken(SQLModel, table=True):

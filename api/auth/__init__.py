@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.auth.accounts import AdminCreationError, content_hash, create_admin, register, verify_account
 from api.auth.errors import NON_FIELD, ErrorCollector, FormErrors, single
-from api.auth.login import UnknownEmailThrottle, obtain_token
+from api.auth.login import obtain_token
 from api.auth.mail import FolderMailSender, LogMailSender, Mail, MailSender, MemoryMailSender
 from api.auth.passwords import hash_password
 from api.auth.signup_form import SignUp
@@ -32,7 +32,6 @@ __all__ = [
     "NotAuthenticatedError",
     "SignUp",
     "TokenError",
-    "UnknownEmailThrottle",
     "Viewer",
     "bearer_token",
     "content_hash",

@@ -158,7 +158,6 @@ def register(conn: sa.Connection, settings: Settings, mailer: MailSender, form: 
                         password_hash=password_hash,
                         email_verified=False,
                         verification_required=verification_required,
-                        failed_attempts=0,
                         created_at=now,
                     )
                     .returning(_login.c.pk)
@@ -218,11 +217,33 @@ class AdminCreationError(ValueError):
     """The first admin could not be created; the message says why."""
 
 
-def create_admin(session: Session, email: str, password: str, settings: Settings | None = None) -> int:
-    """Create (or promote) the admin with this e-mail and password; its customer pk.
+@dataclass(frozen=True)
+class AdminCreated:
+    """Who became admin: a new customer, or an existing one promoted (`who` names it)."""
 
-    For `customer-sync users create-admin`: an operator runs it, so an existing customer with
-    that address is promoted rather than refused, but an existing login is never overwritten.
+    pk: int
+    promoted: bool
+    who: str
+
+
+def _describe(row: Any) -> str:
+    name = " ".join(part for part in (row.firstname, row.lastname) if part) or "no name"
+    return f"customer {row.pk} ({name}, {row.email}, from {row.entity_source or 'unknown source'})"
+
+
+def create_admin(
+    session: Session,
+    email: str,
+    password: str,
+    settings: Settings | None = None,
+    *,
+    promote_existing: bool = False,
+) -> AdminCreated:
+    """Create the admin with this e-mail and password, or promote the customer who has it.
+
+    For `customer-sync users create-admin`. A customer with that address (synced, or signed up)
+    is promoted only with `promote_existing`: an operator must see whom they are making admin.
+    An existing login is never overwritten.
     """
     settings_ = settings or get_settings()
     try:
@@ -236,14 +257,28 @@ def create_admin(session: Session, email: str, password: str, settings: Settings
     now = utcnow()
     if conn.execute(sa.select(_login.c.pk).where(_login.c.email == normalized)).first():
         raise AdminCreationError(f"{normalized} already has a login")
-    pk = conn.execute(sa.select(_customer.c.pk).where(_customer.c.email == normalized)).scalar()
+    existing = conn.execute(
+        sa.select(
+            _customer.c.pk,
+            _customer.c.firstname,
+            _customer.c.lastname,
+            _customer.c.email,
+            _customer.c.entity_source,
+        ).where(_customer.c.email == normalized)
+    ).first()
     admin_flags = {"user_type": "ADMIN", "admin": True, "staff": True, "verified": True}
-    if pk is None:
+    if existing is None:
         payload: dict[str, Any] = dict.fromkeys(PAYLOAD_FIELDS)
         payload.update(email=normalized, firstname="", lastname="")
         profile = Profile(payload, "ADMIN", None)
         pk = _insert_customer(conn, settings_, profile, now, **admin_flags)
+        who = f"customer {pk} ({normalized})"
+    elif not promote_existing:
+        raise AdminCreationError(
+            f"{normalized} is already {_describe(existing)}; pass --promote-existing to make them admin"
+        )
     else:
+        pk, who = int(existing.pk), _describe(existing)
         conn.execute(
             _customer.update().where(_customer.c.pk == pk).values(**admin_flags, active=True, updated_at=now)
         )
@@ -254,9 +289,8 @@ def create_admin(session: Session, email: str, password: str, settings: Settings
             password_hash=hash_password(password, settings_),
             email_verified=True,
             verification_required=False,
-            failed_attempts=0,
             created_at=now,
         )
     )
-    log.info("account.admin_created", customer_pk=pk)
-    return int(pk)
+    log.info("account.admin_created", customer_pk=pk, promoted=existing is not None)
+    return AdminCreated(int(pk), existing is not None, who)

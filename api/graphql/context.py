@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -14,7 +14,6 @@ from strawberry.fastapi import BaseContext
 from api.auth import (
     MailSender,
     NotAuthenticatedError,
-    UnknownEmailThrottle,
     Viewer,
     bearer_token,
     load_viewer,
@@ -34,7 +33,6 @@ class Services:
     settings: Settings
     engine: Engine
     mailer: MailSender
-    throttle: UnknownEmailThrottle = field(default_factory=UnknownEmailThrottle)
 
 
 class RequestContext(BaseContext):

@@ -147,7 +147,7 @@ class Mutation:
     @strawberry.mutation(description="Log in: an access token and a refresh token.")
     async def obtain_token(self, info: Ctx, email: str, password: str) -> ObtainTokenPayload:
         ctx = info.context
-        result = await ctx.write(obtain_token, ctx.settings, ctx.services.throttle, email, password)
+        result = await ctx.write(obtain_token, ctx.settings, email, password)
         user = None
         if result.customer_pk is not None:
             row = (await ctx.read(customers_by_pk, [result.customer_pk])).get(result.customer_pk)

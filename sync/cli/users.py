@@ -15,6 +15,10 @@ app = typer.Typer(help="Logins: create the first admin.", no_args_is_help=True)
 @app.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="The admin's e-mail (their login).")],
+    promote_existing: Annotated[
+        bool,
+        typer.Option("--promote-existing", help="Make the customer who already has this e-mail the admin."),
+    ] = False,
 ) -> None:
     """Create the first admin; the password is read from a prompt, or stdin when piped."""
     from api import AdminCreationError
@@ -30,8 +34,10 @@ def create_admin(
     engine = open_store()
     try:
         with session_scope(engine) as session:
-            pk = create(session, email, password)
+            created = create(session, email, password, promote_existing=promote_existing)
     except AdminCreationError as exc:
         fail(str(exc))
-        return
-    out.print(f"admin {email} created (customer {pk})")
+    if created.promoted:
+        out.print(f"promoted {created.who} to admin", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"admin {email} created ({created.who})", highlight=False, soft_wrap=True)

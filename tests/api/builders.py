@@ -125,7 +125,6 @@ def make_login(
         "password_hash": hash_password(password, settings),
         "email_verified": True,
         "verification_required": False,
-        "failed_attempts": 0,
         "created_at": utcnow(),
     }
     values.update(fields)

@@ -16,7 +16,7 @@ LOGIN = "mutation ($e: String!, $p: String!) { obtainToken(email: $e, password: 
 def test_create_admin_makes_a_customer_that_can_log_in_and_see_everyone(api: Api) -> None:
     make_customer(api.engine)
     with session_scope(api.engine) as session:
-        pk = create_admin(session, "Root@Example.com", "a-very-long-admin-password", api.settings)
+        pk = create_admin(session, "Root@Example.com", "a-very-long-admin-password", api.settings).pk
 
     login = api.data(LOGIN, {"e": "root@example.com", "p": "a-very-long-admin-password"})["obtainToken"]
     assert login["success"] is True
@@ -29,8 +29,12 @@ def test_create_admin_makes_a_customer_that_can_log_in_and_see_everyone(api: Api
 
 def test_create_admin_promotes_an_existing_customer_but_never_overwrites_a_login(api: Api) -> None:
     pk = make_customer(api.engine, email="boss@example.com")
+    # Promoting takes the explicit flag now (issue 10): without it, see test_admin_and_lockout.
     with session_scope(api.engine) as session:
-        assert create_admin(session, "boss@example.com", "a-very-long-admin-password", api.settings) == pk
+        created = create_admin(
+            session, "boss@example.com", "a-very-long-admin-password", api.settings, promote_existing=True
+        )
+    assert (created.pk, created.promoted) == (pk, True)
     with pytest.raises(AdminCreationError, match="already has a login"), session_scope(api.engine) as session:
         create_admin(session, "boss@example.com", "another-long-password", api.settings)
 
