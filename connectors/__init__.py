@@ -10,6 +10,7 @@ from connectors.base import (
     SourceWarning,
     Stream,
     StreamContext,
+    TransientSourceError,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "SourceWarning",
     "Stream",
     "StreamContext",
+    "TransientSourceError",
 ]

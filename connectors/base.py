@@ -13,6 +13,10 @@ class FatalSourceError(Exception):
     """The source cannot be read at all (missing file, bad credentials, unknown layout)."""
 
 
+class TransientSourceError(Exception):
+    """A failure that may pass (timeouts, 5xx, a lost connection): retry the run later."""
+
+
 class PauseRun(Exception):  # noqa: N818 - it is a signal, not a failure
     """The source asks us to stop for now (quota, rate limit); the run resumes later."""
 

@@ -10,7 +10,7 @@ from connectors.salesforce.settings import SalesforceSettings
 
 if TYPE_CHECKING:
     from connectors.salesforce.auth import AuthMode, auth_mode
-    from connectors.salesforce.client import SalesforceClient
+    from connectors.salesforce.client import SalesforceClient, is_transient
     from connectors.salesforce.contacts import ContactsStream
     from connectors.salesforce.orders import OrdersStream
     from connectors.salesforce.streams import Reconciler, SalesforceStream
@@ -29,6 +29,7 @@ __all__ = [
     "auth_mode",
     "canonical",
     "parse_stamp",
+    "is_transient",
 ]
 
 # simple-salesforce and requests load on first use: every command reads the settings, few sync.
@@ -36,6 +37,7 @@ _LAZY = {
     "AuthMode": "auth",
     "auth_mode": "auth",
     "SalesforceClient": "client",
+    "is_transient": "client",
     "ContactsStream": "contacts",
     "OrdersStream": "orders",
     "Reconciler": "streams",
