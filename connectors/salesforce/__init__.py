@@ -28,8 +28,8 @@ __all__ = [
     "SalesforceStream",
     "auth_mode",
     "canonical",
-    "parse_stamp",
     "is_transient",
+    "parse_stamp",
 ]
 
 # simple-salesforce and requests load on first use: every command reads the settings, few sync.
