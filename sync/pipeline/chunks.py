@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from connectors import FatalSourceError, ReadError, SourceRecord, StreamContext
+from connectors import FatalSourceError, ReadError, SourceRecord, SourceWarning, StreamContext
 from connectors.csv import ByteRange, CsvRangeStream, split_rows
 from models import COUNT_FIELDS, SyncChunk, SyncRun, utcnow
 from models.enums import RunStatus
@@ -92,8 +92,8 @@ def plan_chunks(engine: Engine, settings: Settings, run_id: str, path: Path) -> 
 
 
 def _batches(
-    items: Iterator[SourceRecord | ReadError], size: int
-) -> Iterator[list[SourceRecord | ReadError]]:
+    items: Iterator[SourceRecord | ReadError | SourceWarning], size: int
+) -> Iterator[list[SourceRecord | ReadError | SourceWarning]]:
     while batch := list(islice(items, size)):
         yield batch
 
