@@ -84,7 +84,7 @@ def execute_run(
     with structlog.contextvars.bound_contextvars(
         run_id=run_id, source=stream.source_name, stream=stream.name
     ):
-        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch)
+        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch, token)
 
 
 def _execute_run(
@@ -96,6 +96,7 @@ def _execute_run(
     full: bool,
     on_batch: Callable[[dict[str, int]], None] | None,
     in_batch: BatchHook | None,
+    token: str | None,
 ) -> RunSummary:
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
