@@ -10,6 +10,7 @@ from connectors.base import (
     SourceWarning,
     Stream,
     StreamContext,
+    TransientSourceError,
 )
 from connectors.redact import REDACTED, redact
 
@@ -22,5 +23,6 @@ __all__ = [
     "SourceWarning",
     "Stream",
     "StreamContext",
+    "TransientSourceError",
     "redact",
 ]

@@ -19,6 +19,10 @@ class FatalSourceError(Exception):
     run_id: str | None = None
 
 
+class TransientSourceError(Exception):
+    """A failure that may pass (timeouts, 5xx, a lost connection): retry the run later."""
+
+
 class PauseRun(Exception):  # noqa: N818 - it is a signal, not a failure
     """The source asks us to stop for now (quota, rate limit); the run resumes later."""
 

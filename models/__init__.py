@@ -25,7 +25,7 @@ from models.enums import (
     UserMerchantType,
     UserUserType,
 )
-from models.runs import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, SyncSeen
+from models.runs import COUNT_FIELDS, ConnectorState, RunLease, SyncChunk, SyncReject, SyncRun, SyncSeen
 from models.source import CustomerSource
 from models.spotify import OAuthStateUse, SpotifyLink, SpotifyLinkStatus
 from models.webhooks import WebhookDelivery, WebhookInbox
@@ -52,11 +52,13 @@ __all__ = [
     "Redemption",
     "RedemptionKind",
     "RefreshToken",
+    "RunLease",
     "RunStatus",
     "SchemaOutOfDateError",
     "SpotifyLink",
     "SpotifyLinkStatus",
     "Store",
+    "SyncChunk",
     "SyncReject",
     "SyncRun",
     "SyncSeen",

@@ -47,10 +47,13 @@ class UserEntitySource(StrEnum):
 class RunStatus(StrEnum):
     """Where a sync run stands; `paused` runs resume from their checkpoint."""
 
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     PAUSED = "paused"
+    # Another run held the stream when this one was due; `held_by` names it.
+    SKIPPED = "skipped"
 
 
 class RecordOutcome(StrEnum):

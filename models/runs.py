@@ -35,6 +35,10 @@ class SyncRun(SQLModel, table=True):
     mode: str = Field(default="full", max_length=16)
     trigger: str = Field(default="cli", max_length=16)
     status: str = Field(default="running", max_length=16)
+    # The Celery task that last picked the run up (none for an in-process CLI run).
+    task_id: str | None = Field(default=None, max_length=64)
+    # A `skipped` run names the run that held its stream.
+    held_by: str | None = Field(default=None, max_length=32)
     params: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     read: int = 0
     created: int = 0
@@ -90,3 +94,42 @@ class SyncSeen(SQLModel, table=True):
 
     run_id: str = Field(primary_key=True, max_length=32)
     source_id: str = Field(primary_key=True, max_length=255)
+    # The file line of the record that won so far: chunks load out of order, and the last
+    # line in the file must win as it does when read top to bottom.
+    line: int | None = None
+
+
+class RunLease(SQLModel, table=True):
+    """Which run holds a stream, until when: one run per (source, stream) at a time.
+
+    A lease, not a lock held by a connection, so a crashed owner loses it when it stops
+    renewing, and the in-process CLI and Celery workers on any machine share it.
+    """
+
+    __tablename__ = "run_lease"
+
+    source: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=32)
+    run_id: str = Field(max_length=32)
+    # Who holds it for the run: a Celery task id, or a process's random token.
+    token: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SyncChunk(SQLModel, table=True):
+    """One byte range of a fanned-out CSV run, with its own checkpoint."""
+
+    __tablename__ = "sync_chunk"
+
+    run_id: str = Field(primary_key=True, foreign_key="sync_run.id", max_length=32)
+    index: int = Field(primary_key=True)
+    start: int = Field(sa_type=sa.BigInteger)
+    end: int = Field(sa_type=sa.BigInteger)
+    # The file line the range begins on, so rejects name the same lines a sequential run does.
+    first_line: int
+    # Records of the range already committed (a redelivered chunk skips them).
+    records: int = 0
+    status: str = Field(default="pending", max_length=16)
+    deliveries: int = 0
+    error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -101,6 +101,31 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     spotify: SpotifySettings = Field(default_factory=SpotifySettings)
 
+    # The worker (sync/celery.py). The broker and result backend default to REDIS_URL.
+    celery_result_backend: str | None = None
+    celery_queue: str = Field(default="customer-sync", min_length=1)
+    # Prepended to every Redis key (broker, results, beat), so apps can share one Redis.
+    celery_key_prefix: str = ""
+    # Redis hands an unacknowledged task to another worker after this long: every time limit,
+    # countdown and back-off below must stay under it (checked below).
+    celery_visibility_timeout_seconds: int = Field(default=3600, ge=2)
+    celery_task_time_limit_seconds: int = Field(default=3000, ge=1)
+    celery_task_soft_time_limit_seconds: int = Field(default=2900, ge=1)
+    celery_retry_backoff_max_seconds: int = Field(default=600, ge=1)
+    celery_max_retries: int = Field(default=5, ge=0)
+    # A task delivered this many times (its worker kept dying) fails its run instead of looping.
+    celery_max_deliveries: int = Field(default=5, ge=1)
+    celery_result_expires_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    celery_beat_redis_url: str | None = None
+    celery_beat_lock_timeout_seconds: int = Field(default=300, ge=2)
+    celery_beat_max_loop_seconds: int = Field(default=60, ge=1)
+    # A run holds its stream for this long past its last sign of life (a batch or a heartbeat).
+    run_lease_seconds: int = Field(default=120, ge=2)
+    # CSV files at least this large are cut into chunks of about `csv_chunk_bytes`, one task each.
+    csv_fanout_min_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    csv_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    flower_basic_auth: SecretStr | None = None
+
     log_level: str = "INFO"
     # JSON lines for log shippers; `LOG_JSON=false` gives a console view for people.
     log_json: bool = True
@@ -160,6 +185,21 @@ class Settings(BaseSettings):
         else:
             return None
         return f"{why}; set a random one ({MAKE_A_SECRET_KEY}) or APP_ENV=development"
+
+    @model_validator(mode="after")
+    def _limits_below_visibility(self) -> Settings:
+        # Past the visibility timeout Redis gives a still-running task to a second worker.
+        visibility = self.celery_visibility_timeout_seconds
+        for name in ("celery_task_time_limit_seconds", "celery_retry_backoff_max_seconds"):
+            if getattr(self, name) >= visibility:
+                raise ValueError(
+                    f"{name.upper()} must be below CELERY_VISIBILITY_TIMEOUT_SECONDS ({visibility})"
+                )
+        if self.celery_task_soft_time_limit_seconds >= self.celery_task_time_limit_seconds:
+            raise ValueError(
+                "CELERY_TASK_SOFT_TIME_LIMIT_SECONDS must be below CELERY_TASK_TIME_LIMIT_SECONDS"
+            )
+        return self
 
     def priority_of(self, source: str) -> int:
         """Priority of a source name; `shopify-eu` falls back to `shopify`, then to `csv`'s."""

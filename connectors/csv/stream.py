@@ -40,9 +40,12 @@ class CsvStream(Stream):
         self.kind = kind  # type: ignore[misc]
 
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+        return self._records_from(self.file.rows())
+
+    def _records_from(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[SourceRecord | ReadError]:
         header = self.file.layout.header
         width = len(header)
-        for line, cells in self.file.rows():
+        for line, cells in rows:
             if not any(c.strip() for c in cells):
                 continue  # blank lines are not records
             if len(cells) != width:

@@ -10,7 +10,7 @@ from connectors.salesforce.settings import SalesforceSettings
 
 if TYPE_CHECKING:
     from connectors.salesforce.auth import AuthMode, auth_mode
-    from connectors.salesforce.client import SalesforceClient
+    from connectors.salesforce.client import SalesforceClient, is_transient
     from connectors.salesforce.contacts import ContactsStream
     from connectors.salesforce.orders import OrdersStream
     from connectors.salesforce.streams import Reconciler, SalesforceStream
@@ -28,6 +28,7 @@ __all__ = [
     "SalesforceStream",
     "auth_mode",
     "canonical",
+    "is_transient",
     "parse_stamp",
 ]
 
@@ -36,6 +37,7 @@ _LAZY = {
     "AuthMode": "auth",
     "auth_mode": "auth",
     "SalesforceClient": "client",
+    "is_transient": "client",
     "ContactsStream": "contacts",
     "OrdersStream": "orders",
     "Reconciler": "streams",

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models import SchemaOutOfDateError, ensure_schema
+from models import RunStatus, SchemaOutOfDateError, ensure_schema
 from sync.log import configure_logging
 from sync.pipeline import SUMMARY_KEYS, RunSummary
 from sync.settings import Settings, describe_settings_error
@@ -60,8 +60,21 @@ def print_json(data: Any) -> None:
 def report(summary: RunSummary, as_json: bool) -> None:
     data = summary.as_dict()
     if as_json:
-        print_json({k: data[k] for k in ("run_id", "status", *SUMMARY_KEYS)})
-        return
+        print_json({k: data[k] for k in ("run_id", "status", *SUMMARY_KEYS)} | _skipped(summary))
+    elif summary.status == RunStatus.SKIPPED:
+        err.print(f"skipped: {summary.error}; run {summary.run_id} did nothing", highlight=False)
+    else:
+        _report_table(summary, data)
+    if summary.status == RunStatus.SKIPPED:
+        # Nothing was imported: scripts must notice.
+        raise typer.Exit(3)
+
+
+def _skipped(summary: RunSummary) -> dict[str, Any]:
+    return {"error": summary.error} if summary.status == RunStatus.SKIPPED else {}
+
+
+def _report_table(summary: RunSummary, data: dict[str, Any]) -> None:
     table = Table(title=f"run {summary.run_id}: {summary.status}", show_header=False)
     for key in (*SUMMARY_KEYS, "conflicts"):
         table.add_row(key, str(data[key]))

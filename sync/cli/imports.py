@@ -16,6 +16,7 @@ from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
 from sync.jobs import import_csv
 from sync.mapping import PRESETS
+from sync.pipeline import StreamBusy
 
 app = typer.Typer(help="Import records from files.", no_args_is_help=True)
 
@@ -68,7 +69,7 @@ def import_csv_command(
                 source_name=source_name,
                 on_batch=on_batch,
             )
-    except FatalSourceError as exc:
+    except (FatalSourceError, StreamBusy) as exc:
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")

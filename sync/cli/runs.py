@@ -11,7 +11,7 @@ from rich.table import Table
 from connectors import FatalSourceError
 from models import SchemaOutOfDateError, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
-from sync.pipeline import SUMMARY_KEYS
+from sync.pipeline import SUMMARY_KEYS, StreamBusy
 
 app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
 
@@ -115,17 +115,25 @@ def runs_show(
 def runs_resume(
     run_id: Annotated[str, typer.Argument(help="The stopped run's id (from `runs list`).")],
     force: Annotated[
-        bool, typer.Option("--force", help="Resume a run still marked running (its process died).")
+        bool,
+        typer.Option(
+            "--force", help="Accepted for old scripts; the run's lease decides whether it is alive."
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Carry a failed, paused or crashed run on from its last committed batch."""
+    """Carry a failed, paused or crashed run on from its last committed batch.
+
+    A run whose process is still alive (its lease is being renewed) is refused: resuming it
+    beside its owner would count its batches twice. A dead owner's lease runs out after
+    RUN_LEASE_SECONDS.
+    """
     from sync.jobs import resume_run
 
     settings = read_settings()
     try:
         summary = resume_run(settings, run_id, force=force)
-    except FatalSourceError as exc:
+    except (FatalSourceError, StreamBusy) as exc:
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")

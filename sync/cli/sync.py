@@ -11,6 +11,7 @@ import typer
 from connectors import FatalSourceError, redact
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
+from sync.pipeline import StreamBusy
 
 app = typer.Typer(help="Sync from a connected source.", no_args_is_help=True)
 
@@ -34,6 +35,8 @@ def sync_salesforce_command(
     settings = read_settings()
     try:
         summary = sync_salesforce(settings, stream=stream.value, full=full, trigger="cli")
+    except StreamBusy as exc:
+        fail(str(exc))
     except FatalSourceError as exc:
         if exc.run_id is None:
             fail(redact(str(exc)))

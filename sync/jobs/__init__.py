@@ -5,11 +5,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sync.jobs.csv import choose_layout, import_csv, resume_csv
+from sync.jobs.csv import (
+    FanOut,
+    choose_layout,
+    import_csv,
+    queue_csv,
+    record_unusable_csv,
+    resume_csv,
+    run_csv,
+    run_csv_chunk,
+)
 from sync.jobs.resume import resume_run
 
 if TYPE_CHECKING:
-    from sync.jobs.salesforce import sync_salesforce
+    from sync.jobs.salesforce import resume_salesforce, sync_salesforce
     from sync.jobs.spotify import link_batches, next_due, rotate_token_keys, sync_spotify
     from sync.jobs.spotify_link import (
         LinkRefusedError,
@@ -22,6 +31,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "FanOut",
     "LinkRefusedError",
     "LinkResult",
     "authorize_url",
@@ -30,10 +40,15 @@ __all__ = [
     "import_csv",
     "link_batches",
     "next_due",
+    "queue_csv",
     "read_connect_link",
+    "record_unusable_csv",
     "resume_csv",
     "resume_run",
+    "resume_salesforce",
     "rotate_token_keys",
+    "run_csv",
+    "run_csv_chunk",
     "sign_connect_link",
     "sync_salesforce",
     "sync_spotify",
@@ -42,7 +57,7 @@ __all__ = [
 
 # The Salesforce and Spotify client libraries load only when such a job runs.
 _LAZY = {
-    "sync_salesforce": "salesforce",
+    **dict.fromkeys(("sync_salesforce", "resume_salesforce"), "salesforce"),
     **dict.fromkeys(("link_batches", "next_due", "rotate_token_keys", "sync_spotify"), "spotify"),
     **dict.fromkeys(
         (

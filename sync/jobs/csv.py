@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from connectors import FatalSourceError
-from connectors.csv import CsvFile, CsvStream
-from models import SyncRun, ensure_schema
+from connectors.csv import ByteRange, CsvFile, CsvRangeStream, CsvStream, can_split
+from models import COUNT_FIELDS, SyncRun, ensure_schema, utcnow
+from models.enums import RunStatus
 from sync.mapping import Layout, detect_layout, load_mapping, preset
-from sync.pipeline import RunSummary, create_run, execute_run
+from sync.pipeline import (
+    ChunkPlan,
+    Lease,
+    RunSummary,
+    create_run,
+    execute_run,
+    finish_chunked_run,
+    new_run_id,
+    plan_chunks,
+    run_chunk,
+    take_stream,
+)
 from sync.settings import Settings
 
 
@@ -57,19 +71,203 @@ def resume_csv(
     *,
     on_batch: Callable[[CsvStream, dict[str, int]], None] | None = None,
 ) -> RunSummary:
-    """Carry a stopped CSV run on from its last committed batch, if its file is unchanged."""
+    """Carry a stopped CSV run on from its last committed batch(es), if its file is unchanged.
+
+    Raises StreamBusy while the run's own lease is held by a live process.
+    """
+    outcome = run_csv(settings, run_id, on_batch=on_batch)
+    assert isinstance(outcome, RunSummary)  # without fan_out it always runs here
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """A run cut into chunks: the chunks still to load, one task each."""
+
+    run_id: str
+    chunks: list[ChunkPlan]
+
+
+def queue_csv(
+    settings: Settings,
+    path: Path,
+    *,
+    kind: str = "customers",
+    preset_name: str | None = None,
+    mapping: Path | None = None,
+    source_name: str | None = None,
+    trigger: str = "cli",
+    run_id: str | None = None,
+    task_id: str | None = None,
+) -> str:
+    """Record a `queued` run importing `path` (kept as it is if `run_id` exists) and return its id.
+
+    Raises FatalSourceError, before any run is recorded, when the file or layout is unusable.
+    """
+    engine = ensure_schema(settings.database_url)
+    if run_id and _run_params(engine, run_id) is not None:
+        return run_id
+    stream, _ = _open(path, kind, preset_name, mapping, source_name)
+    return create_run(
+        engine,
+        stream,
+        entity_kind=kind,
+        mode="full",
+        trigger=trigger,
+        run_id=run_id,
+        status=RunStatus.QUEUED,
+        task_id=task_id,
+    )
+
+
+def record_unusable_csv(
+    settings: Settings,
+    run_id: str,
+    path: Path,
+    *,
+    kind: str,
+    preset_name: str | None,
+    mapping: Path | None,
+    source_name: str | None,
+    trigger: str,
+    task_id: str | None,
+    error: str,
+) -> None:
+    """A run that could not even open its file, recorded `failed` so operators see why.
+
+    Its params name the file and layout, so the same task re-applied once the cause is
+    fixed (the file arrives, the mapping is corrected) imports it under the same run.
+    """
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    params: dict[str, Any] = {"path": str(path.resolve()), "kind": kind}
+    params.update({"mapping": str(mapping.resolve())} if mapping else {"preset": preset_name})
+    with engine.begin() as conn:
+        exists = conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
+        values = {"status": RunStatus.FAILED, "error": error[:2000], "task_id": task_id}
+        if exists:
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(values))
+            return
+        run = SyncRun(
+            id=run_id,
+            source=source_name or "csv",
+            stream="file" if kind == "customers" else f"file:{kind}",
+            trigger=trigger,
+            params={**params, "source_name": source_name},
+            finished_at=utcnow(),
+            status=RunStatus.FAILED,
+            error=error[:2000],
+            task_id=task_id,
+        )
+        conn.execute(sa.insert(runs).values(**run.model_dump()))
+
+
+def run_csv(
+    settings: Settings,
+    run_id: str,
+    *,
+    token: str | None = None,
+    fan_out: bool = False,
+    on_batch: Callable[[CsvStream, dict[str, int]], None] | None = None,
+) -> RunSummary | FanOut:
+    """Carry a recorded CSV run to its end in this process, or cut it into chunks.
+
+    With `fan_out`, a customers file of at least `csv_fanout_min_bytes` is cut into byte
+    ranges (once per run) and the chunks not yet done are returned for the worker to send.
+    """
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+    if run is None:
+        raise FatalSourceError(f"no run {run_id!r}")
+    if run["status"] in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        return RunSummary(run_id, run["status"], {k: run[k] for k in COUNT_FIELDS}, run["error"])
+    stream, layout = _reopen(engine, run)
+    kind = stream.kind
+    chunked = bool((run["checkpoint"] or {}).get("chunks"))
+    big = stream.file.size >= settings.csv_fanout_min_bytes and can_split(stream.file)
+    if (
+        fan_out
+        and kind == "customers"
+        and (chunked or (big and not (run["checkpoint"] or {}).get("records")))
+    ):
+        lease = Lease(run["source"], run["stream"], run_id, token or new_run_id(), settings.run_lease_seconds)
+        skipped = take_stream(engine, lease, run, fresh=not chunked)
+        if skipped is not None:
+            return skipped
+        return FanOut(run_id, plan_chunks(engine, settings, run_id, stream.path))
+    if chunked:
+        # Chunks already began (under a worker); this process loads what is left of them.
+        return _run_chunks_here(engine, settings, run_id, token or new_run_id())
+    callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
+    return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token)
+
+
+def run_csv_chunk(
+    settings: Settings, run_id: str, index: int, token: str, span: tuple[int, int] | None = None
+) -> bool:
+    """Load one chunk of a fanned-out run; True when the run has no chunk left to load.
+
+    `span`, the byte range the task was sent with, must be the chunk's recorded one.
+    """
     engine = ensure_schema(settings.database_url)
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    stream, layout = _reopen(engine, run, check_content=False)
+
+    def stream_for(span: ByteRange) -> CsvRangeStream:
+        return CsvRangeStream(
+            stream.path, span, stream.source_name, stream.entity_source, stream.kind, stream.layout_ref
+        )
+
+    return run_chunk(engine, settings, stream_for, layout.spec, run_id, index, token, span)
+
+
+def _run_chunks_here(engine: sa.Engine, settings: Settings, run_id: str, token: str) -> RunSummary:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    lease = Lease(run["source"], run["stream"], run_id, token, settings.run_lease_seconds)
+    take_stream(engine, lease, run, fresh=False)
+    with engine.begin() as conn:
+        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=None))
+    for chunk in plan_chunks(engine, settings, run_id, Path(run["params"]["path"])):
+        run_csv_chunk(settings, run_id, chunk.index, token)
+    finish_chunked_run(engine, run_id)
+    with engine.connect() as conn:
+        done = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    return RunSummary(run_id, done["status"], {k: done[k] for k in COUNT_FIELDS}, done["error"])
+
+
+def _run_params(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(runs.c.params).where(runs.c.id == run_id)).first()
+    return None if row is None else dict(row.params or {})
+
+
+def _open(
+    path: Path, kind: str, preset_name: str | None, mapping: Path | None, source_name: str | None
+) -> tuple[CsvStream, Layout]:
+    layout = choose_layout(path, kind, preset_name, mapping)
+    ref = {"mapping": str(mapping.resolve())} if mapping else {"preset": layout.name}
+    return CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref), layout
+
+
+def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True) -> tuple[CsvStream, Layout]:
+    """The run's stream and layout again, from its params; refuses a file changed under it."""
     params = dict(run["params"] or {})
     path = Path(params["path"])
     kind = str(params.get("kind", "customers"))
     mapping = Path(params["mapping"]) if params.get("mapping") else None
-    layout = choose_layout(path, kind, None if mapping else params.get("preset"), mapping)
-    ref = {"mapping": str(mapping)} if mapping else {"preset": layout.name}
-    stream = CsvStream(path, run["source"], layout.entity_source, kind, ref)
-    if stream.file.sha256() != params.get("sha256"):
-        raise FatalSourceError(f"{path} changed since run {run_id} read it; import it afresh instead")
-    callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-    return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)
+    stream, layout = _open(path, kind, None if mapping else params.get("preset"), mapping, run["source"])
+    if "sha256" not in params:
+        # Recorded before its file could be read (see record_unusable_csv): describe it now.
+        runs = SyncRun.__table__  # type: ignore[attr-defined]
+        with engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.id == run["id"]).values(params=stream.describe()))
+    elif check_content and stream.file.sha256() != params["sha256"]:
+        raise FatalSourceError(f"{path} changed since run {run['id']} read it; import it afresh instead")
+    return stream, layout

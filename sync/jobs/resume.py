@@ -11,7 +11,7 @@ from connectors import FatalSourceError
 from models import SyncRun, ensure_schema
 from models.enums import RunStatus
 from sync.jobs.csv import resume_csv
-from sync.pipeline import RunSummary
+from sync.pipeline import RunSummary, StreamBusy, holder_of
 from sync.settings import Settings
 
 
@@ -24,23 +24,23 @@ def resume_run(
 ) -> RunSummary:
     """Carry `run_id` on from its checkpoint; FatalSourceError says why it cannot be.
 
-    A run still marked `running` may be alive in another process, so it is resumed only with
-    `force` (the operator knows its process died).
+    A run whose lease a live process still holds is refused (StreamBusy): resuming it beside
+    its owner would count its batches twice. Once the owner is gone its lease runs out
+    (RUN_LEASE_SECONDS) and the run resumes; `force` is no longer needed for that.
     """
     engine = ensure_schema(settings.database_url)
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         run = conn.execute(
-            sa.select(runs.c.source, runs.c.status, runs.c.params).where(runs.c.id == run_id)
+            sa.select(runs.c.source, runs.c.stream, runs.c.status, runs.c.params).where(runs.c.id == run_id)
         ).first()
     if run is None:
         raise FatalSourceError(f"no run {run_id!r}")
-    if run.status == RunStatus.SUCCEEDED:
-        raise FatalSourceError(f"run {run_id} already succeeded; nothing to resume")
-    if run.status == RunStatus.RUNNING and not force:
-        raise FatalSourceError(
-            f"run {run_id} is marked running; if its process is gone, resume it with --force"
-        )
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        raise FatalSourceError(f"run {run_id} already {run.status}; nothing to resume")
+    held = holder_of(engine, run.source, run.stream)
+    if held is not None and held[0] == run_id:
+        raise StreamBusy(run_id, f"run {run_id} is still running in another process; nothing done")
     params = run.params or {}
     if "path" in params:
         return resume_csv(settings, run_id, on_batch=on_batch)

@@ -14,7 +14,7 @@ from models import CustomerSource, SyncRun, ensure_schema
 from models.enums import RunStatus
 from sync.load import drop, stage, temp_table
 from sync.mapping import MappingSpec
-from sync.pipeline import RunSummary, create_run, execute_run
+from sync.pipeline import RunSummary, create_run, execute_run, set_task
 from sync.settings import Settings
 
 _live_ids = temp_table("stage_live_ids", sa.Column("source_id", sa.String, primary_key=True))
@@ -78,23 +78,48 @@ def sync_salesforce(
     full: bool = False,
     trigger: str = "cli",
     session: requests.Session | None = None,
+    token: str | None = None,
+    task_id: str | None = None,
 ) -> RunSummary:
     """Sync one Salesforce stream into the store and return the run summary.
 
     Resumes the stream's newest run if it is paused or failed; otherwise opens a new run,
-    `full` or incremental. A run stopped by the quota or the API budget ends `paused`.
-    Raises FatalSourceError, before any run is recorded, for an unknown stream or no credentials.
+    `full` or incremental. A run stopped by the quota or the API budget ends `paused`; one
+    that finds another run holding the stream ends `skipped`. `token` and `task_id` name the
+    Celery task carrying the run (the lease's owner). Raises FatalSourceError, before any
+    run is recorded, for an unknown stream or no credentials.
     """
     if stream not in STREAMS:
         raise FatalSourceError(f"unknown Salesforce stream {stream!r}; choose from {', '.join(STREAMS)}")
     engine = ensure_schema(settings.database_url)
     source = STREAMS[stream]
     reader = source(settings.salesforce, session=session, reconcile=missing_from(engine, source.source))
-    run_id = resumable_run(engine, reader) or create_run(
-        engine,
-        reader,
-        entity_kind=reader.kind,
-        mode="full" if full else "incremental",
-        trigger=trigger,
-    )
-    return execute_run(engine, settings, reader, mapping_spec(reader), run_id, full=full)
+    run_id = resumable_run(engine, reader)
+    if run_id is None:
+        run_id = create_run(
+            engine,
+            reader,
+            entity_kind=reader.kind,
+            mode="full" if full else "incremental",
+            trigger=trigger,
+            task_id=task_id,
+        )
+    elif task_id:
+        set_task(engine, run_id, task_id)
+    return execute_run(engine, settings, reader, mapping_spec(reader), run_id, full=full, token=token)
+
+
+def resume_salesforce(
+    settings: Settings, run_id: str, *, token: str | None = None, session: requests.Session | None = None
+) -> RunSummary:
+    """Carry one stopped Salesforce run on from its committed cursor."""
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs.c.stream).where(runs.c.id == run_id)).one()
+    name = str(run.stream).split(":", 1)[0]
+    if name not in STREAMS:
+        raise FatalSourceError(f"run {run_id} reads an unknown Salesforce stream {run.stream!r}")
+    source = STREAMS[name]
+    reader = source(settings.salesforce, session=session, reconcile=missing_from(engine, source.source))
+    return execute_run(engine, settings, reader, mapping_spec(reader), run_id, token=token)

@@ -76,12 +76,13 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
             .where(cs.c.source_id.in_(chunk))
         ).mappings()
         found.update({r["source_id"]: dict(r) for r in rows})
-        for sid in conn.execute(
-            sa.select(seen.c.source_id)
+        for sid, line in conn.execute(
+            sa.select(seen.c.source_id, seen.c.line)
             .where(seen.c.run_id == target.run_id)
             .where(seen.c.source_id.in_(chunk))
-        ).scalars():
+        ).all():
             found.setdefault(sid, {})["seen"] = True
+            found[sid]["seen_line"] = line
     return found
 
 
@@ -205,6 +206,9 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
         outcome, write = _classify(d, ex)
         if ex and ex.get("seen"):
             outcome = RecordOutcome.DUPLICATE  # seen earlier in this run: counted there
+            if _later_line_won(d.position, ex.get("seen_line")):
+                # Chunks of one file load in any order; the last line in the file wins.
+                write = False
         result.counts[outcome] += 1
         if write:
             (new if outcome == RecordOutcome.CREATED or (ex and "customer_pk" not in ex) else writes).append(
@@ -235,7 +239,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     ]
     if rows:
         _write_source_rows(conn, rows)
-    _mark_seen(conn, target.run_id, list(latest))
+    _mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
     recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows} - fresh)
     for pk, email, holder in recomputed.conflicts:
         result.conflicts.append(
@@ -273,15 +277,27 @@ def _write_source_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     drop(conn, s)
 
 
-def _mark_seen(conn: sa.Connection, run_id: str, source_ids: list[str]) -> None:
+def _later_line_won(line: int | None, seen_line: int | None) -> bool:
+    return line is not None and seen_line is not None and seen_line > line
+
+
+def _mark_seen(conn: sa.Connection, run_id: str, seen_lines: list[tuple[str, int | None]]) -> None:
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
-    s = temp_table("stage_seen", sa.Column("source_id", sa.String, primary_key=True))
-    stage(conn, s, [{"source_id": sid} for sid in source_ids])
+    s = temp_table(
+        "stage_seen", sa.Column("source_id", sa.String, primary_key=True), sa.Column("line", sa.Integer)
+    )
+    stage(conn, s, [{"source_id": sid, "line": line} for sid, line in seen_lines])
+
+    def keep_last(excluded: Any) -> dict[str, Any]:
+        later = sa.or_(seen.c.line.is_(None), excluded.line > seen.c.line)
+        return {"line": sa.case((later, excluded.line), else_=seen.c.line)}
+
     upsert_from(
         conn,
         seen,
-        sa.select(sa.literal(run_id).label("run_id"), s.c.source_id),
+        sa.select(sa.literal(run_id).label("run_id"), s.c.source_id, s.c.line),
+        ["run_id", "source_id", "line"],
         ["run_id", "source_id"],
-        ["run_id", "source_id"],
+        keep_last,
     )
     drop(conn, s)

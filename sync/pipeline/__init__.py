@@ -1,8 +1,48 @@
-"""The pipeline: run records, executing a run batch by batch with checkpoints, and the mapper pool."""
+"""The pipeline: run records, stream leases, executing a run batch by batch, and chunked runs."""
 
 from __future__ import annotations
 
+from sync.pipeline.chunks import (
+    ChunkPlan,
+    ChunkTakenOver,
+    fail_chunk,
+    finish_chunked_run,
+    plan_chunks,
+    run_chunk,
+)
 from sync.pipeline.execute import execute_run
-from sync.pipeline.runs import SUMMARY_KEYS, RunFailedError, RunSummary, create_run, new_run_id
+from sync.pipeline.lease import Lease, LeaseLost, StreamBusy, holder_of
+from sync.pipeline.runs import (
+    SUMMARY_KEYS,
+    RunFailedError,
+    RunSummary,
+    create_run,
+    fail_run,
+    new_run_id,
+    run_stream,
+    set_task,
+    take_stream,
+)
 
-__all__ = ["SUMMARY_KEYS", "RunFailedError", "RunSummary", "create_run", "execute_run", "new_run_id"]
+__all__ = [
+    "SUMMARY_KEYS",
+    "ChunkPlan",
+    "ChunkTakenOver",
+    "Lease",
+    "LeaseLost",
+    "RunFailedError",
+    "RunSummary",
+    "StreamBusy",
+    "create_run",
+    "execute_run",
+    "fail_chunk",
+    "fail_run",
+    "finish_chunked_run",
+    "holder_of",
+    "new_run_id",
+    "plan_chunks",
+    "run_chunk",
+    "run_stream",
+    "set_task",
+    "take_stream",
+]

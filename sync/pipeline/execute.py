@@ -28,8 +28,17 @@ from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
 from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
 from sync.mapping import Draft, Issue, MappingSpec
+from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
 from sync.pipeline.mapper import MappedBatch, batch_mapper
-from sync.pipeline.runs import SUMMARY_KEYS, RunFailedError, RunSummary, finish_run, set_run_status
+from sync.pipeline.runs import (
+    SUMMARY_KEYS,
+    RunFailedError,
+    RunSummary,
+    finish_run,
+    new_run_id,
+    set_run_status,
+    take_stream,
+)
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.pipeline")
@@ -61,18 +70,23 @@ def execute_run(
     full: bool = False,
     on_batch: Callable[[dict[str, int]], None] | None = None,
     in_batch: BatchHook | None = None,
+    token: str | None = None,
 ) -> RunSummary:
     """Run (or resume) `run_id` to its end, committing each batch with its cursor.
 
     `in_batch` runs inside each batch's transaction with the positions of its records: a
     stream read from a queue (the webhook inbox) marks them taken there, atomically.
+
+    The run first takes its stream's lease for `token` (a Celery task id, else a new one):
+    a fresh run that finds the stream taken ends `skipped`; a run already under way raises
+    StreamBusy. Every batch renews the lease inside its own transaction.
     """
     # Bound for the whole run, so the connector's own lines (logins, retries, Bulk jobs)
     # carry the run id too, not only the pipeline's.
     with structlog.contextvars.bound_contextvars(
         run_id=run_id, source=stream.source_name, stream=stream.name
     ):
-        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch)
+        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch, token)
 
 
 def _execute_run(
@@ -84,6 +98,7 @@ def _execute_run(
     full: bool,
     on_batch: Callable[[dict[str, int]], None] | None,
     in_batch: BatchHook | None,
+    token: str | None,
 ) -> RunSummary:
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -91,6 +106,11 @@ def _execute_run(
     bound = log.bind(run_id=run_id, source=stream.source_name, stream=stream.name)
     checkpoint = dict(run["checkpoint"] or {})
     done = int(checkpoint.get("records", 0))
+    lease = Lease(run["source"], run["stream"], run_id, token or new_run_id(), settings.run_lease_seconds)
+    skipped = take_stream(engine, lease, run, fresh=done == 0)
+    if skipped is not None:
+        bound.info("run.skipped", held_by=skipped.error)
+        return skipped
     counts: Counter[str] = Counter({k: run[k] for k in COUNT_FIELDS})
     resuming = done > 0
     cursor = run["cursor_after"] if resuming and not stream.resume_by_skip else run["cursor_before"]
@@ -105,10 +125,9 @@ def _execute_run(
     )
     load = loader_for(spec.kind)
     bound.info("run.start", resumed_from=done, kind=spec.kind)
-    set_run_status(engine, run_id, RunStatus.RUNNING, None)
     try:
         items = _items(stream, ctx, done if stream.resume_by_skip else 0)
-        with batch_mapper(settings) as mapper:
+        with Heartbeat(engine, lease), batch_mapper(settings) as mapper:
             # Inline mapping commits each batch at once; with a pool, one more batch maps
             # while the previous one is written.
             in_flight = 1 if settings.mapping_workers > 0 else 0
@@ -136,7 +155,7 @@ def _execute_run(
                 while pending and (len(pending) > in_flight or not batch):
                     job = pending.popleft()
                     delta = _commit_batch(
-                        engine, stream.source_name, stream.name, target, load, job, in_batch
+                        engine, stream.source_name, stream.name, target, load, job, lease, in_batch
                     )
                     counts.update(delta)
                     bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
@@ -148,14 +167,19 @@ def _execute_run(
                 raise stopped
     except PauseRun as exc:
         bound.warning("run.paused", reason=exc.reason, retry_after=exc.retry_after)
-        set_run_status(engine, run_id, RunStatus.PAUSED, exc.reason)
+        set_run_status(engine, run_id, RunStatus.PAUSED, exc.reason, lease)
         return RunSummary(run_id, RunStatus.PAUSED, dict(counts), exc.reason)
     except FatalSourceError as exc:
         # Sources quote their error bodies, and those may carry a session id: never kept.
         message = redact(str(exc))
         bound.error("run.failed", error=message)
-        finish_run(engine, run_id, RunStatus.FAILED, message, stream)
+        finish_run(engine, run_id, RunStatus.FAILED, message, lease)
         exc.run_id = run_id
+        raise
+    except LeaseLost as exc:
+        # Another run owns the stream now; this one stays resumable from its checkpoint.
+        bound.error("run.lease_lost", holder=exc.holder)
+        set_run_status(engine, run_id, RunStatus.FAILED, str(exc))
         raise
     except Exception as exc:
         explained = stream.explain_failure(exc)
@@ -163,12 +187,12 @@ def _execute_run(
             # The source broke off (unreachable, refusing): resumable like any failed run.
             message = redact(explained)
             bound.error("run.failed", error=message)
-            set_run_status(engine, run_id, RunStatus.FAILED, message)
+            set_run_status(engine, run_id, RunStatus.FAILED, message, lease)
             raise RunFailedError(run_id, message) from exc
         bound.exception("run.failed", error=type(exc).__name__)
-        set_run_status(engine, run_id, RunStatus.FAILED, redact(f"{type(exc).__name__}: {exc}")[:2000])
+        set_run_status(engine, run_id, RunStatus.FAILED, redact(f"{type(exc).__name__}: {exc}")[:2000], lease)
         raise
-    finish_run(engine, run_id, RunStatus.SUCCEEDED, None, stream)
+    finish_run(engine, run_id, RunStatus.SUCCEEDED, None, lease)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})
     return RunSummary(run_id, RunStatus.SUCCEEDED, dict(counts))
 
@@ -201,6 +225,7 @@ def _commit_batch(
     target: BatchTarget,
     load: Loader,
     job: _Pending,
+    lease: Lease,
     in_batch: BatchHook | None = None,
 ) -> Counter[str]:
     """Load one mapped batch, with its issues, counts, cursor and checkpoint, atomically.
@@ -209,22 +234,30 @@ def _commit_batch(
     batch is retried and then finds it.
     """
     mapped = job.mapped.result()
+    with engine.begin() as conn:
+        # Fencing: a batch commits only while its run still holds the stream.
+        renew_within(conn, lease)
+        if in_batch is not None:
+            in_batch(conn, job.positions)
+        delta = load_mapped(conn, target, load, mapped)
+        _advance(conn, source, stream, target.run_id, delta, job)
+    return delta
+
+
+def load_mapped(conn: sa.Connection, target: BatchTarget, load: Loader, mapped: MappedBatch) -> Counter[str]:
+    """Load a mapped batch and record its issues in `conn`'s transaction; its count deltas."""
     issues = list(mapped.issues)
     delta: Counter[str] = Counter(read=mapped.read)
     delta[RecordOutcome.REJECTED] = sum(1 for sev, _ in issues if sev == "reject")
     delta["warnings"] = sum(1 for sev, _ in issues if sev == "warning")
-    with engine.begin() as conn:
-        if in_batch is not None:
-            in_batch(conn, job.positions)
-        result = load(conn, target, mapped.drafts)
-        delta.update(result.counts)
-        delta["conflicts"] = len(result.conflicts)
-        issues.extend(("reject", r) for r in result.rejects)
-        delta[RecordOutcome.REJECTED] += len(result.rejects)
-        issues.extend(("warning", c) for c in result.conflicts)
-        delta["warnings"] += len(result.conflicts)
-        _write_issues(conn, target.run_id, issues)
-        _advance(conn, source, stream, target.run_id, delta, job)
+    result = load(conn, target, mapped.drafts)
+    delta.update(result.counts)
+    delta["conflicts"] = len(result.conflicts)
+    issues.extend(("reject", r) for r in result.rejects)
+    delta[RecordOutcome.REJECTED] += len(result.rejects)
+    issues.extend(("warning", c) for c in result.conflicts)
+    delta["warnings"] += len(result.conflicts)
+    _write_issues(conn, target.run_id, issues)
     return delta
 
 

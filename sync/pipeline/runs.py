@@ -9,9 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connectors import FatalSourceError, Stream
+from connectors import FatalSourceError, Stream, redact
 from models import COUNT_FIELDS, ConnectorState, SyncRun, SyncSeen, utcnow
 from models.enums import RunStatus
+from sync.pipeline.lease import Lease, StreamBusy, acquire, release
 
 # What a run summary reports; conflicts are shown beside them but are also warnings.
 SUMMARY_KEYS = tuple(k for k in COUNT_FIELDS if k != "conflicts")
@@ -56,22 +57,37 @@ def create_run(
     mode: str,
     trigger: str,
     run_id: str | None = None,
+    status: str = RunStatus.RUNNING,
+    task_id: str | None = None,
 ) -> str:
-    """Record a new run (status `running`) and return its id."""
+    """Record a new run (`running`, or `queued` for a worker) and return its id."""
     state = _load_cursor(engine, stream)
     run = SyncRun(
         id=run_id or new_run_id(),
         source=stream.source_name,
-        stream=stream.name if entity_kind == "customers" else f"{stream.name}:{entity_kind}",
+        stream=run_stream(stream, entity_kind),
         mode=mode,
         trigger=trigger,
-        status=RunStatus.RUNNING,
+        status=status,
+        task_id=task_id,
         params=stream.describe(),
         cursor_before=state,
     )
     with engine.begin() as conn:
         conn.execute(sa.insert(SyncRun.__table__).values(**run.model_dump()))  # type: ignore[attr-defined]
     return run.id
+
+
+def run_stream(stream: Stream, entity_kind: str) -> str:
+    """The `sync_run.stream` of a stream read as `entity_kind`, also the key of its lease."""
+    return stream.name if entity_kind == "customers" else f"{stream.name}:{entity_kind}"
+
+
+def set_task(engine: Engine, run_id: str, task_id: str) -> None:
+    """Record the Celery task now carrying the run (Flower lists it under this id)."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=task_id))
 
 
 def _load_cursor(engine: Engine, stream: Stream) -> dict[str, Any]:
@@ -83,20 +99,80 @@ def _load_cursor(engine: Engine, stream: Stream) -> dict[str, Any]:
     return dict(cursor or {})
 
 
-def set_run_status(engine: Engine, run_id: str, status: str, error: str | None) -> None:
+def _kept(error: str | None) -> str | None:
+    """What of an error a run record keeps: no secret (sources quote session ids), 2000 chars."""
+    return None if error is None else redact(error)[:2000]
+
+
+def set_run_status(
+    engine: Engine, run_id: str, status: str, error: str | None, lease: Lease | None = None
+) -> None:
+    """Set a run's status; a run that stops (paused, failed) gives its stream up."""
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
-        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, error=error))
+        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, error=_kept(error)))
+        if lease is not None and status != RunStatus.RUNNING:
+            release(conn, lease)
 
 
-def finish_run(engine: Engine, run_id: str, status: str, error: str | None, stream: Stream) -> None:
+def close_run(conn: sa.Connection, run_id: str, status: str, error: str | None) -> None:
+    """End a run inside `conn`'s transaction: status, end time, its duplicate keys dropped."""
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(status=status, error=_kept(error), finished_at=utcnow())
+    )
+    # The per-run key set only serves duplicate counting while the run lasts.
+    conn.execute(sa.delete(seen).where(seen.c.run_id == run_id))
+
+
+def finish_run(engine: Engine, run_id: str, status: str, error: str | None, lease: Lease) -> None:
+    """End a run and give its stream up, in one transaction."""
+    with engine.begin() as conn:
+        close_run(conn, run_id, status, error)
+        release(conn, lease)
+
+
+def take_stream(engine: Engine, lease: Lease, run: sa.RowMapping, *, fresh: bool) -> RunSummary | None:
+    """Take the run's stream for `lease.token`; a summary when the run is `skipped` instead.
+
+    A fresh run (nothing committed) that finds another run holding the stream is recorded
+    `skipped`, naming the holder. A run already under way raises StreamBusy, as does any run
+    whose lease another live process holds (so `runs resume` never doubles a live run).
+    """
+    holder = acquire(engine, lease)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    if holder is None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(runs).where(runs.c.id == lease.run_id).values(status=RunStatus.RUNNING, error=None)
+            )
+        return None
+    if holder == lease.run_id:
+        raise StreamBusy(holder, f"run {holder} is still running in another process")
+    if not fresh or run["status"] not in (RunStatus.QUEUED, RunStatus.RUNNING):
+        raise StreamBusy(holder, f"run {holder} holds {lease.source}/{lease.stream}; try again when it ends")
+    error = f"run {holder} held {lease.source}/{lease.stream}"
     with engine.begin() as conn:
         conn.execute(
             sa.update(runs)
-            .where(runs.c.id == run_id)
-            .values(status=status, error=error, finished_at=utcnow())
+            .where(runs.c.id == lease.run_id)
+            .values(status=RunStatus.SKIPPED, held_by=holder, error=error, finished_at=utcnow())
         )
-        # The per-run key set only serves duplicate counting while the run lasts.
-        conn.execute(sa.delete(seen).where(seen.c.run_id == run_id))
+    return RunSummary(lease.run_id, RunStatus.SKIPPED, {k: 0 for k in COUNT_FIELDS}, error)
+
+
+def fail_run(engine: Engine, run_id: str, error: str) -> None:
+    """Mark a run that had not ended `failed` (its task gave up), and free its stream."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+            .values(status=RunStatus.FAILED, error=_kept(error))
+            .returning(runs.c.source, runs.c.stream)
+        ).first()
+        if row is not None:
+            release(conn, Lease(row.source, row.stream, run_id, "", 0))

@@ -1,1 +1,20 @@
-"""Celery tasks: small JSON arguments (ids), idempotent, calling sync.jobs."""
+"""Celery tasks: small JSON arguments (ids, paths, cursors), idempotent, stable names."""
+
+from __future__ import annotations
+
+from sync.tasks._base import TRANSIENT, RunTask, run_id_for
+from sync.tasks.csv import import_csv_file, load_csv_chunk
+from sync.tasks.runs import finish_run_task, retry_run
+from sync.tasks.salesforce import sync_salesforce_contacts, sync_salesforce_orders
+
+__all__ = [
+    "TRANSIENT",
+    "RunTask",
+    "finish_run_task",
+    "import_csv_file",
+    "load_csv_chunk",
+    "retry_run",
+    "run_id_for",
+    "sync_salesforce_contacts",
+    "sync_salesforce_orders",
+]

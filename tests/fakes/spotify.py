@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from connectors.spotify import SpotifySettings
+from tests.shared import shared_dir
 
 FaultKind = Literal[
     "rate_limited", "expired_token", "server_error", "invalid_grant", "invalid_client", "reset"
@@ -55,14 +56,11 @@ _PRIVATE_FIELDS = ("country", "product", "explicit_content")
 
 
 def fixtures_dir() -> Path:
-    """../shared/fixtures/spotify beside the checkout (or the session's shared folder)."""
-    for candidate in (
-        Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "spotify",
-        Path("/work/shared/fixtures/spotify"),
-    ):
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError("../shared/fixtures/spotify is missing: the fake reads the real wire formats from it")
+    """../shared/fixtures/spotify beside the checkout (see tests/shared.py); fails loudly when missing."""
+    path = shared_dir() / "fixtures" / "spotify"
+    if not path.is_dir():
+        raise RuntimeError(f"{path} is missing: the fake reads the real wire formats from it")
+    return path
 
 
 def fixture(name: str) -> Any:

@@ -23,6 +23,7 @@ from tests.sync.helpers import golden_view, table_rows
 EXE = Path(sys.executable).with_name("customer-sync")
 ROWS = 6000
 BATCH = 300
+LEASE = 2
 
 
 def _committed(url: str) -> tuple[str | None, int]:
@@ -42,7 +43,7 @@ def test_kill_mid_import_then_resume_equals_a_clean_import(
 ) -> None:
     url: str = request.getfixturevalue(store)
     path = write_csv(tmp_path / "big.csv", SHOPIFY_HEADER, shopify_rows(ROWS, garbage=0.01, seed=21))
-    env = {**os.environ, "DATABASE_URL": url, "BATCH_SIZE": str(BATCH)}
+    env = {**os.environ, "DATABASE_URL": url, "BATCH_SIZE": str(BATCH), "RUN_LEASE_SECONDS": str(LEASE)}
 
     # The clean reference: one uninterrupted import.
     truncate_all(get_engine(url))
@@ -78,14 +79,16 @@ def test_kill_mid_import_then_resume_equals_a_clean_import(
             == "running"
         )
 
-    # Without --force a run marked running is left alone: it might still be alive.
+    # While the dead process's lease lasts the run looks alive, and is left alone.
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("BATCH_SIZE", str(BATCH))
-    refused = CliRunner().invoke(app, ["runs", "resume", run_id])
+    refused = CliRunner().invoke(app, ["runs", "resume", run_id, "--force"])
     assert refused.exit_code == 2
-    assert "--force" in refused.stderr
+    assert "still running" in refused.stderr
 
-    resumed = CliRunner().invoke(app, ["runs", "resume", run_id, "--force", "--json"])
+    # Once it has run out, the run resumes (no --force needed).
+    time.sleep(LEASE + 0.5)
+    resumed = CliRunner().invoke(app, ["runs", "resume", run_id, "--json"])
     assert resumed.exit_code == 0, resumed.output
     summary = json.loads(resumed.stdout)
     assert summary["status"] == "succeeded"

@@ -1,0 +1,129 @@
+"""The Celery app `app` (`celery -A sync worker|beat|flower`), configured from the typed settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from sync.log import configure_logging
+from sync.settings import Settings, get_settings
+
+__all__ = ["TASK_MODULES", "app", "celery_config", "make_app"]
+
+# Every module of sync/tasks/; the worker imports them at start, so their tasks are registered.
+TASK_MODULES: tuple[str, ...] = ("sync.tasks.runs", "sync.tasks.csv", "sync.tasks.salesforce")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings that follow from ours (lower-case Celery 5 names)."""
+    broker = settings.celery_broker_url or settings.redis_url
+    if not broker:
+        raise ValueError("no broker: set CELERY_BROKER_URL (or REDIS_URL) to run the worker")
+    visibility = settings.celery_visibility_timeout_seconds
+    # Redis redelivers a message nobody acknowledged after `visibility_timeout`, even while
+    # its task still runs; with acks_late that is the crash recovery, so every hard time
+    # limit, countdown and retry back-off is kept below it (Settings checks), or a slow task
+    # would run twice at once. Results and locks must use the same figure.
+    # kombu sweeps for such messages every interval x throttle seconds (10 x 10 by default);
+    # sweeping every interval, at most every 10 s, brings a dead worker's task back soon
+    # after the timeout rather than minutes later.
+    transport: dict[str, Any] = {
+        "visibility_timeout": visibility,
+        "unacked_restore_interval": max(1, min(10, visibility // 10)),
+        "unacked_restore_throttle": 1,
+    }
+    if settings.celery_key_prefix:
+        transport["global_keyprefix"] = settings.celery_key_prefix
+    return {
+        "broker_url": broker,
+        "result_backend": settings.celery_result_backend or broker,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": dict(transport),
+        "broker_connection_retry_on_startup": True,
+        # JSON only: task arguments are ids, paths and cursors that an operator can read in
+        # Flower and send back unchanged; pickle would run whatever a message carries.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # A task is acknowledged when it ends, so a worker that dies mid-task leaves it to be
+        # redelivered; tasks are idempotent (they resume from the run's checkpoint) first.
+        "task_acks_late": True,
+        # A killed pool child would otherwise be acknowledged as failed; a redelivery resumes
+        # from the checkpoint, and each task gives up after `celery_max_deliveries` tries.
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.celery_task_time_limit_seconds,
+        "task_soft_time_limit": settings.celery_task_soft_time_limit_seconds,
+        "task_default_queue": settings.celery_queue,
+        "task_default_exchange": settings.celery_queue,
+        "task_default_routing_key": settings.celery_queue,
+        # Flower lists a task with its arguments from the moment it is sent.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "result_extended": True,
+        "result_expires": settings.celery_result_expires_seconds,
+        "enable_utc": True,
+        "timezone": "UTC",
+        # Our structlog lines go to stderr as they are, not through Celery's stdout capture.
+        "worker_redirect_stdouts": False,
+        # redbeat: beat's schedule and its leader lock live in the same Redis, under our prefix,
+        # so a second `celery beat` waits as a standby instead of dispatching twice.
+        "redbeat_redis_url": settings.celery_beat_redis_url or broker,
+        "redbeat_redis_options": {},
+        "redbeat_key_prefix": f"{settings.celery_key_prefix}redbeat",
+        "redbeat_lock_timeout": settings.celery_beat_lock_timeout_seconds,
+        "beat_max_loop_interval": settings.celery_beat_max_loop_seconds,
+    }
+
+
+def make_app(settings: Settings) -> Celery:
+    """A Celery app for these settings; the tasks are shared, so any app can run them."""
+    celery = Celery("sync", include=list(TASK_MODULES))
+    celery.conf.update(celery_config(settings))
+    return celery
+
+
+def _under_celery_command() -> bool:
+    return Path(sys.argv[0]).name == "celery"
+
+
+def _guard_flower(settings: Settings) -> None:
+    """Refuse to start Flower without basic auth: it can re-run any task, so never open."""
+    argv = sys.argv[1:]
+    if "flower" not in argv:
+        return
+    given = any(a.startswith(("--basic-auth", "--basic_auth", "--auth")) for a in argv)
+    if settings.flower_basic_auth is not None:
+        # Flower reads its own FLOWER_* variables; ours may have come from `.env`.
+        os.environ.setdefault("FLOWER_BASIC_AUTH", settings.flower_basic_auth.get_secret_value())
+        given = True
+    if not given and not os.environ.get("FLOWER_AUTH"):
+        sys.stderr.write("error: Flower needs FLOWER_BASIC_AUTH=user:password; it never runs open\n")
+        raise SystemExit(2)
+
+
+def _app() -> Celery:
+    settings = get_settings()
+    if not _under_celery_command():
+        # Imported by a library user or a test: configured if a broker is, inert otherwise
+        # (the CLI and the API send tasks through `make_app` with their own settings).
+        if settings.celery_broker_url or settings.redis_url:
+            return make_app(settings)
+        return Celery("sync", include=list(TASK_MODULES))
+    _guard_flower(settings)
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return make_app(settings)
+    except ValueError as exc:
+        # `celery -A sync worker` without a broker: one line, not a traceback.
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+app = _app()

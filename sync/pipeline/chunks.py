@@ -1,0 +1,228 @@
+"""Fanned-out runs: a file cut into byte ranges, each loaded on its own checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from connectors import FatalSourceError, ReadError, SourceRecord, SourceWarning, StreamContext, redact
+from connectors.csv import ByteRange, CsvRangeStream, split_rows
+from models import COUNT_FIELDS, SyncChunk, SyncRun, utcnow
+from models.enums import RunStatus
+from sync.load import BatchTarget
+from sync.mapping import MappingSpec
+from sync.pipeline.execute import load_mapped, loader_for
+from sync.pipeline.lease import Lease, StreamBusy, acquire, release, renew_within
+from sync.pipeline.mapper import map_batch
+from sync.pipeline.runs import close_run
+from sync.settings import Settings
+
+log = structlog.get_logger("sync.fanout")
+
+_runs = SyncRun.__table__  # type: ignore[attr-defined]
+_chunks = SyncChunk.__table__  # type: ignore[attr-defined]
+
+
+CsvRangeStreamFactory = Callable[[ByteRange], CsvRangeStream]
+
+
+class ChunkTakenOver(Exception):  # noqa: N818 - what happened, not a fault
+    """Another delivery of the same chunk committed first; this one stops, changing nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """A chunk still to load: its index and byte range (the task's arguments)."""
+
+    index: int
+    start: int
+    end: int
+
+
+def plan_chunks(engine: Engine, settings: Settings, run_id: str, path: Path) -> list[ChunkPlan]:
+    """The run's chunks that are not done, cutting the file first if this run never did.
+
+    Idempotent: a re-delivered import finds the rows its first delivery wrote.
+    """
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(_chunks).where(_chunks.c.run_id == run_id).order_by(_chunks.c["index"])
+        ).all()
+        if not rows:
+            spans = split_rows(path, settings.csv_chunk_bytes)
+            now = utcnow()
+            if spans:
+                conn.execute(
+                    sa.insert(_chunks),
+                    [
+                        {
+                            "run_id": run_id,
+                            "index": i,
+                            "start": s.start,
+                            "end": s.end,
+                            "first_line": s.first_line,
+                            "records": 0,
+                            "status": "pending",
+                            "deliveries": 0,
+                            "updated_at": now,
+                        }
+                        for i, s in enumerate(spans)
+                    ],
+                )
+            conn.execute(
+                sa.update(_runs).where(_runs.c.id == run_id).values(checkpoint={"chunks": len(spans)})
+            )
+            rows = conn.execute(
+                sa.select(_chunks).where(_chunks.c.run_id == run_id).order_by(_chunks.c["index"])
+            ).all()
+        else:
+            # A retry gives failed chunks another go.
+            conn.execute(
+                sa.update(_chunks)
+                .where(_chunks.c.run_id == run_id, _chunks.c.status == "failed")
+                .values(status="pending", deliveries=0, error=None)
+            )
+    return [ChunkPlan(r._mapping["index"], r.start, r.end) for r in rows if r.status != "done"]
+
+
+def _batches(
+    items: Iterator[SourceRecord | ReadError | SourceWarning], size: int
+) -> Iterator[list[SourceRecord | ReadError | SourceWarning]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def run_chunk(
+    engine: Engine,
+    settings: Settings,
+    stream_for: CsvRangeStreamFactory,
+    spec: MappingSpec,
+    run_id: str,
+    index: int,
+    token: str,
+    span: tuple[int, int] | None = None,
+) -> bool:
+    """Load one chunk from its checkpoint; True when it was the run's last one to finish.
+
+    Each batch commits with the chunk's new position, guarded by the position it started
+    from, so two deliveries of one chunk can never both count a batch.
+    """
+    with engine.begin() as conn:
+        run = conn.execute(sa.select(_runs).where(_runs.c.id == run_id)).mappings().one()
+        chunk = conn.execute(
+            sa.update(_chunks)
+            .where(_chunks.c.run_id == run_id, _chunks.c["index"] == index)
+            .values(
+                deliveries=_chunks.c.deliveries + 1,
+                status=sa.case((_chunks.c.status == "done", "done"), else_="running"),
+                updated_at=utcnow(),
+            )
+            .returning(*_chunks.c)
+        ).one()
+    bound = log.bind(run_id=run_id, chunk=index)
+    if span is not None and span != (chunk.start, chunk.end):
+        raise FatalSourceError(
+            f"chunk {index} of run {run_id} is bytes {chunk.start}-{chunk.end}, not {span}"
+        )
+    if chunk.status == "done" or run["status"] not in (RunStatus.RUNNING, RunStatus.QUEUED):
+        return False
+    if chunk.deliveries > settings.celery_max_deliveries:
+        fail_chunk(
+            engine, run_id, index, f"chunk {index} was delivered {chunk.deliveries} times without finishing"
+        )
+        raise FatalSourceError(f"chunk {index} of run {run_id} keeps killing its worker; run failed")
+    lease = Lease(run["source"], run["stream"], run_id, token, settings.run_lease_seconds)
+    holder = acquire(engine, lease)
+    if holder is not None:
+        raise StreamBusy(holder, f"run {holder} holds {lease.source}/{lease.stream}")
+    stream = stream_for(ByteRange(chunk.start, chunk.end, chunk.first_line))
+    target = BatchTarget(
+        run_id, stream.source_name, stream.entity_source, settings.priority_of(stream.source_name)
+    )
+    load = loader_for(spec.kind)
+    done = chunk.records
+    items = islice(stream.records(StreamContext()), done, None)
+    bound.info("chunk.start", resumed_from=done)
+    for batch in _batches(items, settings.batch_size):
+        mapped = map_batch(batch, spec)
+        with engine.begin() as conn:
+            renew_within(conn, lease)
+            moved = conn.execute(
+                sa.update(_chunks)
+                .where(_chunks.c.run_id == run_id, _chunks.c["index"] == index, _chunks.c.records == done)
+                .values(records=done + len(batch), updated_at=utcnow())
+            ).rowcount
+            if moved != 1:
+                raise ChunkTakenOver()
+            delta = load_mapped(conn, target, load, mapped)
+            conn.execute(
+                sa.update(_runs)
+                .where(_runs.c.id == run_id)
+                .values({k: _runs.c[k] + delta.get(k, 0) for k in COUNT_FIELDS})
+            )
+        done += len(batch)
+        bound.info("chunk.batch", records=done)
+    with engine.begin() as conn:
+        marked = conn.execute(
+            sa.update(_chunks)
+            .where(_chunks.c.run_id == run_id, _chunks.c["index"] == index, _chunks.c.records == done)
+            .where(_chunks.c.status != "done")
+            .values(status="done", updated_at=utcnow())
+        ).rowcount
+    if marked != 1:
+        return False
+    bound.info("chunk.done", records=done)
+    return chunks_left(engine, run_id) == 0
+
+
+def chunks_left(engine: Engine, run_id: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(_chunks)
+                .where(_chunks.c.run_id == run_id, _chunks.c.status != "done")
+            ).scalar_one()
+        )
+
+
+def fail_chunk(engine: Engine, run_id: str, index: int, error: str) -> None:
+    """A chunk that cannot load fails its run (the others stop at their next delivery)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(_chunks)
+            .where(_chunks.c.run_id == run_id, _chunks.c["index"] == index)
+            .values(status="failed", error=redact(error)[:2000], updated_at=utcnow())
+        )
+        run = conn.execute(sa.select(_runs.c.source, _runs.c.stream).where(_runs.c.id == run_id)).one()
+        conn.execute(
+            sa.update(_runs)
+            .where(_runs.c.id == run_id, _runs.c.status == RunStatus.RUNNING)
+            .values(status=RunStatus.FAILED, error=redact(f"chunk {index}: {error}")[:2000])
+        )
+        release(conn, Lease(run.source, run.stream, run_id, "", 0))
+
+
+def finish_chunked_run(engine: Engine, run_id: str) -> str:
+    """Close a fanned-out run once every chunk is done; its totals are already summed."""
+    with engine.begin() as conn:
+        run = conn.execute(sa.select(_runs).where(_runs.c.id == run_id).with_for_update()).mappings().one()
+        if run["status"] != RunStatus.RUNNING:
+            return str(run["status"])
+        left = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(_chunks)
+            .where(_chunks.c.run_id == run_id, _chunks.c.status != "done")
+        ).scalar_one()
+        if left:
+            return str(run["status"])
+        close_run(conn, run_id, RunStatus.SUCCEEDED, None)
+        release(conn, Lease(run["source"], run["stream"], run_id, "", 0))
+    log.info("run.finished", run_id=run_id, **{k: run[k] for k in COUNT_FIELDS})
+    return RunStatus.SUCCEEDED

@@ -1,0 +1,70 @@
+"""What every run task shares: transient errors retried with back-off, failures kept on the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from celery import Task
+from kombu.exceptions import OperationalError as BrokerError
+
+from connectors import TransientSourceError
+from models import ensure_schema
+from sync.pipeline import fail_run
+from sync.settings import get_settings
+
+log = structlog.get_logger("sync.tasks")
+
+# Failures that may pass on their own: the source's (after its in-call retries), the
+# store's connection, the broker's. Anything else is permanent and fails the task at once.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientSourceError,
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    BrokerError,
+)
+
+_settings = get_settings()
+
+
+def run_id_for(task_id: str) -> str:
+    """A run id for a task sent without one: a redelivery of the task finds the same run."""
+    return task_id.replace("-", "")[:32]
+
+
+def one_line(exc: BaseException) -> str:
+    """What an operator reads on the run: the error's kind and message, no traceback."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:2000] if text else type(exc).__name__
+
+
+class RunTask(Task):
+    """A task that carries a run: retried on TRANSIENT errors, its run failed when it gives up.
+
+    Back-off doubles from 1 s with full jitter, capped by CELERY_RETRY_BACKOFF_MAX_SECONDS,
+    which Settings keeps below the visibility timeout: a retry is a new message sent with a
+    countdown, and one still waiting when the timeout passes would be delivered twice.
+    """
+
+    autoretry_for = TRANSIENT
+    retry_backoff = True
+    retry_backoff_max = _settings.celery_retry_backoff_max_seconds
+    retry_jitter = True
+    max_retries = _settings.celery_max_retries
+
+    def run_of(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> str | None:
+        """The run this task carries, to be failed when the task gives up."""
+        run_id = kwargs.get("run_id")
+        return str(run_id) if run_id else None
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        run_id = self.run_of(args, kwargs, task_id)
+        log.error("task.failed", task=self.name, task_id=task_id, run_id=run_id, error=one_line(exc))
+        if run_id:
+            try:
+                fail_run(ensure_schema(get_settings().database_url), run_id, one_line(exc))
+            except sa.exc.SQLAlchemyError as db_exc:
+                log.error("task.fail_run_failed", run_id=run_id, error=type(db_exc).__name__)

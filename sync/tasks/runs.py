@@ -1,0 +1,52 @@
+"""Run tasks: close a fanned-out run, and re-run a stopped one from its checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from celery import shared_task
+
+from connectors import FatalSourceError
+from models import SyncRun, ensure_schema
+from models.enums import RunStatus
+from sync.jobs import resume_salesforce
+from sync.pipeline import StreamBusy, finish_chunked_run, holder_of
+from sync.settings import get_settings
+from sync.tasks._base import RunTask
+from sync.tasks.csv import continue_csv
+
+
+@shared_task(name="sync.run.finish", base=RunTask, bind=True)
+def finish_run_task(self: RunTask, run_id: str) -> dict[str, Any]:
+    """Close a fanned-out run once all its chunks are done (idempotent)."""
+    engine = ensure_schema(get_settings().database_url)
+    return {"run_id": run_id, "status": finish_chunked_run(engine, run_id)}
+
+
+@shared_task(name="sync.run.retry", base=RunTask, bind=True)
+def retry_run(self: RunTask, run_id: str) -> dict[str, Any]:
+    """Carry a failed, paused or abandoned run on from its checkpoint, whatever its source."""
+    settings = get_settings()
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+    if run is None:
+        raise FatalSourceError(f"no run {run_id!r}")
+    if run["status"] in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        return {"run_id": run_id, "status": run["status"]}
+    held = holder_of(engine, run["source"], run["stream"])
+    if held is not None and held[0] == run_id and held[1] != self.request.id:
+        # Its owner is alive and will finish it; a second owner would count batches twice.
+        return {"run_id": run_id, "status": RunStatus.RUNNING, "note": "still running elsewhere"}
+    try:
+        if "path" in (run["params"] or {}):
+            return continue_csv(self, settings, run_id)
+        if run["source"] == "salesforce":
+            with engine.begin() as conn:
+                conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=self.request.id))
+            return resume_salesforce(settings, run_id, token=self.request.id).as_dict()
+    except StreamBusy as exc:
+        raise self.retry(exc=exc, countdown=settings.run_lease_seconds) from None
+    raise FatalSourceError(f"runs of {run['source']} cannot be retried by this worker")
