@@ -67,6 +67,59 @@ def _names_to_pks(conn: sa.Connection, model: Any, names: set[str]) -> dict[str,
     return dict(conn.execute(sa.select(table.c.name, table.c.pk).where(table.c.name.in_(names))).all())
 
 
+def _give_stores_their_merchants(
+    conn: sa.Connection, drafts: Iterable[Draft], stores: dict[str, int], result: BatchResult
+) -> None:
+    """A store named with its merchant's e-mail (`storeMerchant`) gets that merchant as owner.
+
+    The import is an operator's act, so it counts as the merchant's approval too. A store that
+    already has another owner keeps it (a file never takes a store away), reported as a warning.
+    """
+    wanted = {
+        (d.fields["store"], d.fields["store_merchant"])
+        for d in drafts
+        if d.fields.get("store") and d.fields.get("store_merchant")
+    }
+    if not wanted:
+        return
+    cust, store = _table(Customer), _table(Store)
+    merchants = dict(
+        conn.execute(
+            sa.select(cust.c.email, cust.c.pk).where(
+                cust.c.email.in_({email for _, email in wanted}), cust.c.user_type == "MERCHANT"
+            )
+        ).all()
+    )
+    owners = dict(
+        conn.execute(
+            sa.select(store.c.name, store.c.merchant_pk).where(store.c.name.in_({n for n, _ in wanted}))
+        ).all()
+    )
+    now = utcnow()
+    for name, email in sorted(wanted):
+        merchant = merchants.get(email)
+        if merchant is None:
+            result.conflicts.append(
+                Issue("unknown_merchant", f"store {name!r}: no merchant {email}", field="storeMerchant")
+            )
+        elif owners.get(name) not in (None, merchant):
+            result.conflicts.append(
+                Issue(
+                    "store_has_a_merchant",
+                    f"store {name!r} already belongs to customer {owners[name]}; kept",
+                    field="storeMerchant",
+                )
+            )
+        else:
+            conn.execute(store.update().where(store.c.pk == stores[name]).values(merchant_pk=merchant))
+            conn.execute(
+                cust.update()
+                .where(cust.c.pk == merchant, cust.c.merchant_approved_at.is_(None))
+                .values(merchant_approved_at=now, updated_at=now)
+            )
+            owners[name] = merchant
+
+
 def _upsert_keyed(
     conn: sa.Connection,
     model: Any,
@@ -173,6 +226,7 @@ def load_order_batch(conn: sa.Connection, target: BatchTarget, drafts: list[Draf
     latest = _latest(drafts, result)
     by_lid, by_email = _customers(conn, latest.values())
     stores = _names_to_pks(conn, Store, {d.fields.get("store") or "" for d in latest.values()})
+    _give_stores_their_merchants(conn, latest.values(), stores, result)
     types = _names_to_pks(conn, OrderType, {d.fields.get("order_type") or "" for d in latest.values()})
     rows: dict[str, dict[str, Any]] = {}
     points: dict[str, tuple[int, int]] = {}
@@ -220,6 +274,7 @@ def load_promotion_batch(conn: sa.Connection, target: BatchTarget, drafts: list[
     result = BatchResult()
     latest = _latest(drafts, result)
     stores = _names_to_pks(conn, Store, {d.fields.get("store") or "" for d in latest.values()})
+    _give_stores_their_merchants(conn, latest.values(), stores, result)
     rows: dict[str, dict[str, Any]] = {}
     for sid, d in latest.items():
         f = d.fields

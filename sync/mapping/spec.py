@@ -55,6 +55,8 @@ KIND_FIELDS: dict[str, dict[str, FieldSpec]] = {
         "consumerEmail": ("consumer_email", "email_optional"),
         "consumerLoyaltyId": ("consumer_loyalty_id", "text"),
         "store": ("store", "text"),
+        # The e-mail of the merchant whose store it is: an operator's file may give a store its owner.
+        "storeMerchant": ("store_merchant", "email_optional"),
         "orderType": ("order_type", "text"),
         "completedAt": ("completed_at", "datetime"),
         "paymentType": ("payment_type", "text"),
@@ -67,6 +69,7 @@ KIND_FIELDS: dict[str, dict[str, FieldSpec]] = {
         "name": ("name", "text"),
         "description": ("description", "text"),
         "store": ("store", "text"),
+        "storeMerchant": ("store_merchant", "email_optional"),
         "startsAt": ("starts_at", "datetime"),
         "endsAt": ("ends_at", "datetime"),
         "audience": ("audience", "upper"),

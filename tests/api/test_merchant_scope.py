@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +210,31 @@ def test_a_merchant_listing_100_customers_with_redemptions_is_a_bounded_query_co
     selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     # The scope is part of each statement, not a statement of its own per customer.
     assert len(selects) <= 10, selects
+
+
+def test_a_store_imported_with_its_merchant_shows_that_merchant_its_customers(
+    api: Api, tmp_path: Path
+) -> None:
+    from tests.sync.helpers import run_csv
+
+    signed_up = api.data(REGISTER, {"e": "owner@shop.example"})["register"]
+    buyer = make_customer(api.engine, email="csv.buyer@example.com")
+    make_customer(api.engine, email="elsewhere@example.com")
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "orderId,consumerEmail,store,storeMerchant,completedAt,total\n"
+        "C-1,csv.buyer@example.com,Harbour,OWNER@shop.example,2024-05-01T12:00:00Z,12.00\n"
+        "C-2,elsewhere@example.com,Hillside,,2024-05-01T12:00:00Z,5.00\n",
+        encoding="utf-8",
+    )
+    summary = run_csv(api.settings.database_url, orders, kind="orders", preset_name="native")
+    assert summary.status == "succeeded"
+
+    listed = api.data(LIST, token=signed_up["token"])["consumers"]
+    assert sorted(e["node"]["email"] for e in listed["edges"]) == [
+        "csv.buyer@example.com",
+        "owner@shop.example",
+    ]
+    assert buyer in [e["node"]["pk"] for e in listed["edges"]]
+    orders_seen = api.data(ORDERS, {}, token=signed_up["token"])["orders"]
+    assert [e["node"]["orderId"] for e in orders_seen["edges"]] == ["C-1"]
