@@ -381,3 +381,17 @@ def test_a_stopped_refresh_run_resumes_after_its_last_committed_link(
     with engine.connect() as conn:
         params = conn.execute(sa.select(runs.c.params).where(runs.c.id == first.run_id)).scalar_one()
     assert params["link_ids"] == batch and "client_secret" not in json.dumps(params)
+
+
+def test_connector_log_lines_carry_the_run_id(
+    db_url: str, fake_spotify: FakeSpotify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = get_engine(db_url)
+    user = fake_spotify.add_user()
+    link_accounts(engine, fake_spotify, [user], expires_in=30)
+    fake_spotify.revoke(user)
+    configure_logging("INFO", json=True)
+    summary = sync_spotify(settings_for(db_url, fake_spotify))
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    revoked = [line for line in lines if line["event"] == "spotify.link_revoked"]
+    assert revoked and revoked[0]["run_id"] == summary.run_id
