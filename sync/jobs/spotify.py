@@ -150,9 +150,7 @@ def sync_spotify(
         )
         if run_id is None:
             run_id = create_run(engine, stream, entity_kind="customers", mode="full", trigger=trigger)
-        # The connector's own lines (refreshes, revoked links, 429s) carry the run id too.
-        with structlog.contextvars.bound_contextvars(run_id=run_id):
-            summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id)
+        summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id)
     if stream.deferred_until is not None:
         log.info("spotify.deferred_accounts", run_id=run_id, next_try=stream.deferred_until.isoformat())
     return summary
