@@ -74,9 +74,14 @@ class ProfilesStream(Stream):
         links: LinkStore,
         *,
         params: dict[str, Any] | None = None,
+        name: str | None = None,
         source_name: str | None = None,
     ) -> None:
         super().__init__(source_name)
+        if name is not None:
+            # A batch of links is its own stream (`profiles:12-511`): a run takes its stream's
+            # lease, and batches of disjoint accounts may run side by side.
+            self.name = name  # type: ignore[misc]
         self.client = client
         self.links = links
         # What the run record shows of this run's scope (e.g. its batch of link ids), so a
