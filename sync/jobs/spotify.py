@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from connectors.spotify import LinkedAccount, ProfilesStream, SpotifyClient, TokenCipher, TokenSet
 from models import Customer, SpotifyLink, SpotifyLinkStatus, SyncRun, ensure_schema, utcnow
 from sync.mapping import SPOTIFY_SPEC
-from sync.pipeline import RunSummary, create_run, execute_run
+from sync.pipeline import RunSummary, create_run, execute_run, set_task
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.jobs.spotify")
@@ -142,15 +142,17 @@ def sync_spotify(
     run_id: str | None = None,
     trigger: str = "cli",
     token: str | None = None,
+    task_id: str | None = None,
     session: requests.Session | None = None,
 ) -> RunSummary:
     """Re-read the linked profiles (all, or a batch of `link_ids`) as one run of Spotify profiles.
 
-    Revoked links are marked `needs_relink`, rate-limited accounts deferred past Retry-After:
-    both are warnings of the run, never a failure and never a wait. `run_id` of an existing
-    run carries it on after its last committed link (a re-applied task); a new `run_id` names
-    the run created. `token` owns the stream's lease (a task id). Raises FatalSourceError,
-    before any run is recorded, when Spotify or the encryption key is not set.
+        Revoked links are marked `needs_relink`, rate-limited accounts deferred past Retry-After:
+        both are warnings of the run, never a failure and never a wait. `run_id` of an existing
+        run carries it on after its last committed link (a re-applied task); a new `run_id` names
+        the run created. `token` owns the stream's lease and `task_id` is recorded on the run (both
+    the Celery task's id). Raises FatalSourceError,
+        before any run is recorded, when Spotify or the encryption key is not set.
     """
     cipher = token_cipher(settings)
     engine = ensure_schema(settings.database_url)
@@ -164,8 +166,16 @@ def sync_spotify(
         )
         if run_id is None or not _run_exists(engine, run_id):
             run_id = create_run(
-                engine, stream, entity_kind="customers", mode="full", trigger=trigger, run_id=run_id
+                engine,
+                stream,
+                entity_kind="customers",
+                mode="full",
+                trigger=trigger,
+                run_id=run_id,
+                task_id=task_id,
             )
+        elif task_id:
+            set_task(engine, run_id, task_id)
         summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id, token=token)
     if stream.deferred_until is not None:
         log.info("spotify.deferred_accounts", run_id=run_id, next_try=stream.deferred_until.isoformat())
