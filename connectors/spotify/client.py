@@ -237,19 +237,28 @@ class SpotifyClient:
 
         return self._retrying(self._api_call, "me", me)
 
-    def profile(self, tokens: TokenSet, now: datetime | None = None) -> tuple[dict[str, Any], TokenSet]:
+    def profile(
+        self,
+        tokens: TokenSet,
+        now: datetime | None = None,
+        on_refresh: Callable[[TokenSet], None] | None = None,
+    ) -> tuple[dict[str, Any], TokenSet]:
         """The profile, refreshing before expiry and once more on a 401; returns the tokens used.
 
-        Compare the returned tokens with the given ones: new ones must be stored before anything
-        else happens, even when this call then raises (see `ProfileRead`).
+        `on_refresh` gets new tokens the moment they exist, before the profile is read: a
+        rotated refresh token must be stored even when the read then fails (a 429, say).
         """
         current = self.fresh(tokens, now)
+        if current is not tokens and on_refresh is not None:
+            on_refresh(current)
         try:
             return self.current_user(current), current
         except _UnauthorizedError:
             # Expired early (or clocks disagree): one refresh, one more try.
             log.info("spotify.unauthorized_refreshing")
             current = self.refresh(current)
+            if on_refresh is not None:
+                on_refresh(current)
             try:
                 return self.current_user(current), current
             except _UnauthorizedError as exc:

@@ -33,6 +33,8 @@ class SpotifySettings(BaseSettings):
     default_retry_after_seconds: int = Field(default=60, ge=1)
     # This many 429s in a row mean the app, not one account, is limited: the run pauses.
     rate_limit_pause_after: int = Field(default=5, ge=1)
+    # Linked accounts per refresh task (and run) when the worker fans a refresh out.
+    batch_size: int = Field(default=500, ge=1, le=5000)
     state_ttl_seconds: int = Field(default=600, ge=30, description="How long a connect attempt may take.")
     link_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="How long a connect link sent to a customer stays valid."

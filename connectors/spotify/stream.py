@@ -74,9 +74,14 @@ class ProfilesStream(Stream):
         links: LinkStore,
         *,
         params: dict[str, Any] | None = None,
+        name: str | None = None,
         source_name: str | None = None,
     ) -> None:
         super().__init__(source_name)
+        if name is not None:
+            # A batch of links is its own stream (`profiles:12-511`): a run takes its stream's
+            # lease, and batches of disjoint accounts may run side by side.
+            self.name = name  # type: ignore[misc]
         self.client = client
         self.links = links
         # What the run record shows of this run's scope (e.g. its batch of link ids), so a
@@ -111,14 +116,12 @@ class ProfilesStream(Stream):
         now = datetime.now(UTC)
         if self._blocked_until is not None and now < self._blocked_until:
             return self._defer(link, position, self._blocked_until, "not tried: the app is rate-limited")
-        tokens = link.tokens
+
+        def keep(tokens: TokenSet) -> None:
+            self.links.save_tokens(link.link_id, tokens)
+
         try:
-            tokens = self.client.fresh(tokens, now)
-            if tokens is not link.tokens:
-                self.links.save_tokens(link.link_id, tokens)
-            profile, used = self.client.profile(tokens, now)
-            if used is not tokens:
-                self.links.save_tokens(link.link_id, used)
+            profile, _ = self.client.profile(link.tokens, now, on_refresh=keep)
         except TokenRevoked as exc:
             self.links.mark_revoked(link.link_id)
             log.warning("spotify.link_revoked", link_id=link.link_id)

@@ -12,9 +12,9 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connectors.spotify import LinkedAccount, ProfilesStream, SpotifyClient, TokenCipher, TokenSet
-from models import Customer, SpotifyLink, SpotifyLinkStatus, ensure_schema, utcnow
+from models import Customer, SpotifyLink, SpotifyLinkStatus, SyncRun, ensure_schema, utcnow
 from sync.mapping import SPOTIFY_SPEC
-from sync.pipeline import RunSummary, create_run, execute_run
+from sync.pipeline import RunSummary, create_run, execute_run, set_task
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.jobs.spotify")
@@ -126,34 +126,66 @@ def next_due(settings: Settings) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def batch_stream_name(link_ids: Sequence[int] | None) -> str:
+    """The run stream (and lease) of a refresh: `profiles`, or `profiles:FIRST-LAST` for a batch."""
+    if link_ids is None:
+        return "profiles"
+    if not link_ids:
+        return "profiles:none"
+    return f"profiles:{min(link_ids)}-{max(link_ids)}"
+
+
 def sync_spotify(
     settings: Settings,
     *,
     link_ids: Sequence[int] | None = None,
     run_id: str | None = None,
     trigger: str = "cli",
+    token: str | None = None,
+    task_id: str | None = None,
     session: requests.Session | None = None,
 ) -> RunSummary:
-    """Re-read the linked profiles (all, or `link_ids`) as one run of `spotify/profiles`.
+    """Re-read the linked profiles (all, or a batch of `link_ids`) as one run of Spotify profiles.
 
-    Revoked links are marked `needs_relink`, rate-limited accounts deferred past Retry-After:
-    both are warnings of the run, never a failure and never a wait. `run_id` of an existing
-    run carries it on after its last committed link (a re-applied task). Raises
-    FatalSourceError, before any run is recorded, when Spotify or the encryption key is not set.
+        Revoked links are marked `needs_relink`, rate-limited accounts deferred past Retry-After:
+        both are warnings of the run, never a failure and never a wait. `run_id` of an existing
+        run carries it on after its last committed link (a re-applied task); a new `run_id` names
+        the run created. `token` owns the stream's lease and `task_id` is recorded on the run (both
+    the Celery task's id). Raises FatalSourceError,
+        before any run is recorded, when Spotify or the encryption key is not set.
     """
     cipher = token_cipher(settings)
     engine = ensure_schema(settings.database_url)
     with spotify_client(settings, session) as client:
         links = StoredLinks(engine, cipher, link_ids)
         stream = ProfilesStream(
-            client, links, params={"link_ids": links.link_ids} if link_ids is not None else None
+            client,
+            links,
+            params={"link_ids": links.link_ids} if links.link_ids is not None else None,
+            name=batch_stream_name(links.link_ids),
         )
-        if run_id is None:
-            run_id = create_run(engine, stream, entity_kind="customers", mode="full", trigger=trigger)
-        summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id)
+        if run_id is None or not _run_exists(engine, run_id):
+            run_id = create_run(
+                engine,
+                stream,
+                entity_kind="customers",
+                mode="full",
+                trigger=trigger,
+                run_id=run_id,
+                task_id=task_id,
+            )
+        elif task_id:
+            set_task(engine, run_id, task_id)
+        summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id, token=token)
     if stream.deferred_until is not None:
         log.info("spotify.deferred_accounts", run_id=run_id, next_try=stream.deferred_until.isoformat())
     return summary
+
+
+def _run_exists(engine: Engine, run_id: str) -> bool:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
 
 
 def rotate_token_keys(settings: Settings) -> int:

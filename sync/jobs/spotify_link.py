@@ -165,15 +165,17 @@ def _consume(engine: Engine, state: LinkState) -> None:
 
 
 class _JustLinked(Stream):
-    """The one profile the callback just read, as a run of `spotify/profiles`."""
+    """The one profile the callback just read, as a run of `spotify/link:<customer>`."""
 
     source: ClassVar[str] = "spotify"
-    name: ClassVar[str] = "profiles"
+    name: ClassVar[str] = "link"
     entity_source: ClassVar[str] = "SPOTIFY"
 
-    def __init__(self, record: SourceRecord) -> None:
+    def __init__(self, record: SourceRecord, customer_pk: int) -> None:
         super().__init__()
         self.record = record
+        # Its own stream (and lease): a link never waits for, nor is skipped by, a refresh.
+        self.name = f"link:{customer_pk}"  # type: ignore[misc]
 
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         yield self.record
@@ -221,7 +223,7 @@ def complete_link(
                 sa.insert(_link).values(customer_pk=checked.customer_pk, spotify_account_id=account, **values)
             )
     record = SourceRecord(account, {**profile, LINKED_LOYALTY_ID: customer.loyalty_id}, position=1)
-    stream = _JustLinked(record)
+    stream = _JustLinked(record, checked.customer_pk)
     run_id = create_run(engine, stream, entity_kind="customers", mode="full", trigger="link")
     summary = execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id)
     log.info("spotify.linked", customer_pk=checked.customer_pk, run_id=run_id)
@@ -253,15 +255,17 @@ def _claim_account(conn: sa.Connection, customer_pk: int, account: str) -> None:
 
 
 class _Unlinked(Stream):
-    """Tombstones of the customer's Spotify source rows, as a run of `spotify/profiles`."""
+    """Tombstones of the customer's Spotify source rows, as a run of `spotify/unlink:<customer>`."""
 
     source: ClassVar[str] = "spotify"
-    name: ClassVar[str] = "profiles"
+    name: ClassVar[str] = "unlink"
     entity_source: ClassVar[str] = "SPOTIFY"
 
-    def __init__(self, accounts: list[str]) -> None:
+    def __init__(self, accounts: list[str], customer_pk: int) -> None:
         super().__init__()
         self.accounts = accounts
+        # Its own stream (and lease): an unlink never waits for, nor is skipped by, a refresh.
+        self.name = f"unlink:{customer_pk}"  # type: ignore[misc]
 
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         for position, account in enumerate(self.accounts, start=1):
@@ -280,7 +284,7 @@ def unlink_spotify(settings: Settings, customer_pk: int) -> int:
             ).scalars()
         )
     if accounts:
-        stream = _Unlinked(sorted(set(accounts)))
+        stream = _Unlinked(sorted(set(accounts)), customer_pk)
         run_id = create_run(engine, stream, entity_kind="customers", mode="full", trigger="unlink")
         execute_run(engine, settings, stream, SPOTIFY_SPEC, run_id)
         log.info("spotify.unlinked", customer_pk=customer_pk, links=len(accounts), run_id=run_id)

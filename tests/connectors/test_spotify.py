@@ -386,3 +386,16 @@ def test_a_missing_or_malformed_key_is_one_clear_line() -> None:
     with pytest.raises(TokenKeyError, match="key 2 is not a Fernet key") as bad:
         TokenCipher.from_setting(f"{Fernet.generate_key().decode()},not-a-key-at-all")
     assert "not-a-key-at-all" not in str(bad.value)
+
+
+def test_refreshed_tokens_are_handed_over_even_when_the_read_then_fails(
+    fake_spotify: FakeSpotify, client: SpotifyClient
+) -> None:
+    fake_spotify.rotate_refresh_tokens = True  # the old refresh token dies with its use
+    tokens = tokens_for(fake_spotify, fake_spotify.add_user(), expires_in=10)
+    kept: list[TokenSet] = []
+    fake_spotify.fail_next("/v1/me", "rate_limited", retry_after=30)
+    with pytest.raises(RateLimited):
+        client.profile(tokens, on_refresh=kept.append)
+    assert len(kept) == 1 and kept[0].refresh_token != tokens.refresh_token
+    assert client.profile(kept[0])[0]["account_id"]  # the kept tokens carry on

@@ -247,6 +247,15 @@ class FakeSpotify:
         with self._lock:
             return self._token_answer(_Grant(user, scope), with_refresh=True, expires_in=expires_in)
 
+    def issue_code(
+        self, user: FakeUser, redirect_uri: str, scope: str = "user-read-email user-read-private"
+    ) -> str:
+        """An authorization code as if `user` had just consented (what /authorize hands out)."""
+        code = "AQ" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._codes[code] = _Grant(user, scope, redirect_uri=redirect_uri)
+        return code
+
     def revoke(self, user: FakeUser) -> None:
         """The user removed the app: its refresh and access tokens stop working."""
         with self._lock:

@@ -16,10 +16,13 @@ from connectors import FatalSourceError
 from connectors.spotify import TokenCipher, TokenKeyError, TokenSet
 from models import CustomerSource, SpotifyLink, SyncReject, SyncRun, get_engine
 from sync.cli import app
-from sync.jobs import resume_run
+from sync.jobs import complete_link, resume_run, unlink_spotify
 from sync.jobs.spotify import encrypted_tokens, link_batches, rotate_token_keys, sync_spotify
+from sync.jobs.spotify_link import sign_state
 from sync.load import find_customer
 from sync.log import configure_logging
+from sync.pipeline import Lease
+from sync.pipeline.lease import acquire
 from sync.settings import Settings
 from tests.api.builders import make_customers, make_source_row
 from tests.conftest import truncate_all
@@ -381,3 +384,48 @@ def test_a_stopped_refresh_run_resumes_after_its_last_committed_link(
     with engine.connect() as conn:
         params = conn.execute(sa.select(runs.c.params).where(runs.c.id == first.run_id)).scalar_one()
     assert params["link_ids"] == batch and "client_secret" not in json.dumps(params)
+
+
+def test_connector_log_lines_carry_the_run_id(
+    db_url: str, fake_spotify: FakeSpotify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = get_engine(db_url)
+    user = fake_spotify.add_user()
+    link_accounts(engine, fake_spotify, [user], expires_in=30)
+    fake_spotify.revoke(user)
+    configure_logging("INFO", json=True)
+    summary = sync_spotify(settings_for(db_url, fake_spotify))
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    revoked = [line for line in lines if line["event"] == "spotify.link_revoked"]
+    assert revoked and revoked[0]["run_id"] == summary.run_id
+
+
+def test_links_unlinks_and_batches_run_beside_a_refresh_that_holds_its_stream(
+    db_url: str, fake_spotify: FakeSpotify
+) -> None:
+    engine = get_engine(db_url)
+    settings = settings_for(db_url, fake_spotify)
+    linked = link_accounts(engine, fake_spotify, [fake_spotify.add_user() for _ in range(3)])
+    # A full refresh elsewhere holds spotify/profiles for the next two minutes.
+    assert acquire(engine, Lease("spotify", "profiles", "f" * 32, "other-worker", 120)) is None
+
+    customer = make_customers(engine, 1)[0]
+    user = fake_spotify.add_user()
+    code = fake_spotify.issue_code(user, settings.spotify.redirect_uri or "")
+    result = complete_link(settings, sign_state(settings, customer), code)
+    assert (result.run.status, result.run.counts["created"]) == ("succeeded", 1)
+    assert unlink_spotify(settings, customer) == 1
+
+    batch = sync_spotify(settings, link_ids=linked[:2])
+    assert (batch.status, batch.counts["read"]) == ("succeeded", 2)
+    # Another full refresh is what the lease keeps out.
+    assert sync_spotify(settings).status == "skipped"
+    runs = table(SyncRun)
+    with engine.connect() as conn:
+        streams = dict(conn.execute(sa.select(runs.c.stream, runs.c.status)).all())
+    assert streams == {
+        f"link:{customer}": "succeeded",
+        f"unlink:{customer}": "succeeded",
+        f"profiles:{linked[0]}-{linked[1]}": "succeeded",
+        "profiles": "skipped",
+    }
