@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 import models
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
-from sync.celery import make_app
+from sync.celery import close_app, make_app
 from sync.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -113,7 +113,7 @@ def measure(path: Path, rows: int, workers: int, env: dict[str, str], admin: sa.
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=60)
-        app.close()
+        close_app(app)
         _drop(admin, url)
 
 

@@ -12,7 +12,7 @@ from celery import Celery
 from sync.log import configure_logging
 from sync.settings import Settings, get_settings
 
-__all__ = ["TASK_MODULES", "app", "broker_url", "celery_config", "make_app"]
+__all__ = ["TASK_MODULES", "app", "broker_url", "celery_config", "close_app", "make_app"]
 
 # The task package; its __init__ imports every task module, so they are all registered.
 TASK_MODULES: tuple[str, ...] = ("sync.tasks",)
@@ -92,6 +92,23 @@ def make_app(settings: Settings) -> Celery:
     celery = Celery("sync", include=list(TASK_MODULES))
     celery.conf.update(celery_config(settings))
     return celery
+
+
+def close_app(celery: Celery) -> None:
+    """Close a sending app's connections, the result subscription included.
+
+    Sending a task subscribes to its result channel (the Redis backend's pub/sub), which
+    `Celery.close` leaves open; a short-lived sender (the CLI, a test) closes it here.
+    """
+    backend = celery.backend
+    consumer = getattr(backend, "result_consumer", None)
+    if consumer is not None:
+        consumer.stop()
+    client = getattr(backend, "client", None)
+    if client is not None:
+        client.close()
+        client.connection_pool.disconnect()
+    celery.close()
 
 
 def _under_celery_command() -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.celery import broker_url, make_app
+from sync.celery import broker_url, close_app, make_app
 from sync.cli._common import fail, out, print_json
 from sync.settings import Settings
 
@@ -30,7 +30,7 @@ def enqueue(settings: Settings, task: str, kwargs: dict[str, Any]) -> str:
         fail(f"cannot reach the broker: {type(exc).__name__}")
         raise  # unreachable: fail() exits
     finally:
-        app.close()
+        close_app(app)
 
 
 def report_queued(run_id: str, task_id: str, as_json: bool) -> None:
