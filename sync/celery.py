@@ -12,15 +12,20 @@ from celery import Celery
 from sync.log import configure_logging
 from sync.settings import Settings, get_settings
 
-__all__ = ["TASK_MODULES", "app", "celery_config", "make_app"]
+__all__ = ["TASK_MODULES", "app", "broker_url", "celery_config", "close_app", "make_app"]
 
-# Every module of sync/tasks/; the worker imports them at start, so their tasks are registered.
-TASK_MODULES: tuple[str, ...] = ("sync.tasks.runs", "sync.tasks.csv", "sync.tasks.salesforce")
+# The task package; its __init__ imports every task module, so they are all registered.
+TASK_MODULES: tuple[str, ...] = ("sync.tasks",)
+
+
+def broker_url(settings: Settings) -> str | None:
+    """Where tasks are sent: CELERY_BROKER_URL, else REDIS_URL; None runs everything in-process."""
+    return settings.celery_broker_url or settings.redis_url
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings that follow from ours (lower-case Celery 5 names)."""
-    broker = settings.celery_broker_url or settings.redis_url
+    broker = broker_url(settings)
     if not broker:
         raise ValueError("no broker: set CELERY_BROKER_URL (or REDIS_URL) to run the worker")
     visibility = settings.celery_visibility_timeout_seconds
@@ -89,6 +94,23 @@ def make_app(settings: Settings) -> Celery:
     return celery
 
 
+def close_app(celery: Celery) -> None:
+    """Close a sending app's connections, the result subscription included.
+
+    Sending a task subscribes to its result channel (the Redis backend's pub/sub), which
+    `Celery.close` leaves open; a short-lived sender (the CLI, a test) closes it here.
+    """
+    backend = celery.backend
+    consumer = getattr(backend, "result_consumer", None)
+    if consumer is not None:
+        consumer.stop()
+    client = getattr(backend, "client", None)
+    if client is not None:
+        client.close()
+        client.connection_pool.disconnect()
+    celery.close()
+
+
 def _under_celery_command() -> bool:
     return Path(sys.argv[0]).name == "celery"
 
@@ -119,11 +141,18 @@ def _app() -> Celery:
     _guard_flower(settings)
     configure_logging(settings.log_level, settings.log_json)
     try:
-        return make_app(settings)
+        celery = make_app(settings)
     except ValueError as exc:
         # `celery -A sync worker` without a broker: one line, not a traceback.
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from None
+    # Registered here, not only when a worker boots: Flower's async-apply looks a task up by
+    # name in its own app, and beat's timetable leaves out tasks this build does not have.
+    celery.loader.import_default_modules()
+    from beat_schedule import timetable
+
+    celery.conf.beat_schedule = timetable(settings, set(celery.tasks))
+    return celery
 
 
 app = _app()

@@ -124,7 +124,12 @@ class Settings(BaseSettings):
     # CSV files at least this large are cut into chunks of about `csv_chunk_bytes`, one task each.
     csv_fanout_min_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     csv_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # `user:password` for Flower's UI and API; `celery -A sync flower` refuses to start without.
     flower_basic_auth: SecretStr | None = None
+    # beat_schedule.py: incremental syncs this often; full syncs nightly at this UTC time.
+    beat_incremental_every_seconds: int = Field(default=15 * 60, ge=1)
+    beat_nightly_at: str = Field(default="02:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    beat_nightly_expires_seconds: int = Field(default=3 * 3600, ge=60)
 
     log_level: str = "INFO"
     # JSON lines for log shippers; `LOG_JSON=false` gives a console view for people.

@@ -14,9 +14,11 @@ from connectors import FatalSourceError
 from connectors.csv import CsvStream
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
-from sync.jobs import import_csv
+from sync.cli._worker import enqueue, report_queued, require_broker
+from sync.jobs import import_csv, queue_csv
 from sync.mapping import PRESETS
 from sync.pipeline import StreamBusy
+from sync.settings import Settings
 
 app = typer.Typer(help="Import records from files.", no_args_is_help=True)
 
@@ -39,10 +41,19 @@ def import_csv_command(
     source_name: Annotated[
         str | None, typer.Option(help="Name of the source, e.g. shopify-eu (default: the preset's).")
     ] = None,
+    enqueue_it: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue", help="Send it to the Celery worker (needs CELERY_BROKER_URL); print the run id."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Import a CSV export into the store and print the run summary."""
+    """Import a CSV export into the store and print the run summary (or, queued, the run id)."""
     settings = read_settings()
+    if enqueue_it:
+        _enqueue_csv(settings, path, kind.value, preset, mapping, source_name, as_json)
+        return
     show_progress = not as_json and err.is_terminal
     progress = Progress(
         TextColumn("[bold]importing[/] {task.description}"),
@@ -74,3 +85,41 @@ def import_csv_command(
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     report(summary, as_json)
+
+
+def _enqueue_csv(
+    settings: Settings,
+    path: Path,
+    kind: str,
+    preset: str | None,
+    mapping: Path | None,
+    source_name: str | None,
+    as_json: bool,
+) -> None:
+    require_broker(settings)
+    try:
+        # Recorded (queued) before it is sent, so its id can be printed and a bad file is
+        # refused here, in one line, rather than failing later in the worker.
+        run_id = queue_csv(
+            settings,
+            path,
+            kind=kind,
+            preset_name=preset,
+            mapping=mapping,
+            source_name=source_name,
+            trigger="cli",
+        )
+    except FatalSourceError as exc:
+        fail(str(exc))
+    except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+        fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    kwargs = {
+        "path": str(path.resolve()),
+        "kind": kind,
+        "preset": preset,
+        "mapping": str(mapping.resolve()) if mapping else None,
+        "source_name": source_name,
+        "run_id": run_id,
+        "trigger": "cli",
+    }
+    report_queued(run_id, enqueue(settings, "sync.csv.import", kwargs), as_json)

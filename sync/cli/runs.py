@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from connectors import FatalSourceError
-from models import SchemaOutOfDateError, SyncReject, SyncRun
+from models import RunStatus, SchemaOutOfDateError, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
-from sync.pipeline import SUMMARY_KEYS, StreamBusy
+from sync.cli._worker import enqueue, has_broker, report_queued
+from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of
 
 app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
 
@@ -23,6 +24,8 @@ _RUN_COLUMNS = (
     "mode",
     "trigger",
     "status",
+    "task_id",
+    "held_by",
     *SUMMARY_KEYS,
     "started_at",
     "finished_at",
@@ -32,24 +35,42 @@ _RUN_COLUMNS = (
 @app.command("list")
 def runs_list(
     limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs.")] = 20,
+    status: Annotated[
+        RunStatus | None, typer.Option(help="Only runs in this state, e.g. failed (to retry them).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The newest sync runs, with their counts."""
+    """The newest sync runs: what started them (trigger), their Celery task, and their counts."""
     runs = SyncRun.__table__  # type: ignore[attr-defined]
+    query = sa.select(*[runs.c[c] for c in _RUN_COLUMNS]).order_by(runs.c.started_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(runs.c.status == status.value)
     with open_store().connect() as conn:
-        rows = conn.execute(
-            sa.select(*[runs.c[c] for c in _RUN_COLUMNS]).order_by(runs.c.started_at.desc()).limit(limit)
-        ).mappings()
+        rows = conn.execute(query).mappings()
         data = [dict(r) for r in rows]
     if as_json:
         print_json(data)
         return
-    table = Table("run", "source", "stream", "status", "read", "created", "updated", "rejected", "started")
+    table = Table(
+        "run",
+        "source",
+        "stream",
+        "trigger",
+        "task",
+        "status",
+        "read",
+        "created",
+        "updated",
+        "rejected",
+        "started",
+    )
     for r in data:
         table.add_row(
             r["id"],
             r["source"],
             r["stream"],
+            r["trigger"],
+            r["task_id"] or "",
             r["status"],
             str(r["read"]),
             str(r["created"]),
@@ -97,7 +118,18 @@ def runs_show(
         print_json(data)
         return
     table = Table(title=f"run {run_id}", show_header=False)
-    for key in ("source", "stream", "mode", "trigger", "status", *SUMMARY_KEYS, "conflicts", "error"):
+    for key in (
+        "source",
+        "stream",
+        "mode",
+        "trigger",
+        "task_id",
+        "status",
+        "held_by",
+        *SUMMARY_KEYS,
+        "conflicts",
+        "error",
+    ):
         table.add_row(key, str(data[key]))
     out.print(table)
     for title, items in (("rejects", data["rejects"]), ("warnings", data["warnings_detail"])):
@@ -138,3 +170,37 @@ def runs_resume(
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     report(summary, as_json)
+
+
+@app.command("retry")
+def runs_retry(
+    run_id: Annotated[
+        str, typer.Argument(help="The failed or paused run's id (from `runs list --status failed`).")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Re-run a failed, paused or abandoned run from its checkpoint.
+
+    With CELERY_BROKER_URL set, the worker does it (task sync.run.retry) and this prints the
+    run id; without, it runs here, as `runs resume` does. A run still alive is refused.
+    """
+    settings = read_settings()
+    if not has_broker(settings):
+        runs_resume(run_id, force=False, as_json=as_json)
+        return
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    engine = open_store()
+    with engine.connect() as conn:
+        run = conn.execute(
+            sa.select(runs.c.source, runs.c.stream, runs.c.status).where(runs.c.id == run_id)
+        ).first()
+    if run is None:
+        fail(f"no run {run_id!r}")
+        return
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        fail(f"run {run_id} already {run.status}; nothing to retry")
+    held = holder_of(engine, run.source, run.stream)
+    if held is not None and held[0] == run_id:
+        fail(f"run {run_id} is still running; nothing done")
+    task_id = enqueue(settings, "sync.run.retry", {"run_id": run_id})
+    report_queued(run_id, task_id, as_json)

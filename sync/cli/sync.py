@@ -11,6 +11,7 @@ import typer
 from connectors import FatalSourceError, redact
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
+from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.pipeline import StreamBusy
 
 app = typer.Typer(help="Sync from a connected source.", no_args_is_help=True)
@@ -27,12 +28,29 @@ def sync_salesforce_command(
         SalesforceStreamName, typer.Option(help="What to sync: contacts → customers, orders → orders.")
     ] = SalesforceStreamName.contacts,
     full: Annotated[bool, typer.Option("--full", help="Read everything, not only what changed.")] = False,
+    enqueue_it: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue", help="Send it to the Celery worker (needs CELERY_BROKER_URL); print the run id."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Sync a Salesforce stream (resuming a paused or failed run) and print the run summary."""
-    from sync.jobs import sync_salesforce
+    from sync.jobs import queue_salesforce, sync_salesforce
 
     settings = read_settings()
+    if enqueue_it:
+        require_broker(settings)
+        try:
+            run_id = queue_salesforce(settings, stream=stream.value, full=full, trigger="cli")
+        except FatalSourceError as exc:
+            fail(str(exc))
+        except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
+            fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+        kwargs = {"full": full, "trigger": "cli", "run_id": run_id}
+        report_queued(run_id, enqueue(settings, f"sync.salesforce.{stream.value}", kwargs), as_json)
+        return
     try:
         summary = sync_salesforce(settings, stream=stream.value, full=full, trigger="cli")
     except StreamBusy as exc:

@@ -18,7 +18,7 @@ from sync.jobs.csv import (
 from sync.jobs.resume import resume_run
 
 if TYPE_CHECKING:
-    from sync.jobs.salesforce import resume_salesforce, sync_salesforce
+    from sync.jobs.salesforce import queue_salesforce, resume_salesforce, sync_salesforce
     from sync.jobs.spotify import link_batches, next_due, rotate_token_keys, sync_spotify
     from sync.jobs.spotify_link import (
         LinkRefusedError,
@@ -41,6 +41,7 @@ __all__ = [
     "link_batches",
     "next_due",
     "queue_csv",
+    "queue_salesforce",
     "read_connect_link",
     "record_unusable_csv",
     "resume_csv",
@@ -57,7 +58,7 @@ __all__ = [
 
 # The Salesforce and Spotify client libraries load only when such a job runs.
 _LAZY = {
-    **dict.fromkeys(("sync_salesforce", "resume_salesforce"), "salesforce"),
+    **dict.fromkeys(("sync_salesforce", "resume_salesforce", "queue_salesforce"), "salesforce"),
     **dict.fromkeys(("link_batches", "next_due", "rotate_token_keys", "sync_spotify"), "spotify"),
     **dict.fromkeys(
         (

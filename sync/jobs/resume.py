@@ -49,6 +49,10 @@ def resume_run(
         from sync.jobs.spotify import sync_spotify
 
         return sync_spotify(settings, link_ids=params.get("link_ids"), run_id=run_id)
+    if run.source == "salesforce":
+        from sync.jobs.salesforce import resume_salesforce
+
+        return resume_salesforce(settings, run_id)
     raise FatalSourceError(
         f"run {run_id} reads from {run.source}: `customer-sync sync {run.source}` resumes its newest stopped run"
     )

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors import FatalSourceError
-from connectors.salesforce import STREAMS, Reconciler, SalesforceStream
+from connectors.salesforce import STREAMS, Reconciler, SalesforceStream, auth_mode
 from models import CustomerSource, SyncRun, ensure_schema
 from models.enums import RunStatus
 from sync.load import drop, stage, temp_table
@@ -107,6 +107,29 @@ def sync_salesforce(
     elif task_id:
         set_task(engine, run_id, task_id)
     return execute_run(engine, settings, reader, mapping_spec(reader), run_id, full=full, token=token)
+
+
+def queue_salesforce(
+    settings: Settings, *, stream: str = "contacts", full: bool = False, trigger: str = "cli"
+) -> str:
+    """The run a worker should carry on for `stream`: its stopped run, or a new `queued` one.
+
+    Raises FatalSourceError, before any run is recorded, for an unknown stream or no credentials.
+    """
+    if stream not in STREAMS:
+        raise FatalSourceError(f"unknown Salesforce stream {stream!r}; choose from {', '.join(STREAMS)}")
+    auth_mode(settings.salesforce)
+    engine = ensure_schema(settings.database_url)
+    source = STREAMS[stream]
+    reader = source(settings.salesforce, reconcile=missing_from(engine, source.source))
+    return resumable_run(engine, reader) or create_run(
+        engine,
+        reader,
+        entity_kind=reader.kind,
+        mode="full" if full else "incremental",
+        trigger=trigger,
+        status=RunStatus.QUEUED,
+    )
 
 
 def resume_salesforce(

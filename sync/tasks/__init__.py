@@ -1,4 +1,4 @@
-"""Celery tasks: small JSON arguments (ids, paths, cursors), idempotent, stable names."""
+"""Celery tasks: small JSON arguments (ids, paths, cursors), idempotent, stable names; each module imported here is registered."""
 
 from __future__ import annotations
 

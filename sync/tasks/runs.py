@@ -10,7 +10,7 @@ from celery import shared_task
 from connectors import FatalSourceError
 from models import SyncRun, ensure_schema
 from models.enums import RunStatus
-from sync.jobs import resume_salesforce
+from sync.jobs import resume_run, resume_salesforce
 from sync.pipeline import StreamBusy, finish_chunked_run, holder_of
 from sync.settings import get_settings
 from sync.tasks._base import RunTask
@@ -47,6 +47,7 @@ def retry_run(self: RunTask, run_id: str) -> dict[str, Any]:
             with engine.begin() as conn:
                 conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=self.request.id))
             return resume_salesforce(settings, run_id, token=self.request.id).as_dict()
+        # Any other source resumes as `customer-sync runs resume` does it.
+        return resume_run(settings, run_id).as_dict()
     except StreamBusy as exc:
         raise self.retry(exc=exc, countdown=settings.run_lease_seconds) from None
-    raise FatalSourceError(f"runs of {run['source']} cannot be retried by this worker")

@@ -8,23 +8,29 @@ from celery import shared_task
 
 from connectors import TransientSourceError
 from connectors.salesforce import is_transient
-from sync.jobs import sync_salesforce
-from sync.pipeline import RunFailedError, StreamBusy
+from models import ensure_schema
+from sync.jobs import resume_salesforce, sync_salesforce
+from sync.pipeline import RunFailedError, StreamBusy, set_task
 from sync.settings import get_settings
 from sync.tasks._base import RunTask
 
 
-def _sync(task: RunTask, stream: str, full: bool, trigger: str) -> dict[str, Any]:
+def _sync(task: RunTask, stream: str, full: bool, trigger: str, run_id: str | None) -> dict[str, Any]:
     settings = get_settings()
     try:
-        summary = sync_salesforce(
-            settings,
-            stream=stream,
-            full=full,
-            trigger=trigger,
-            token=task.request.id,
-            task_id=task.request.id,
-        )
+        if run_id:
+            # Queued by the CLI (or re-applied): carry that very run.
+            set_task(ensure_schema(settings.database_url), run_id, task.request.id)
+            summary = resume_salesforce(settings, run_id, token=task.request.id)
+        else:
+            summary = sync_salesforce(
+                settings,
+                stream=stream,
+                full=full,
+                trigger=trigger,
+                token=task.request.id,
+                task_id=task.request.id,
+            )
     except StreamBusy as exc:
         # The stream's own stopped run is being carried on elsewhere: nothing to add.
         return {"status": "running", "note": str(exc)}
@@ -41,12 +47,16 @@ def _sync(task: RunTask, stream: str, full: bool, trigger: str) -> dict[str, Any
 
 
 @shared_task(name="sync.salesforce.contacts", base=RunTask, bind=True)
-def sync_salesforce_contacts(self: RunTask, full: bool = False, trigger: str = "operator") -> dict[str, Any]:
-    """Sync Salesforce Contacts into customers (incremental unless `full`)."""
-    return _sync(self, "contacts", full, trigger)
+def sync_salesforce_contacts(
+    self: RunTask, full: bool = False, trigger: str = "operator", run_id: str | None = None
+) -> dict[str, Any]:
+    """Sync Salesforce Contacts into customers (incremental unless `full`), or carry `run_id` on."""
+    return _sync(self, "contacts", full, trigger, run_id)
 
 
 @shared_task(name="sync.salesforce.orders", base=RunTask, bind=True)
-def sync_salesforce_orders(self: RunTask, full: bool = False, trigger: str = "operator") -> dict[str, Any]:
-    """Sync Salesforce Orders into orders (incremental unless `full`)."""
-    return _sync(self, "orders", full, trigger)
+def sync_salesforce_orders(
+    self: RunTask, full: bool = False, trigger: str = "operator", run_id: str | None = None
+) -> dict[str, Any]:
+    """Sync Salesforce Orders into orders (incremental unless `full`), or carry `run_id` on."""
+    return _sync(self, "orders", full, trigger, run_id)

@@ -143,6 +143,7 @@ def test_fatal_imports_leave_an_existing_store_untouched(
         ["runs", "list"],
         ["runs", "show"],
         ["runs", "resume"],
+        ["runs", "retry"],
         ["customers", "get"],
         ["db", "upgrade"],
         ["serve"],

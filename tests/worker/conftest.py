@@ -20,7 +20,7 @@ import redis
 from celery import Celery
 
 from models import get_engine
-from sync.celery import make_app
+from sync.celery import close_app, make_app
 from sync.settings import Settings
 from tests.conftest import truncate_all
 
@@ -171,7 +171,7 @@ def client_app(broker: Broker) -> Iterator[Celery]:
     """The test's own app, to send tasks by name and read their results."""
     app = make_app(broker.settings())
     yield app
-    app.close()
+    close_app(app)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
