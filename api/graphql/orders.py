@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from api.auth import Viewer
-from api.graphql.relay import PageArgs
+from api.graphql.relay import PageArgs, select_page
 from models import Order, OrderType, Store
 
 _order = Order.__table__  # type: ignore[attr-defined]
@@ -41,15 +41,14 @@ class OrderFilter:
 
 
 def list_orders(
-    conn: sa.Connection, viewer: Viewer, filters: OrderFilter, page: PageArgs
+    conn: sa.Connection, viewer: Viewer, filters: OrderFilter, page: PageArgs, with_count: bool = True
 ) -> tuple[list[sa.Row[Any]], int, int]:
-    """`(rows, count, start)` of one page of orders, newest first, with type and store names."""
+    """`(rows, count, start)` of one page of orders, newest first, with type and store names.
+
+    Without `with_count` the total is not counted when the page does not need it (see `select_page`).
+    """
     where = filters.conditions(viewer)
-    count = int(conn.execute(sa.select(sa.func.count()).select_from(_order).where(*where)).scalar_one())
-    start, end = page.window(count)
-    if end <= start:
-        return [], count, start
-    rows = conn.execute(
+    rows = (
         sa.select(
             _order,
             _order_type.c.name.label("order_type_name"),
@@ -62,7 +61,6 @@ def list_orders(
         )
         .where(*where)
         .order_by(_order.c.completed_at.desc().nulls_last(), _order.c.pk.desc())
-        .offset(start)
-        .limit(end - start)
-    ).all()
-    return list(rows), count, start
+    )
+    count = sa.select(sa.func.count()).select_from(_order).where(*where)
+    return select_page(conn, rows, count, page, with_count=with_count)
