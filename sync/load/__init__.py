@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from sync.load.commerce import COMMERCE_LOADERS
-from sync.load.customers import BatchResult, BatchTarget, load_customer_batch
+from sync.load.customers import (
+    BatchResult,
+    BatchTarget,
+    Known,
+    find_unchanged,
+    load_customer_batch,
+    mark_seen,
+)
 from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.lookup import find_customer, global_id
 from sync.load.staging import drop, stage, temp_table
@@ -13,12 +20,15 @@ __all__ = [
     "COMMERCE_LOADERS",
     "BatchResult",
     "BatchTarget",
+    "Known",
     "SourceRow",
     "compute_golden",
     "drop",
     "find_customer",
+    "find_unchanged",
     "global_id",
     "load_customer_batch",
+    "mark_seen",
     "recompute_customers",
     "stage",
     "temp_table",

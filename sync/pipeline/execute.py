@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -25,7 +25,7 @@ from connectors import (
 )
 from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
-from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
+from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, mark_seen, upsert_from
 from sync.mapping import Draft, Issue, MappingSpec
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
 from sync.pipeline.mapper import MappedBatch, batch_mapper
@@ -37,6 +37,7 @@ from sync.pipeline.runs import (
     set_run_status,
     take_stream,
 )
+from sync.pipeline.skip import Skipped, UnchangedRows
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.pipeline")
@@ -122,6 +123,7 @@ def _execute_run(
         run_id, stream.source_name, _entity_source(stream), settings.priority_of(stream.source_name)
     )
     load = loader_for(spec.kind)
+    unchanged = UnchangedRows(engine, target, spec)
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
         items = _items(stream, ctx, done if stream.resume_by_skip else 0)
@@ -140,14 +142,17 @@ def _execute_run(
                     stopped, batch = exc, []
                 if batch:
                     done += len(batch)
+                    # Rows the store already holds exactly as read are not mapped again.
+                    split = unchanged.split(batch)
                     # The cursor is taken now, while it still describes exactly this batch.
                     pending.append(
                         _Pending(
-                            mapper(batch, spec),
+                            mapper(split.items, spec, split.raw_hashes),
                             done,
                             stream.cursor(),
                             stream.checkpoint(),
                             [item.position for item in batch],
+                            split.skipped,
                         )
                     )
                 while pending and (len(pending) > in_flight or not batch):
@@ -198,6 +203,7 @@ class _Pending:
     cursor: dict[str, Any]
     checkpoint: dict[str, Any]
     positions: list[int | None]
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 @retry(
@@ -228,8 +234,21 @@ def _commit_batch(
         if in_batch is not None:
             in_batch(conn, job.positions)
         delta = load_mapped(conn, target, load, mapped)
+        delta.update(_skipped(conn, target, job.skipped))
         _advance(conn, source, stream, target.run_id, delta, job)
     return delta
+
+
+def _skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -> Counter[str]:
+    """Count the rows skipped unmapped, and mark them read by this run (as the loader does)."""
+    mark_seen(conn, target.run_id, skipped.unchanged)
+    return Counter(
+        {
+            "read": skipped.read,
+            RecordOutcome.UNCHANGED: len(skipped.unchanged),
+            RecordOutcome.DUPLICATE: skipped.duplicates,
+        }
+    )
 
 
 def load_mapped(conn: sa.Connection, target: BatchTarget, load: Loader, mapped: MappedBatch) -> Counter[str]:
