@@ -61,6 +61,7 @@ class Report:
     store: dict[str, int] = field(default_factory=dict)
     api: list[Latency] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+    databases: list[str] = field(default_factory=list)  # the throw-away databases, all dropped
     date: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="minutes"))
 
     def result(self, method: str, phase: str) -> Measurement | None:
@@ -84,9 +85,10 @@ def _load() -> list[float]:
 
 
 @contextmanager
-def _database(admin: sa.Engine, tag: str, migrate: bool) -> Iterator[str]:
+def _database(admin: sa.Engine, tag: str, migrate: bool, names: list[str]) -> Iterator[str]:
     """A throw-away database for one method, dropped afterwards whatever happens."""
     name = f"cs_bench_{uuid.uuid4().hex[:8]}_{tag}"
+    names.append(name)
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -220,7 +222,7 @@ def run_benchmark(
             for method in methods:
                 n = sample_rows if method == "orm" else rows
                 keep_for_api = method == "project" and api
-                with _database(admin, method, migrate=method in ("project", "orm")) as url:
+                with _database(admin, method, method in ("project", "orm"), report.databases) as url:
                     say(f"{method}: {n:,} rows, {', '.join(PHASES)}")
                     job = Job(method, url, *files[n], n, batch_size, tmp)
                     report.imports.extend(run_isolated(job, isolate))
@@ -230,7 +232,7 @@ def run_benchmark(
                         report.api = run_api_benchmark(url, api_seconds, api_levels, say)
             if rss_rows and "project" in methods:
                 for n in (rows, rss_rows):
-                    with _database(admin, "rss", migrate=True) as url:
+                    with _database(admin, "rss", True, report.databases) as url:
                         say(f"project: peak RSS of a first import of {n:,} rows")
                         job = Job("project", url, *files[n], n, batch_size, tmp, phases=(FIRST,))
                         report.rss.extend(run_isolated(job, isolate))

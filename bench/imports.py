@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import multiprocessing
 import os
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -55,6 +56,8 @@ class Measurement:
     written: int  # store rows inserted or updated by the phase (bookkeeping tables aside)
     store_rows: int  # customers in the store after the phase
     counts: dict[str, int] = field(default_factory=dict)
+    # sha256 of the store's customer e-mails, sorted: which people the phase left in the store.
+    store_digest: str = ""
     ratio_to_dlt: float | None = None
 
     @property
@@ -74,6 +77,20 @@ class Job:
     batch_size: int
     workdir: str
     phases: tuple[str, ...] = PHASES
+
+
+def store_digest(emails: Iterable[str | None]) -> str:
+    """A fingerprint of a set of customers by e-mail, to tell that two stores hold the same people."""
+    return hashlib.sha256("\n".join(sorted(e or "" for e in emails)).encode()).hexdigest()
+
+
+# Per method: where its customers' e-mails are.
+_EMAILS = {
+    "project": "SELECT email FROM customer",
+    "orm": "SELECT email FROM customer",
+    "floor": "SELECT email FROM floor_customer",
+    "dlt": "SELECT email FROM dlt_bench.customers",
+}
 
 
 def peak_rss_mib() -> float:
@@ -299,9 +316,11 @@ def run_job(job: Job) -> list[Measurement]:
         counts = work(job, path)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         written, store_rows = observe(engine, since)  # outside the timing
+        with engine.connect() as conn:
+            people = store_digest(conn.execute(sa.text(_EMAILS[job.method])).scalars())
         results.append(
             Measurement(
-                job.method, phase, job.rows, seconds, cpu, peak_rss_mib(), written, store_rows, counts
+                job.method, phase, job.rows, seconds, cpu, peak_rss_mib(), written, store_rows, counts, people
             )
         )
     engine.dispose()

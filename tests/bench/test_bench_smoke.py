@@ -6,18 +6,26 @@ import importlib.util
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from bench.__main__ import format_report, run_benchmark
 from bench.api import QUERIES
-from bench.imports import CHANGED, FIRST, METHODS, PHASES, UNCHANGED
+from bench.exports import CUSTOMER_HEADER, customer_rows
+from bench.imports import CHANGED, FIRST, METHODS, PHASES, UNCHANGED, store_digest
 from tests.conftest import PG_ADMIN_URL
 
 # dlt is in the optional `bench` group (`make bench` installs it); without it the rest still runs.
 HAS_DLT = importlib.util.find_spec("dlt") is not None
 MEASURED = tuple(m for m in METHODS if HAS_DLT or m != "dlt")
+# The timeout guards against a hang; speed is the benchmark's business (the machine is shared).
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]
 
 ROWS, SAMPLE = 300, 100
+
+
+def people_of(rows: int) -> str:
+    """The digest of the e-mails the file's first `rows` rows carry, read from the rows themselves."""
+    return store_digest(row[CUSTOMER_HEADER.index("email")].lower() for row in customer_rows(rows))
 
 
 def test_every_method_imports_the_same_rows_and_each_store_ends_with_one_customer_per_row() -> None:
@@ -30,7 +38,9 @@ def test_every_method_imports_the_same_rows_and_each_store_ends_with_one_custome
     for m in report.imports:
         rows = SAMPLE if m.method == "orm" else ROWS
         assert m.rows == rows, m
+        # One customer per row, and the very people of those rows, in every method's store.
         assert m.store_rows == rows, f"{m.method} {m.phase}: {m.store_rows} customers for {rows} rows"
+        assert m.store_digest == people_of(rows), (m.method, m.phase)
         assert m.rows_per_s > 0 and m.peak_rss_mib > 0
         assert (m.ratio_to_dlt is not None) == HAS_DLT
     project = {p: report.result("project", p) for p in PHASES}
@@ -61,3 +71,14 @@ def test_every_method_imports_the_same_rows_and_each_store_ends_with_one_custome
     assert all(f"{'MET   ' if t.met else 'MISSED'} {t.name}" in table for t in report.targets)
     decoded = json.loads(json.dumps(report.as_dict()))
     assert {"method", "phase", "rows_per_s", "written", "store_rows"} <= set(decoded["imports"][0])
+
+    admin = sa.create_engine(PG_ADMIN_URL)
+    try:
+        with admin.connect() as conn:
+            left = conn.execute(
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = ANY(:names)"),
+                {"names": report.databases},
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert len(report.databases) == len(MEASURED) + 2 and left == 0
