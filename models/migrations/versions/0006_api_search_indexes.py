@@ -1,7 +1,7 @@
 """API search indexes: trigram GIN for the *_Icontains filters (PostgreSQL), and one per documented filter
 
-Revision ID: 0005_api_search_indexes
-Revises: 0004_spotify_links
+Revision ID: 0006_api_search_indexes
+Revises: 0005_worker_runs
 Create Date: 2026-11-30 12:30:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0005_api_search_indexes"
-down_revision: str | None = "0004_spotify_links"
+revision: str = "0006_api_search_indexes"
+down_revision: str | None = "0005_worker_runs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

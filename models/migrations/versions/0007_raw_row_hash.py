@@ -1,7 +1,7 @@
 """customer_source.raw_hash: re-imports skip unchanged raw rows before mapping
 
-Revision ID: 0006_raw_row_hash
-Revises: 0005_api_search_indexes
+Revision ID: 0007_raw_row_hash
+Revises: 0006_api_search_indexes
 Create Date: 2026-11-30 12:50:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_raw_row_hash"
-down_revision: str | None = "0005_api_search_indexes"
+revision: str = "0007_raw_row_hash"
+down_revision: str | None = "0006_api_search_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
