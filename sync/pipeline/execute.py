@@ -25,7 +25,7 @@ from connectors import (
 )
 from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
-from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, mark_seen, upsert_from
+from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
 from sync.mapping import Draft, Issue, MappingSpec
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
 from sync.pipeline.mapper import MappedBatch, batch_mapper
@@ -37,7 +37,7 @@ from sync.pipeline.runs import (
     set_run_status,
     take_stream,
 )
-from sync.pipeline.skip import Skipped, UnchangedRows
+from sync.pipeline.skip import Skipped, UnchangedRows, record_skipped
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.pipeline")
@@ -234,21 +234,9 @@ def _commit_batch(
         if in_batch is not None:
             in_batch(conn, job.positions)
         delta = load_mapped(conn, target, load, mapped)
-        delta.update(_skipped(conn, target, job.skipped))
+        delta.update(record_skipped(conn, target, job.skipped))
         _advance(conn, source, stream, target.run_id, delta, job)
     return delta
-
-
-def _skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -> Counter[str]:
-    """Count the rows skipped unmapped, and mark them read by this run (as the loader does)."""
-    mark_seen(conn, target.run_id, skipped.unchanged)
-    return Counter(
-        {
-            "read": skipped.read,
-            RecordOutcome.UNCHANGED: len(skipped.unchanged),
-            RecordOutcome.DUPLICATE: skipped.duplicates,
-        }
-    )
 
 
 def load_mapped(conn: sa.Connection, target: BatchTarget, load: Loader, mapped: MappedBatch) -> Counter[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors import SourceRecord
-from sync.load import BatchTarget, find_unchanged
+from models.enums import RecordOutcome
+from sync.load import BatchTarget, find_unchanged, mark_seen
 from sync.mapping import MappingSpec, raw_hasher
 from sync.pipeline.mapper import Item
 
@@ -71,3 +74,15 @@ class UnchangedRows:
                 skipped.unchanged.append((hit.source_id, item.position))
                 taken.add(hit.source_id)
         return Split(items, kept, skipped)
+
+
+def record_skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -> Counter[str]:
+    """Mark the skipped rows read by this run (as the loader does its own); their count deltas."""
+    mark_seen(conn, target.run_id, skipped.unchanged)
+    return Counter(
+        {
+            "read": skipped.read,
+            RecordOutcome.UNCHANGED: len(skipped.unchanged),
+            RecordOutcome.DUPLICATE: skipped.duplicates,
+        }
+    )
