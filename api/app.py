@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 import structlog
@@ -42,12 +42,8 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
         mailer=mailer or _default_mailer(settings),
     )
 
-    async def context() -> AsyncIterator[RequestContext]:
-        request_context = RequestContext(services)
-        try:
-            yield request_context
-        finally:
-            request_context.close()
+    async def context() -> RequestContext:
+        return RequestContext(services)
 
     app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None)
     app.state.services = services

@@ -211,7 +211,13 @@ class Server:
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": secret_key, "APP_ENV": "production"}
         app = ["api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(self.port)]
         quiet = ["--log-level", "warning", "--no-access-log"]
-        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", *app, *quiet], env=env)
+        # Its access log is not the benchmark's output.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", *app, *quiet],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar
@@ -48,9 +47,6 @@ class RequestContext(BaseContext):
         self._viewer_error: str | None = None
         self._resolved = False
         self._viewer_lock = asyncio.Lock()
-        # One connection for all of the request's reads (see `read`), given back by `close`.
-        self._conn: sa.Connection | None = None
-        self._conn_lock = threading.Lock()
 
     @property
     def settings(self) -> Settings:
@@ -61,29 +57,16 @@ class RequestContext(BaseContext):
     ) -> T:
         """Run `fn(connection, ...)` in a worker thread, so SQL never blocks the event loop.
 
-        The request's reads share one connection, taken on first use: a customer with its
-        points and three connections costs one pool checkout (and one liveness ping), not six.
-        They take turns on it; on this workload the database answers faster than Python asks.
+        Each read checks a connection out for itself only. (Holding one per request deadlocks
+        under load: requests waiting in the thread pool for a connection that requests waiting
+        for a thread hold.)
         """
 
         def run() -> T:
-            with self._conn_lock:
-                if self._conn is None:
-                    self._conn = self.services.engine.connect()
-                try:
-                    return fn(self._conn, *args, **kwargs)
-                except Exception:
-                    self._conn.rollback()  # an aborted transaction must not fail the next read
-                    raise
+            with self.services.engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
 
         return await asyncio.to_thread(run)
-
-    def close(self) -> None:
-        """Give the reads' connection back to the pool (at the end of the request)."""
-        with self._conn_lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     async def write(
         self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
