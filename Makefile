@@ -34,8 +34,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## The speed benchmark (bench/README.md): imports beside dlt and the COPY floor, then the API.
+## `make bench BENCH_ARGS="--rows 20000"` for a shorter run.
 bench: $(STAMP) services
-	$(BIN)/python -m bench.csv_import
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## One Celery worker process against two on a 200,000-row CSV fanned out into chunks.
 bench-worker: $(STAMP) services

@@ -24,6 +24,12 @@ MAILCHIMP_HEADER = [
 FIRST = ["Ada", "Bob", "Chloé", "Dmitri", "Eve", "Fatima", "Günter", "Hana", "Ivan", "José", "Kai", "Lena"]
 LAST = ["Lovelace", "Smith", "Müller", "O'Brien", "García", "Nguyen", "Kowalski", "Rossi", "Tanaka"]
 CITIES = [("London", "GB"), ("Berlin", "DE"), ("New York", "US")]
+# The 11-column customer file of the speed benchmark (issue 9), read with bench/customers.toml.
+CUSTOMER_HEADER = [
+    "id", "first_name", "last_name", "email", "phone", "birthday", "street", "city", "zip",
+    "country", "gender",
+]  # fmt: skip
+GENDERS = ["female", "male", "", "other"]
 
 
 def _phone(i: int, country: str) -> str:
@@ -73,6 +79,33 @@ def shopify_rows(n: int, start: int = 0, garbage: float = 0.0, seed: int = 7) ->
             str(rng.randrange(0, 40)), "", "no", rng.choice(["", "vip", "wholesale"]),
         ]  # fmt: skip
         yield _garbage(row, rng, 3) if garbage and rng.random() < garbage else row
+
+
+def _unique_phone(i: int, country: str) -> str:
+    # Distinct for every row up to millions, so no cache of repeated numbers flatters the import.
+    if country == "GB":
+        return f"020 7{i // 10000 % 1000:03d} {i % 10000:04d}"
+    if country == "DE":
+        return f"030 {2000000 + i % 7999999}"
+    return f"(212) {200 + i // 10000 % 800}-{i % 10000:04d}"
+
+
+def customer_rows(n: int, changed_every: int = 0, seed: int = 13) -> Iterator[list[str]]:
+    """Rows of the 11-column benchmark file; with `changed_every` k, every k-th row has moved house.
+
+    Cheap to generate (no per-row Random), so a million rows take seconds, and deterministic.
+    """
+    for i in range(n):
+        city, country = CITIES[i % len(CITIES)]
+        moved = changed_every and i % changed_every == 0
+        street = f"{1 + (i * 7 + seed) % 200} {'Hauptstraße' if i % 3 == 0 else 'High Street'}"
+        yield [
+            str(1_000_000 + i), FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)],
+            f"person{i}@example.com", _unique_phone(i, country),
+            f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            f"{street} (moved)" if moved else street, city, f"{10000 + i % 89999}", country,
+            GENDERS[i % len(GENDERS)],
+        ]  # fmt: skip
 
 
 def mailchimp_rows(n: int, start: int = 0, seed: int = 11) -> Iterator[list[str]]:

@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 from models._types import UTCDateTime, utcnow
 from models.auth import CustomerLogin, LoginThrottle, RefreshToken
 from models.commerce import Order, OrderType, PointsLedger, Promotion, Redemption, Store
-from models.customer import GOLDEN_FIELDS, Customer, CustomerBase, CustomerPublic
+from models.customer import GOLDEN_FIELDS, POSTGRES_ONLY_INDEXES, Customer, CustomerBase, CustomerPublic
 from models.db import (
     SchemaOutOfDateError,
     ensure_schema,
@@ -35,6 +35,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "COUNT_FIELDS",
     "GOLDEN_FIELDS",
+    "POSTGRES_ONLY_INDEXES",
     "ConnectorState",
     "Customer",
     "CustomerBase",

@@ -39,6 +39,9 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("source", "source_id", name="uq_order_source_key"),
         sa.Index("ix_order_customer_completed", "customer_pk", "completed_at"),
+        # The documented `orders` filters: store_Id and completedAt_Gte/Lte.
+        sa.Index("ix_order_store_completed", "store_pk", "completed_at"),
+        sa.Index("ix_order_completed", "completed_at"),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -62,7 +65,10 @@ class Promotion(SQLModel, table=True):
     """An offer and the rules that decide which customers can have it, and when."""
 
     __tablename__ = "promotion"
-    __table_args__ = (sa.UniqueConstraint("source", "source_id", name="uq_promotion_source_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id", name="uq_promotion_source_key"),
+        sa.Index("ix_promotion_store", "store_pk"),
+    )
 
     pk: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=64)

@@ -48,6 +48,12 @@ GOLDEN_FIELDS: tuple[str, ...] = (
 )
 
 
+# Trigram GIN indexes for `consumers(email_Icontains / phoneNumber_Icontains)` (`ILIKE '%…%'`):
+# created by migration 0006 on PostgreSQL only (pg_trgm), so they are not in the metadata and
+# schema comparisons leave them out.
+POSTGRES_ONLY_INDEXES: frozenset[str] = frozenset({"ix_customer_email_trgm", "ix_customer_phone_number_trgm"})
+
+
 class Customer(CustomerBase, table=True):
     """One person on the platform; its synced fields are a pure function of its source rows."""
 

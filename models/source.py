@@ -18,6 +18,8 @@ class CustomerSource(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("source", "source_id", name="uq_customer_source_key"),
         sa.Index("ix_customer_source_customer_pk", "customer_pk"),
+        # An import looks its batch's raw-row hashes up here, to skip unchanged rows unmapped.
+        sa.Index("ix_customer_source_raw_hash", "source", "raw_hash"),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -28,6 +30,9 @@ class CustomerSource(SQLModel, table=True):
     priority: int = 0
     modstamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
     content_hash: str = Field(max_length=64)
+    # Hash of the raw row last mapped into this one (sync.mapping.raw); null when it came from
+    # elsewhere (an API write, a tombstone), so only a row read again unchanged is skipped.
+    raw_hash: str | None = Field(default=None, max_length=32)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     deleted: bool = False
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

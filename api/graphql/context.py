@@ -54,7 +54,12 @@ class RequestContext(BaseContext):
     async def read(
         self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run `fn(connection, ...)` in a worker thread, so SQL never blocks the event loop."""
+        """Run `fn(connection, ...)` in a worker thread, so SQL never blocks the event loop.
+
+        Each read checks a connection out for itself only. (Holding one per request deadlocks
+        under load: requests waiting in the thread pool for a connection that requests waiting
+        for a thread hold.)
+        """
 
         def run() -> T:
             with self.services.engine.connect() as conn:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api.graphql.relay import PageArgs
+from api.graphql.relay import PageArgs, select_page
 from api.graphql.scope import Scope
 from models import Customer
 from sync.mapping import FieldError, normalize_email, normalize_phone
@@ -42,18 +42,20 @@ class ConsumerFilter:
 
 
 def list_consumers(
-    conn: sa.Connection, scope: Scope, filters: ConsumerFilter, page: PageArgs
+    conn: sa.Connection, scope: Scope, filters: ConsumerFilter, page: PageArgs, with_count: bool = True
 ) -> tuple[list[sa.Row[Any]], int, int]:
-    """`(rows, count, start)` of one page of the customers this viewer may see, by pk."""
+    """`(rows, count, start)` of one page of the customers this viewer may see, by pk.
+
+    Without `with_count` the total is not counted when the page does not need it (see `select_page`).
+    """
     where = filters.conditions(scope)
-    count = int(conn.execute(sa.select(sa.func.count()).select_from(_customer).where(*where)).scalar_one())
-    start, end = page.window(count)
-    if end <= start:
-        return [], count, start
-    rows = conn.execute(
-        sa.select(_customer).where(*where).order_by(_customer.c.pk).offset(start).limit(end - start)
-    ).all()
-    return list(rows), count, start
+    return select_page(
+        conn,
+        sa.select(_customer).where(*where).order_by(_customer.c.pk),
+        sa.select(sa.func.count()).select_from(_customer).where(*where),
+        page,
+        with_count=with_count,
+    )
 
 
 def get_consumer(conn: sa.Connection, scope: Scope, pk: int) -> sa.Row[Any] | None:

@@ -106,6 +106,15 @@ def redemption_pages(
     return {pk: RowPage(rows=rows_by_pk.get(pk, []), count=counts[pk], start=windows[pk][0]) for pk in pks}
 
 
+def _redemption_groups(
+    conn: sa.Connection, scope: Scope, groups: dict[tuple[str | None, PageArgs], list[int]]
+) -> dict[tuple[str | None, PageArgs], dict[int, RowPage]]:
+    return {
+        (kind, page): redemption_pages(conn, scope, sorted(set(pks)), kind, page)
+        for (kind, page), pks in groups.items()
+    }
+
+
 class Loaders:
     """The request's DataLoaders; each batches every load of one tick into one query."""
 
@@ -127,10 +136,11 @@ class Loaders:
         groups: dict[tuple[str | None, PageArgs], list[int]] = defaultdict(list)
         for key in keys:
             groups[(key.kind, key.page)].append(key.customer_pk)
-        pages: dict[RedemptionPageKey, RowPage] = {}
-        scope = await self._context.scope()
-        for (kind, page), pks in groups.items():
-            found = await self._context.read(redemption_pages, scope, sorted(set(pks)), kind, page)
-            for pk, result in found.items():
-                pages[RedemptionPageKey(pk, kind, page)] = result
+        # Every group in one trip to a worker thread (a consumer's three connections are three groups).
+        found = await self._context.read(_redemption_groups, await self._context.scope(), groups)
+        pages = {
+            RedemptionPageKey(pk, kind, page): result
+            for (kind, page), by_pk in found.items()
+            for pk, result in by_pk.items()
+        }
         return [pages[key] for key in keys]

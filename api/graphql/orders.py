@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api.graphql.relay import PageArgs
+from api.graphql.relay import PageArgs, select_page
 from api.graphql.scope import Scope
 from models import Order, OrderType, Store
 
@@ -39,15 +39,14 @@ class OrderFilter:
 
 
 def list_orders(
-    conn: sa.Connection, scope: Scope, filters: OrderFilter, page: PageArgs
+    conn: sa.Connection, scope: Scope, filters: OrderFilter, page: PageArgs, with_count: bool = True
 ) -> tuple[list[sa.Row[Any]], int, int]:
-    """`(rows, count, start)` of one page of orders, newest first, with type and store names."""
+    """`(rows, count, start)` of one page of orders, newest first, with type and store names.
+
+    Without `with_count` the total is not counted when the page does not need it (see `select_page`).
+    """
     where = filters.conditions(scope)
-    count = int(conn.execute(sa.select(sa.func.count()).select_from(_order).where(*where)).scalar_one())
-    start, end = page.window(count)
-    if end <= start:
-        return [], count, start
-    rows = conn.execute(
+    rows = (
         sa.select(
             _order,
             _order_type.c.name.label("order_type_name"),
@@ -60,7 +59,6 @@ def list_orders(
         )
         .where(*where)
         .order_by(_order.c.completed_at.desc().nulls_last(), _order.c.pk.desc())
-        .offset(start)
-        .limit(end - start)
-    ).all()
-    return list(rows), count, start
+    )
+    count = sa.select(sa.func.count()).select_from(_order).where(*where)
+    return select_page(conn, rows, count, page, with_count=with_count)

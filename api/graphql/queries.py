@@ -23,6 +23,7 @@ from api.graphql.relay import (
     build_connection,
     from_global_id,
     optional_global_id,
+    selects,
     to_global_id,
 )
 from api.graphql.types import Ctx, IUserNode, OrderNode, PageArg, PromotionNode, StoreNode
@@ -60,7 +61,9 @@ class Query:
             phone_number_icontains=blank_to_none(phone_number_icontains),
             email_icontains=blank_to_none(email_icontains),
         )
-        rows, count, start = await info.context.read(list_consumers, scope, filters, page)
+        rows, count, start = await info.context.read(
+            list_consumers, scope, filters, page, selects(info, "count")
+        )
         return build_connection([IUserNode.from_row(r) for r in rows], count, start)
 
     @strawberry.field(description="One customer by global id; null when missing or not yours.")
@@ -155,5 +158,7 @@ class Query:
             completed_at_gte=_aware(completed_at_gte),
             completed_at_lte=_aware(completed_at_lte),
         )
-        rows, count, start = await info.context.read(list_orders, scope, filters, page)
+        rows, count, start = await info.context.read(
+            list_orders, scope, filters, page, selects(info, "count")
+        )
         return build_connection([OrderNode.from_row(r) for r in rows], count, start)

@@ -11,10 +11,16 @@ config = context.config
 target_metadata = models.metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate leaves alone what migrations create on PostgreSQL only (trigram indexes)."""
+    return not (type_ == "index" and name in models.POSTGRES_ONLY_INDEXES)
+
+
 def _run(connection: sa.Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

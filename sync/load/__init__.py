@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from sync.load.commerce import COMMERCE_LOADERS
-from sync.load.customers import BatchResult, BatchTarget, load_customer_batch
+from sync.load.customers import (
+    BatchResult,
+    BatchTarget,
+    Known,
+    find_unchanged,
+    load_customer_batch,
+    mark_seen,
+)
 from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.identity import merge_stand_ins
 from sync.load.lookup import find_customer, global_id
@@ -14,12 +21,15 @@ __all__ = [
     "COMMERCE_LOADERS",
     "BatchResult",
     "BatchTarget",
+    "Known",
     "SourceRow",
     "compute_golden",
     "drop",
     "find_customer",
+    "find_unchanged",
     "global_id",
     "load_customer_batch",
+    "mark_seen",
     "merge_stand_ins",
     "recompute_customers",
     "stage",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ _stage_source = temp_table(
     sa.Column("priority", sa.Integer),
     sa.Column("modstamp", UTCDateTime),
     sa.Column("content_hash", sa.String),
+    sa.Column("raw_hash", sa.String),
     sa.Column("payload", JSONType),
     sa.Column("deleted", sa.Boolean),
     sa.Column("deleted_at", UTCDateTime),
@@ -71,7 +73,14 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
     for i in range(0, len(ids), 5000):
         chunk = ids[i : i + 5000]
         rows = conn.execute(
-            sa.select(cs.c.source_id, cs.c.customer_pk, cs.c.content_hash, cs.c.modstamp, cs.c.deleted)
+            sa.select(
+                cs.c.source_id,
+                cs.c.customer_pk,
+                cs.c.content_hash,
+                cs.c.raw_hash,
+                cs.c.modstamp,
+                cs.c.deleted,
+            )
             .where(cs.c.source == target.source)
             .where(cs.c.source_id.in_(chunk))
         ).mappings()
@@ -99,6 +108,17 @@ def _classify(draft: Draft, existing: dict[str, Any] | None) -> tuple[str, bool]
         return RecordOutcome.UPDATED, True
     newer = draft.modstamp is not None and (stored is None or draft.modstamp > stored)
     return RecordOutcome.UNCHANGED, newer
+
+
+def _holds_exactly(existing: dict[str, Any], draft: Draft) -> bool:
+    """Whether the stored source row is exactly what `draft` would write (not a stale replay)."""
+    return (
+        "customer_pk" in existing
+        and existing["raw_hash"] != draft.raw_hash
+        and existing["deleted"] == draft.deleted
+        and existing["modstamp"] == draft.modstamp
+        and existing["content_hash"] == draft.content_hash()
+    )
 
 
 def _as_source_row(target: BatchTarget, d: Draft) -> SourceRow:
@@ -201,6 +221,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
 
     writes: list[Draft] = []
     new: list[Draft] = []
+    rehash: dict[str, str] = {}  # source id -> raw hash, for rows mapped unchanged but not written
     for sid, d in latest.items():
         ex = existing.get(sid)
         outcome, write = _classify(d, ex)
@@ -210,6 +231,10 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
                 # Chunks of one file load in any order; the last line in the file wins.
                 write = False
         result.counts[outcome] += 1
+        if not write and d.raw_hash and ex and _holds_exactly(ex, d):
+            # Same content from another raw row (first import since hashes were kept, a column
+            # reordered): remember the row, so the next import skips it before mapping.
+            rehash[sid] = d.raw_hash
         if write:
             (new if outcome == RecordOutcome.CREATED or (ex and "customer_pk" not in ex) else writes).append(
                 d
@@ -229,6 +254,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
             "priority": target.priority,
             "modstamp": d.modstamp,
             "content_hash": d.content_hash(),
+            "raw_hash": d.raw_hash,
             "payload": d.payload(),
             "deleted": d.deleted,
             "deleted_at": now if d.deleted else None,
@@ -239,7 +265,9 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     ]
     if rows:
         _write_source_rows(conn, rows)
-    _mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
+    if rehash:
+        _store_raw_hashes(conn, target, rehash)
+    mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
     recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows} - fresh)
     for pk, email, holder in recomputed.conflicts:
         result.conflicts.append(
@@ -264,6 +292,7 @@ def _write_source_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
             "modstamp": excluded.modstamp,
             "priority": excluded.priority,
             "content_hash": sa.case((excluded.deleted, cs.c.content_hash), else_=excluded.content_hash),
+            "raw_hash": excluded.raw_hash,
             "payload": sa.case((excluded.deleted, cs.c.payload), else_=excluded.payload),
             "deleted": excluded.deleted,
             "deleted_at": sa.case(
@@ -281,7 +310,10 @@ def _later_line_won(line: int | None, seen_line: int | None) -> bool:
     return line is not None and seen_line is not None and seen_line > line
 
 
-def _mark_seen(conn: sa.Connection, run_id: str, seen_lines: list[tuple[str, int | None]]) -> None:
+def mark_seen(conn: sa.Connection, run_id: str, seen_lines: list[tuple[str, int | None]]) -> None:
+    """Record that this run has read these source ids, at these lines (the last line is kept)."""
+    if not seen_lines:
+        return
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
     s = temp_table(
         "stage_seen", sa.Column("source_id", sa.String, primary_key=True), sa.Column("line", sa.Integer)
@@ -301,3 +333,53 @@ def _mark_seen(conn: sa.Connection, run_id: str, seen_lines: list[tuple[str, int
         keep_last,
     )
     drop(conn, s)
+
+
+_stage_raw_hash = temp_table(
+    "stage_raw_hash",
+    sa.Column("source_id", sa.String, primary_key=True),
+    sa.Column("raw_hash", sa.String),
+)
+
+
+def _store_raw_hashes(conn: sa.Connection, target: BatchTarget, hashes: dict[str, str]) -> None:
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    s = _stage_raw_hash
+    stage(conn, s, ({"source_id": sid, "raw_hash": h} for sid, h in hashes.items()))
+    conn.execute(
+        sa.update(cs)
+        .where(cs.c.source == target.source, cs.c.source_id.in_(sa.select(s.c.source_id)))
+        .values(raw_hash=sa.select(s.c.raw_hash).where(s.c.source_id == cs.c.source_id).scalar_subquery())
+    )
+    drop(conn, s)
+
+
+def find_unchanged(conn: sa.Connection, target: BatchTarget, raw_hashes: Iterable[str]) -> dict[str, Known]:
+    """The stored rows of `target.source` whose raw hash is one of `raw_hashes`, set-wise.
+
+    Each found hash gives its row's source id, and whether this run has read that id already.
+    """
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    wanted = sorted(set(raw_hashes))
+    found: dict[str, Known] = {}
+    for i in range(0, len(wanted), 5000):
+        rows = conn.execute(
+            sa.select(cs.c.raw_hash, cs.c.source_id, seen.c.source_id.is_not(None))
+            .select_from(
+                cs.outerjoin(
+                    seen, sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == cs.c.source_id)
+                )
+            )
+            .where(cs.c.source == target.source, cs.c.raw_hash.in_(wanted[i : i + 5000]))
+        )
+        found.update({h: Known(sid, bool(was_seen)) for h, sid, was_seen in rows})
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A stored source row found by its raw hash: its id, and whether this run has read it."""
+
+    source_id: str
+    seen: bool

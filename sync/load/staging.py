@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,21 +22,44 @@ def temp_table(name: str, *columns: sa.Column[Any]) -> sa.Table:
     )
 
 
-def _copy_field(value: Any) -> str:
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        text = "t" if value else "f"
-    elif isinstance(value, datetime | date):
-        text = value.isoformat()
-    elif isinstance(value, dict | list):
-        text = json.dumps(value, separators=(",", ":"), default=str)
-    elif isinstance(value, int | float | Decimal):
-        return str(value)
-    else:
-        text = str(value)
-    # Quote every text value, so a literal "\N" is never taken for NULL.
-    return '"' + text.replace('"', '""') + '"'
+class _Null(float):
+    """NULL in a COPY row: csv writes numbers unquoted and this one as nothing.
+
+    With QUOTE_NONNUMERIC every text value is quoted (so "" and "\\N" stay text), and an
+    unquoted empty field is what COPY's csv format reads as NULL.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ""
+
+    __repr__ = __str__
+
+
+_NULL = _Null()
+
+
+def _json(value: Any) -> Any:
+    return _NULL if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _copy_rows(table: sa.Table, rows: Iterable[Mapping[str, Any]]) -> io.StringIO:
+    """The rows as COPY csv text, written by the csv module in C rather than field by field."""
+    names = [c.name for c in table.columns]
+    # JSON columns are encoded here; dates and stamps go as str(), which PostgreSQL reads.
+    json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, sa.JSON)]
+    buf = io.StringIO()
+    writerow = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow
+    null = _NULL
+    for row in rows:
+        get = row.get
+        values = [null if (v := get(n)) is None else v for n in names]
+        for i in json_at:
+            values[i] = _json(values[i] if values[i] is not null else None)
+        writerow(values)
+    buf.seek(0)
+    return buf
 
 
 def stage(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -46,19 +68,12 @@ def stage(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]
     table.create(conn)
     names = [c.name for c in table.columns]
     if conn.dialect.name == "postgresql":
-        buf = io.StringIO()
-        for row in rows:
-            buf.write(",".join(_copy_field(row.get(n)) for n in names))
-            buf.write("\n")
-        buf.seek(0)
+        buf = _copy_rows(table, rows)
         raw = conn.connection.dbapi_connection
         assert raw is not None
         cur: Any = raw.cursor()
         try:
-            cur.copy_expert(
-                f"COPY {table.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-                buf,
-            )
+            cur.copy_expert(f"COPY {table.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)", buf)
         finally:
             cur.close()
         return

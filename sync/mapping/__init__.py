@@ -17,6 +17,7 @@ from sync.mapping.normalize import (
     normalize_gender,
     normalize_phone,
 )
+from sync.mapping.raw import raw_hasher, spec_fingerprint
 from sync.mapping.spec import (
     KIND_FIELDS,
     KIND_ID_FIELD,
@@ -57,5 +58,7 @@ __all__ = [
     "normalize_gender",
     "normalize_phone",
     "preset",
+    "raw_hasher",
+    "spec_fingerprint",
     "spotify_profile_fields",
 ]

@@ -129,6 +129,9 @@ class Draft:
     deleted: bool = False
     position: int | None = None
     warnings: list[Issue] = field(default_factory=list)
+    # Hash of the raw record it was mapped from (sync.mapping.raw), stored on its source row so
+    # the next import of the same row is skipped before mapping.
+    raw_hash: str | None = None
 
     def payload(self) -> dict[str, Any]:
         """The normalised record as stored on its source row (JSON-safe)."""

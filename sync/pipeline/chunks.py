@@ -21,6 +21,7 @@ from sync.pipeline.execute import load_mapped, loader_for
 from sync.pipeline.lease import Lease, StreamBusy, acquire, release, renew_within
 from sync.pipeline.mapper import map_batch
 from sync.pipeline.runs import close_run
+from sync.pipeline.skip import UnchangedRows, record_skipped
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.fanout")
@@ -149,8 +150,11 @@ def run_chunk(
     done = chunk.records
     items = islice(stream.records(StreamContext()), done, None)
     bound.info("chunk.start", resumed_from=done)
+    unchanged = UnchangedRows(engine, target, spec)
     for batch in _batches(items, settings.batch_size):
-        mapped = map_batch(batch, spec)
+        # Rows the store already holds exactly as read are not mapped again.
+        split = unchanged.split(batch)
+        mapped = map_batch(split.items, spec, split.raw_hashes)
         with engine.begin() as conn:
             renew_within(conn, lease)
             moved = conn.execute(
@@ -161,6 +165,7 @@ def run_chunk(
             if moved != 1:
                 raise ChunkTakenOver()
             delta = load_mapped(conn, target, load, mapped)
+            delta.update(record_skipped(conn, target, split.skipped))
             conn.execute(
                 sa.update(_runs)
                 .where(_runs.c.id == run_id)

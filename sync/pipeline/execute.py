@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -39,6 +39,7 @@ from sync.pipeline.runs import (
     set_run_status,
     take_stream,
 )
+from sync.pipeline.skip import Skipped, UnchangedRows, record_skipped
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.pipeline")
@@ -124,6 +125,7 @@ def _execute_run(
         run_id, stream.source_name, _entity_source(stream), settings.priority_of(stream.source_name)
     )
     load = loader_for(spec.kind)
+    unchanged = UnchangedRows(engine, target, spec)
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
         items = _items(stream, ctx, done if stream.resume_by_skip else 0)
@@ -142,14 +144,17 @@ def _execute_run(
                     stopped, batch = exc, []
                 if batch:
                     done += len(batch)
+                    # Rows the store already holds exactly as read are not mapped again.
+                    split = unchanged.split(batch)
                     # The cursor is taken now, while it still describes exactly this batch.
                     pending.append(
                         _Pending(
-                            mapper(batch, spec),
+                            mapper(split.items, spec, split.raw_hashes),
                             done,
                             stream.cursor(),
                             stream.checkpoint(),
                             [item.position for item in batch],
+                            split.skipped,
                         )
                     )
                 while pending and (len(pending) > in_flight or not batch):
@@ -210,6 +215,7 @@ class _Pending:
     cursor: dict[str, Any]
     checkpoint: dict[str, Any]
     positions: list[int | None]
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 @retry(
@@ -240,6 +246,7 @@ def _commit_batch(
         if in_batch is not None:
             in_batch(conn, job.positions)
         delta = load_mapped(conn, target, load, mapped)
+        delta.update(record_skipped(conn, target, job.skipped))
         _advance(conn, source, stream, target.run_id, delta, job)
     return delta
 

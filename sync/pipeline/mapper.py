@@ -25,12 +25,17 @@ class MappedBatch:
 Item = SourceRecord | ReadError | SourceWarning
 
 
-def map_batch(batch: list[Item], spec: MappingSpec) -> MappedBatch:
-    """Map one batch; a pure function, so it can run in another process."""
+def map_batch(
+    batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
+) -> MappedBatch:
+    """Map one batch; a pure function, so it can run in another process.
+
+    `raw_hashes[i]` (sync.mapping.raw) goes onto the draft of `batch[i]`, for its source row.
+    """
     drafts: list[Draft] = []
     issues: list[tuple[str, Issue]] = []
     notices = 0
-    for item in batch:
+    for i, item in enumerate(batch):
         if isinstance(item, SourceWarning):
             # Not a record: a warning of the run, outside `read` so the counts still add up.
             notices += 1
@@ -43,12 +48,14 @@ def map_batch(batch: list[Item], spec: MappingSpec) -> MappedBatch:
         if isinstance(mapped, Issue):
             issues.append(("reject", mapped))
         else:
+            if raw_hashes is not None:
+                mapped.raw_hash = raw_hashes[i]
             drafts.append(mapped)
             issues.extend(("warning", w) for w in mapped.warnings)
     return MappedBatch(len(batch) - notices, drafts, issues)
 
 
-Mapper = Callable[[list[Item], MappingSpec], "Future[MappedBatch]"]
+Mapper = Callable[[list[Item], MappingSpec, list[str | None] | None], "Future[MappedBatch]"]
 
 
 @contextmanager
@@ -56,12 +63,20 @@ def batch_mapper(settings: Settings) -> Iterator[Mapper]:
     """Map in worker processes when configured (validation is CPU-bound), else inline."""
     if settings.mapping_workers <= 0:
 
-        def inline(batch: list[Item], spec: MappingSpec) -> Future[MappedBatch]:
+        def inline(
+            batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
+        ) -> Future[MappedBatch]:
             future: Future[MappedBatch] = Future()
-            future.set_result(map_batch(batch, spec))
+            future.set_result(map_batch(batch, spec, raw_hashes))
             return future
 
         yield inline
         return
     with ProcessPoolExecutor(settings.mapping_workers, mp_context=get_context("fork")) as pool:
-        yield lambda batch, spec: pool.submit(map_batch, batch, spec)
+
+        def in_pool(
+            batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
+        ) -> Future[MappedBatch]:
+            return pool.submit(map_batch, batch, spec, raw_hashes)
+
+        yield in_pool

@@ -134,3 +134,37 @@ def test_cursors_walk_a_connection_without_gaps_or_repeats(api: Api) -> None:
         after = page["pageInfo"]["endCursor"]
     assert seen[1:] == pks
     assert len(seen) == 8
+
+
+def test_a_page_without_count_has_the_same_edges_and_page_info_as_one_with_it(api: Api) -> None:
+    # Without `count` selected the total is not counted (one row past the page tells hasNextPage):
+    # every page must still answer exactly as the counted one does.
+    for i in range(7):
+        make_customer(api.engine, email=f"page{i}@example.com")
+    staff = api.staff_token()
+    shape = "edges { cursor node { pk } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
+    pages: list[dict[str, object]] = [
+        {"first": 3},
+        {"first": 7},
+        {"first": 8},
+        {"first": 0},
+        {"offset": 5, "first": 3},
+        {"offset": 20, "first": 3},
+        {"after": offset_to_cursor(1), "first": 2},
+        {"before": offset_to_cursor(4), "first": 10},
+        {"before": offset_to_cursor(4), "first": 2},
+        {"last": 2},
+        {"after": offset_to_cursor(6), "first": 2},
+    ]
+    for args in pages:
+        params = ", ".join(
+            f"{k}: {v if isinstance(v, int) else chr(34) + str(v) + chr(34)}" for k, v in args.items()
+        )
+        counted = api.data(
+            f'{{ consumers(email_Icontains: "page", {params}) {{ count {shape} }} }}', token=staff
+        )["consumers"]
+        uncounted = api.data(
+            f'{{ consumers(email_Icontains: "page", {params}) {{ {shape} }} }}', token=staff
+        )["consumers"]
+        del counted["count"]
+        assert uncounted == counted, args

@@ -1,71 +1,84 @@
-"""The CSV import benchmark runs end to end on a tiny export and reports every method."""
+"""The speed benchmark runs end to end on a tiny file: every method, every phase, the API, the targets."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
 import sqlalchemy as sa
 
-from bench.csv_import import AGAIN, FIRST, MAP_ONLY, METHODS, format_table, run_benchmark, store_digest
-from bench.exports import SHOPIFY_HEADER, shopify_rows
+from bench.__main__ import format_report, run_benchmark
+from bench.api import QUERIES
+from bench.exports import CUSTOMER_HEADER, customer_rows
+from bench.imports import CHANGED, FIRST, METHODS, PHASES, UNCHANGED, store_digest
 from tests.conftest import PG_ADMIN_URL
 
+# dlt is in the optional `bench` group (`make bench` installs it); without it the rest still runs.
+HAS_DLT = importlib.util.find_spec("dlt") is not None
+MEASURED = tuple(m for m in METHODS if HAS_DLT or m != "dlt")
 # The timeout guards against a hang; speed is the benchmark's business (the machine is shared).
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]
 
-ROWS, SUBSET = 300, 100
-STORE_METHODS = ("project-postgresql", "project-sqlite", "orm-postgresql", "executemany-postgresql")
+ROWS, SAMPLE = 300, 100
 
 
 def people_of(rows: int) -> str:
-    """The digest of the e-mails the export's first `rows` rows carry, read from the rows themselves."""
-    return store_digest(row[SHOPIFY_HEADER.index("Email")].lower() for row in shopify_rows(rows))
+    """The digest of the e-mails the file's first `rows` rows carry, read from the rows themselves."""
+    return store_digest(row[CUSTOMER_HEADER.index("email")].lower() for row in customer_rows(rows))
 
 
-def test_every_method_ran_on_the_same_rows_and_left_one_customer_per_row() -> None:
-    report = run_benchmark(ROWS, SUBSET, batch_size=100, pg_admin_url=PG_ADMIN_URL, isolate=False)
+def test_every_method_imports_the_same_rows_and_each_store_ends_with_one_customer_per_row() -> None:
+    report = run_benchmark(
+        ROWS, SAMPLE, batch_size=100, rss_rows=2 * ROWS, pg_admin_url=PG_ADMIN_URL, isolate=False,
+        api_seconds=0.2, api_levels=(1, 2), methods=MEASURED,
+    )  # fmt: skip
 
-    phases = {(m.method, m.phase) for m in report.results}
-    assert phases == {(m, p) for m in STORE_METHODS for p in (FIRST, AGAIN)} | {("map-only", MAP_ONLY)}
-    # The project's path runs on the whole export, the row-at-a-time methods on its first rows.
-    expected_rows = {"project-postgresql": ROWS, "project-sqlite": ROWS}
-    for method in STORE_METHODS:
-        for phase in (FIRST, AGAIN):
-            m = report.result(method, phase)
-            rows = expected_rows.get(method, SUBSET)
-            assert m.rows == rows, (method, phase)
-            # One customer per row, and the very people of those rows, in every method's store.
-            assert m.customers_in_store == rows, (method, phase)
-            assert m.store_digest == people_of(rows), (method, phase)
-    for method in ("project-postgresql", "project-sqlite"):
-        first, again = report.result(method, FIRST), report.result(method, AGAIN)
-        assert (first.counts["read"], first.counts["created"], first.counts["rejected"]) == (ROWS, ROWS, 0)
-        assert (again.counts["read"], again.counts["unchanged"], again.counts["created"]) == (ROWS, ROWS, 0)
-    orm_first, orm_again = report.result("orm-postgresql", FIRST), report.result("orm-postgresql", AGAIN)
-    assert (orm_first.counts["read"], orm_first.counts["created"]) == (SUBSET, SUBSET)
-    assert (orm_again.counts["read"], orm_again.counts["unchanged"]) == (SUBSET, SUBSET)
-    for phase in (FIRST, AGAIN):
-        executemany = report.result("executemany-postgresql", phase).counts
-        assert (executemany["read"], executemany.get("skipped", 0)) == (SUBSET, 0)
-    mapped = report.result("map-only", MAP_ONLY)
-    assert (mapped.rows, mapped.counts["read"], mapped.counts["mapped"]) == (SUBSET, SUBSET, SUBSET)
+    assert {(m.method, m.phase) for m in report.imports} == {(k, p) for k in MEASURED for p in PHASES}
+    for m in report.imports:
+        rows = SAMPLE if m.method == "orm" else ROWS
+        assert m.rows == rows, m
+        # One customer per row, and the very people of those rows, in every method's store.
+        assert m.store_rows == rows, f"{m.method} {m.phase}: {m.store_rows} customers for {rows} rows"
+        assert m.store_digest == people_of(rows), (m.method, m.phase)
+        assert m.rows_per_s > 0 and m.peak_rss_mib > 0
+        assert (m.ratio_to_dlt is not None) == HAS_DLT
+    project = {p: report.result("project", p) for p in PHASES}
+    assert project[FIRST] and project[FIRST].counts["created"] == ROWS
+    # Nothing changed: nothing in the store is written.
+    assert project[UNCHANGED] and project[UNCHANGED].counts["unchanged"] == ROWS
+    assert project[UNCHANGED].written == 0
+    # Every 100th row moved house: exactly those are updated, on the customer and its source row.
+    assert project[CHANGED] and project[CHANGED].counts["updated"] == ROWS // 100
+    assert project[CHANGED].counts["unchanged"] == ROWS - ROWS // 100
+    assert project[CHANGED].written == 2 * (ROWS // 100)
+    floor = report.result("floor", CHANGED)
+    assert floor and floor.written == ROWS // 100
+    orm = report.result("orm", CHANGED)
+    assert orm and orm.counts["updated"] == SAMPLE // 100
 
+    assert [r.rows for r in report.rss] == [ROWS, 2 * ROWS]
+    assert {(x.operation, x.path, x.clients) for x in report.api} == {
+        (op, path, n) for op in QUERIES for path in ("graphql", "sql") for n in (1, 2)
+    }
+    assert all(x.requests > 0 and x.errors == 0 for x in report.api)
+    assert report.store["customer"] == ROWS
 
-def test_benchmark_drops_its_database_and_reports_as_table_and_json() -> None:
-    report = run_benchmark(50, 20, batch_size=20, pg_admin_url=PG_ADMIN_URL, isolate=False, executemany=False)
+    table = format_report(report)
+    assert all(METHODS[m] in table for m in MEASURED)
+    # The rows/s, RSS and API targets; with dlt also the three ratios to it.
+    assert len(report.targets) == (9 if HAS_DLT else 6)
+    assert all(f"{'MET   ' if t.met else 'MISSED'} {t.name}" in table for t in report.targets)
+    decoded = json.loads(json.dumps(report.as_dict()))
+    assert {"method", "phase", "rows_per_s", "written", "store_rows"} <= set(decoded["imports"][0])
 
     admin = sa.create_engine(PG_ADMIN_URL)
     try:
         with admin.connect() as conn:
             left = conn.execute(
-                sa.text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": report.database}
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = ANY(:names)"),
+                {"names": report.databases},
             ).scalar_one()
     finally:
         admin.dispose()
-    assert left == 0
-    table = format_table(report)
-    assert all(label in table for label, _ in (METHODS[m.method] for m in report.results))
-    decoded = json.loads(json.dumps(report.as_dict()))
-    assert len(decoded["results"]) == len(report.results) == 7
-    assert {"method", "rows", "seconds", "rows_per_s", "ratio", "peak_rss_mib"} <= set(decoded["results"][0])
+    assert len(report.databases) == len(MEASURED) + 2 and left == 0

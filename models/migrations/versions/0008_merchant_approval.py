@@ -1,7 +1,7 @@
 """merchant approval: when an operator approved a self-registered merchant
 
-Revision ID: 0006_merchant_approval
-Revises: 0005_worker_runs
+Revision ID: 0008_merchant_approval
+Revises: 0007_raw_row_hash
 Create Date: 2026-11-30 12:50:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import models._types
 
-revision: str = '0006_merchant_approval'
-down_revision: str | None = '0005_worker_runs'
+revision: str = '0008_merchant_approval'
+down_revision: str | None = '0007_raw_row_hash'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

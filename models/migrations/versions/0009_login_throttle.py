@@ -1,7 +1,7 @@
 """login throttle: failed logins and lockouts per e-mail, in the store (known addresses or not)
 
-Revision ID: 0007_login_throttle
-Revises: 0006_merchant_approval
+Revision ID: 0009_login_throttle
+Revises: 0008_merchant_approval
 Create Date: 2026-11-30 13:05:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import models._types
 
-revision: str = '0007_login_throttle'
-down_revision: str | None = '0006_merchant_approval'
+revision: str = '0009_login_throttle'
+down_revision: str | None = '0008_merchant_approval'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

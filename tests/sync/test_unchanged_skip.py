@@ -1,0 +1,92 @@
+"""A re-import skips rows it already holds exactly as read, before mapping them; counts still add up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import sync.pipeline.mapper as mapper_module
+from bench.exports import CUSTOMER_HEADER, customer_rows, write_csv
+from sync.mapping import Draft, Issue, MappingSpec, map_record
+from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
+
+MAPPING = Path(__file__).parents[2] / "bench" / "customers.toml"
+ROWS = 300
+
+
+@pytest.fixture
+def mapped(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the records mapped, in order (the pipeline maps inline by default)."""
+    seen: list[str] = []
+
+    def counting(record: object, spec: MappingSpec) -> Draft | Issue:
+        result = map_record(record, spec)  # type: ignore[arg-type]
+        seen.append(str(record.fields.get("id")))  # type: ignore[attr-defined]
+        return result
+
+    monkeypatch.setattr(mapper_module, "map_record", counting)
+    return seen
+
+
+def test_an_unchanged_re_import_maps_nothing_and_writes_nothing(
+    db_url: str, tmp_path: Path, mapped: list[str]
+) -> None:
+    path = write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(ROWS))
+    first = run_csv(db_url, path, batch_size=100, mapping=MAPPING)
+    assert first.counts["created"] == ROWS and len(mapped) == ROWS
+    before = (table_rows(db_url, "customer"), table_rows(db_url, "customer_source"))
+    assert all(r["raw_hash"] for r in before[1])
+
+    mapped.clear()
+    again = run_csv(db_url, path, batch_size=100, mapping=MAPPING)
+    assert_counts_add_up(again)
+    assert (again.counts["read"], again.counts["unchanged"], again.counts["updated"]) == (ROWS, ROWS, 0)
+    assert mapped == []
+    assert (table_rows(db_url, "customer"), table_rows(db_url, "customer_source")) == before
+
+
+def test_only_the_changed_rows_are_mapped_and_written(db_url: str, tmp_path: Path, mapped: list[str]) -> None:
+    run_csv(db_url, write_csv(tmp_path / "a.csv", CUSTOMER_HEADER, customer_rows(ROWS)), mapping=MAPPING)
+    mapped.clear()
+    changed = write_csv(tmp_path / "b.csv", CUSTOMER_HEADER, customer_rows(ROWS, changed_every=50))
+    summary = run_csv(db_url, changed, batch_size=100, mapping=MAPPING)
+    assert_counts_add_up(summary)
+    moved = [str(1_000_000 + i) for i in range(0, ROWS, 50)]
+    assert mapped == moved
+    assert (summary.counts["updated"], summary.counts["unchanged"]) == (len(moved), ROWS - len(moved))
+    streets = {r["entity_source_id"]: r["street"] for r in table_rows(db_url, "customer")}
+    assert all(streets[sid].endswith("(moved)") for sid in moved)
+
+    # And the changed file once more: now every row is skipped.
+    mapped.clear()
+    assert run_csv(db_url, changed, mapping=MAPPING).counts["unchanged"] == ROWS
+    assert mapped == []
+
+
+def test_another_mapping_of_the_same_file_maps_every_row_again(
+    db_url: str, tmp_path: Path, mapped: list[str]
+) -> None:
+    path = write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(50))
+    run_csv(db_url, path, mapping=MAPPING)
+    other = tmp_path / "other.toml"
+    other.write_text(MAPPING.read_text("utf-8").replace('city = "city"\n', ""), encoding="utf-8")
+    mapped.clear()
+    summary = run_csv(db_url, path, mapping=other, source_name="bench")
+    assert len(mapped) == 50
+    assert_counts_add_up(summary)
+    assert summary.counts["updated"] == 50  # the city is no longer mapped
+    assert all(r["city"] is None for r in table_rows(db_url, "customer"))
+
+
+def test_a_row_read_twice_in_one_run_is_a_duplicate_even_when_skipped(
+    db_url: str, tmp_path: Path, mapped: list[str]
+) -> None:
+    rows = list(customer_rows(20))
+    run_csv(db_url, write_csv(tmp_path / "a.csv", CUSTOMER_HEADER, iter(rows)), mapping=MAPPING)
+    twice = write_csv(tmp_path / "b.csv", CUSTOMER_HEADER, iter([*rows, rows[3], *rows[:2]]))
+    mapped.clear()
+    summary = run_csv(db_url, twice, batch_size=7, mapping=MAPPING)
+    assert_counts_add_up(summary)
+    assert (summary.counts["read"], summary.counts["unchanged"], summary.counts["duplicates"]) == (23, 20, 3)
+    assert mapped == []
