@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from connectors import FatalSourceError
-from models import RunStatus, SchemaOutOfDateError, SyncReject, SyncRun
+from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
 from sync.cli._worker import enqueue, has_broker, report_queued
 from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of
@@ -89,6 +89,7 @@ def runs_show(
     """One run with its rejects and warnings (line, reason, message, raw)."""
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     rejects = SyncReject.__table__  # type: ignore[attr-defined]
+    chunk_table = SyncChunk.__table__  # type: ignore[attr-defined]
     with open_store().connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
         if run is None:
@@ -111,7 +112,22 @@ def runs_show(
             .mappings()
             .all()
         )
-    data = dict(run)
+        chunks = conn.execute(
+            sa.select(
+                chunk_table.c["index"],
+                chunk_table.c.start,
+                chunk_table.c.end,
+                chunk_table.c.records,
+                chunk_table.c.status,
+                chunk_table.c.deliveries,
+                chunk_table.c.error,
+            )
+            .where(chunk_table.c.run_id == run_id)
+            .order_by(chunk_table.c["index"])
+        ).mappings()
+        data = dict(run)
+        # A fanned-out run: each byte range, how far it got, how often it was delivered.
+        data["chunks"] = [dict(c) for c in chunks]
     data["rejects"] = [dict(i) for i in issues if i["severity"] == "reject"]
     data["warnings_detail"] = [dict(i) for i in issues if i["severity"] == "warning"]
     if as_json:
@@ -132,6 +148,18 @@ def runs_show(
     ):
         table.add_row(key, str(data[key]))
     out.print(table)
+    if data["chunks"]:
+        t = Table("chunk", "bytes", "records", "status", "deliveries", "error", title="chunks")
+        for c in data["chunks"]:
+            t.add_row(
+                str(c["index"]),
+                f"{c['start']}-{c['end']}",
+                str(c["records"]),
+                c["status"],
+                str(c["deliveries"]),
+                c["error"] or "",
+            )
+        out.print(t)
     for title, items in (("rejects", data["rejects"]), ("warnings", data["warnings_detail"])):
         if not items:
             continue

@@ -83,11 +83,17 @@ def plan_chunks(engine: Engine, settings: Settings, run_id: str, path: Path) -> 
                 sa.select(_chunks).where(_chunks.c.run_id == run_id).order_by(_chunks.c["index"])
             ).all()
         else:
-            # A retry gives failed chunks another go.
+            # A retry gives failed chunks another go, and every unfinished one a fresh count
+            # of deliveries (the count only guards against a chunk that keeps killing workers).
             conn.execute(
                 sa.update(_chunks)
                 .where(_chunks.c.run_id == run_id, _chunks.c.status == "failed")
-                .values(status="pending", deliveries=0, error=None)
+                .values(status="pending", error=None)
+            )
+            conn.execute(
+                sa.update(_chunks)
+                .where(_chunks.c.run_id == run_id, _chunks.c.status != "done")
+                .values(deliveries=0)
             )
     return [ChunkPlan(r._mapping["index"], r.start, r.end) for r in rows if r.status != "done"]
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from celery import Celery
+from typer.testing import CliRunner
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows
 from models import get_engine
+from sync.cli import app
 from sync.jobs import import_csv
 from sync.pipeline import SUMMARY_KEYS
 from sync.settings import Settings
@@ -91,6 +94,10 @@ def test_a_worker_killed_mid_chunk_is_redelivered_and_the_store_ends_as_a_clean_
     assert len(chunks) > 2
     assert all(c["status"] == "done" for c in chunks)
     assert max(c["deliveries"] for c in chunks) >= 2, "the killed chunk was delivered again"
+    shown = CliRunner().invoke(app, ["runs", "show", "c" * 32, "--json"], env={"DATABASE_URL": url})
+    assert [(c["index"], c["status"]) for c in json.loads(shown.stdout)["chunks"]] == [
+        (c["index"], "done") for c in chunks
+    ]
     with get_engine(url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM run_lease")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM sync_seen")).scalar() == 0
