@@ -33,6 +33,16 @@ class PauseRun(Exception):  # noqa: N818 - it is a signal, not a failure
 
 
 @dataclass(slots=True)
+class ReadWarning:
+    """Something a stream noticed about a record it could still read (e.g. its encoding)."""
+
+    reason: str
+    message: str
+    # Where it applies when not the record's own position (a header problem is line 1).
+    position: int | None = None
+
+
+@dataclass(slots=True)
 class SourceRecord:
     """One record as the source gave it: its id, stamp, deleted flag and raw fields."""
 
@@ -42,6 +52,7 @@ class SourceRecord:
     deleted: bool = False
     # Where it was read: a file line, or a running number for APIs.
     position: int | None = None
+    warnings: list[ReadWarning] = field(default_factory=list)
 
 
 @dataclass(slots=True)

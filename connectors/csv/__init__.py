@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from connectors.csv.chunks import ByteRange, CsvRangeStream, can_split, split_rows
-from connectors.csv.reader import CsvFile, CsvLayout, detect_encoding
+from connectors.csv.reader import (
+    STDIN,
+    CsvFile,
+    CsvLayout,
+    CsvRow,
+    check_regular_file,
+    detect_encoding,
+    local_copy,
+)
 from connectors.csv.stream import CsvStream
 
 __all__ = [
+    "STDIN",
     "ByteRange",
     "CsvFile",
     "CsvLayout",
     "CsvRangeStream",
+    "CsvRow",
     "CsvStream",
     "can_split",
+    "check_regular_file",
     "detect_encoding",
+    "local_copy",
     "split_rows",
 ]

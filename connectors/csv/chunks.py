@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +24,11 @@ class ByteRange:
 
 
 def can_split(file: CsvFile) -> bool:
-    """Byte ranges need `"` and newline to be single bytes that never occur inside a character."""
-    return file.layout.encoding != "utf-16"
+    """Byte ranges need `"` and newline to be single bytes that never occur inside a character.
+
+    Rows are cut at `\n`, so a file whose lines end in a bare `\r` (old Mac) is read whole.
+    """
+    return not file.layout.encoding.startswith("utf-16") and not file.bare_cr
 
 
 def split_rows(path: Path, chunk_bytes: int) -> list[ByteRange]:
@@ -84,20 +85,9 @@ class CsvRangeStream(CsvStream):
         super().__init__(path, *args, **kwargs)
         self.span = span
 
-    def _rows(self) -> Iterator[tuple[int, list[str]]]:
-        layout = self.file.layout
-        with self.path.open("rb") as raw:
-            raw.seek(self.span.start)
-            data = raw.read(self.span.end - self.span.start)
-        errors = "cp1252_fallback" if layout.encoding == "utf-8" else "replace"
-        # The BOM of utf-8-sig sits before the header, never inside a range.
-        encoding = "utf-8" if layout.encoding == "utf-8-sig" else layout.encoding
-        text = io.StringIO(data.decode(encoding, errors=errors), newline="")
-        reader = csv.reader(text, delimiter=layout.delimiter, strict=False)
-        line = self.span.first_line
-        for cells in reader:
-            yield line, cells
-            line = self.span.first_line + reader.line_num
-
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
-        return self._records_from(self._rows())
+        # Decoded line by line like the whole file (a stray cp1252 row reads the same in a
+        # chunk); the header's own warnings belong to the chunk that starts the file.
+        rows = self.file.read_range(self.span.start, self.span.end, self.span.first_line)
+        first = self.span.first_line <= 2
+        return self._records_from(rows, header_warnings=first)

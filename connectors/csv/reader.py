@@ -2,62 +2,80 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from connectors.base import FatalSourceError
+from connectors.csv.decode import LineDecoder, detect_encoding, physical_lines
+
+__all__ = [
+    "STDIN",
+    "CsvFile",
+    "CsvLayout",
+    "CsvRow",
+    "check_regular_file",
+    "detect_encoding",
+    "local_copy",
+]
 
 _SAMPLE_BYTES = 64 * 1024
+_CHUNK_BYTES = 1 << 20
 DELIMITERS = ",;\t|"
+# A cell above this is refused with its row (the csv module holds a cell whole in memory).
+FIELD_LIMIT = 10 * 1024 * 1024
+# A physical line above this is skipped unread: wide rows are fine, a runaway line is not.
+LINE_LIMIT = 4 * FIELD_LIMIT
+STDIN = "-"
 
-
-def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:
-    # A stray Windows-1252 byte in an otherwise UTF-8 file (Excel does this) is read as
-    # cp1252 rather than failing the whole import.
-    assert isinstance(err, UnicodeDecodeError)
-    bad = err.object[err.start : err.end]
-    return bad.decode("cp1252", errors="replace"), err.end
-
-
-codecs.register_error("cp1252_fallback", _cp1252_fallback)
-csv.field_size_limit(10 * 1024 * 1024)
+csv.field_size_limit(FIELD_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
 class CsvLayout:
-    """What sniffing found: the encoding, the delimiter and the header row."""
+    """What sniffing found: the encoding, the delimiter and the header row.
+
+    `duplicates` maps a repeated header's suffixed name (`phoneNumber_2`) to the name it repeats.
+    """
 
     encoding: str
     delimiter: str
     header: list[str]
+    duplicates: dict[str, str] = field(default_factory=dict)
 
 
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM), UTF-16 by BOM, else cp1252."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if b"\x00" in sample:
-        raise FatalSourceError("not a text CSV file (it contains NUL bytes)")
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the end of the sample is still UTF-8.
-        if exc.start < len(sample) - 3:
-            return "cp1252"
-    return "utf-8"
+@dataclass(slots=True)
+class CsvRow:
+    """One record of the file: the line it starts on, its cells (None if unreadable), and notes."""
+
+    line: int
+    cells: list[str] | None
+    # (reason, message): `encoding` for lines not decoded as the file's encoding; for an
+    # unreadable row, why it could not be split into cells.
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _outside_quotes(line: str) -> str:
+    return "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)
 
 
 def _sniff_delimiter(text: str) -> str:
     lines = text.splitlines()
-    header = lines[0] if lines else ""
+    header = _outside_quotes(lines[0]) if lines else ""
+    # Header names rarely hold a delimiter: when exactly one candidate is in the header, it
+    # is the one (values full of `;` or `|` cannot mislead the sniffer then).
+    present = [d for d in DELIMITERS if d in header]
+    if len(present) == 1:
+        return present[0]
     try:
         return csv.Sniffer().sniff(text[:16384], delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -68,34 +86,110 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
+def _fold(name: str) -> str:
+    return " ".join(name.split()).lower()
+
+
+def dedupe_header(header: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Rename repeated headers `name_2`, `name_3`, … (compared case- and space-blind)."""
+    taken = {_fold(h) for h in header}
+    seen: dict[str, int] = {}
+    renamed: list[str] = []
+    duplicates: dict[str, str] = {}
+    for name in header:
+        key = _fold(name)
+        if not key or key not in seen:
+            seen[key] = 1
+            renamed.append(name)
+            continue
+        n = seen[key]
+        while True:
+            n += 1
+            candidate = f"{name}_{n}"
+            if _fold(candidate) not in taken:
+                break
+        seen[key] = n
+        taken.add(_fold(candidate))
+        renamed.append(candidate)
+        duplicates[candidate] = name
+    return renamed, duplicates
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse, in one line, what cannot be read twice from the top: pipes, sockets, devices."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FatalSourceError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise FatalSourceError(f"cannot read {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise FatalSourceError(f"is a directory, not a file: {path}")
+    if not stat.S_ISREG(mode):
+        raise FatalSourceError(
+            f"{path} is not a regular file (a pipe, socket or device); to import from a pipe, "
+            f"pass - and send the file on standard input"
+        )
+
+
+@contextmanager
+def local_copy(path: Path, stdin: BinaryIO | None = None) -> Iterator[Path]:
+    """The path to read: `path` itself, or for `-` standard input spooled once to a temporary file.
+
+    The file is read more than once (sniffing, layout, the import, its hash), which a pipe
+    does not allow; the copy is streamed, so memory stays flat, and removed afterwards.
+    """
+    if str(path) != STDIN:
+        check_regular_file(path)
+        yield path
+        return
+    source = stdin if stdin is not None else sys.stdin.buffer
+    with tempfile.NamedTemporaryFile(prefix="customer-sync-stdin-", suffix=".csv") as spool:
+        shutil.copyfileobj(source, spool, _CHUNK_BYTES)
+        spool.flush()
+        yield Path(spool.name)
+
+
+def _bounded_chunks(raw: BinaryIO, size: int) -> Iterator[bytes]:
+    while size > 0 and (chunk := raw.read(min(_CHUNK_BYTES, size))):
+        size -= len(chunk)
+        yield chunk
+
+
 class CsvFile:
     """A CSV file opened for streaming, one record at a time, with the line it starts on."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        check_regular_file(path)
         try:
             with path.open("rb") as fh:
                 sample = fh.read(_SAMPLE_BYTES)
-        except FileNotFoundError:
-            raise FatalSourceError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise FatalSourceError(f"is a directory, not a file: {path}") from None
+                complete = not fh.read(1)
         except OSError as exc:
             raise FatalSourceError(f"cannot read {path}: {exc.strerror}") from None
         if not sample.strip():
             raise FatalSourceError(f"{path} is empty: no header row")
-        encoding = detect_encoding(sample)
-        text = sample.decode(encoding, errors="cp1252_fallback" if encoding == "utf-8" else "replace")
+        encoding = detect_encoding(sample, complete)
+        text = sample.decode(encoding, errors="replace")
         if "\x00" in text or sum(ch < " " and ch not in "\r\n\t" for ch in text[:4096]) > 8:
             raise FatalSourceError(f"{path} is not a text CSV file")
         delimiter = _sniff_delimiter(text)
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        if not any(header):
-            raise FatalSourceError(f"{path} has no header row")
-        self.layout = CsvLayout(encoding, delimiter, header)
         self.size = path.stat().st_size
         self._raw: BinaryIO | None = None
+        # The header is read from the file itself, not the sample: it may be wider than it.
+        self._provisional = sample.isascii()
+        # Old Mac files end lines with a bare \r: nothing in them can be cut at a \n.
+        self.bare_cr = b"\r" in sample and b"\n" not in sample
+        self.layout = CsvLayout(encoding, delimiter, [])
+        records = self._records(header=True)
+        first = next(records, None)
+        records.close()
+        header = [h.strip().lstrip("\ufeff").strip() for h in (first.cells or [])] if first else []
+        if not any(header):
+            raise FatalSourceError(f"{path} has no header row")
+        header, duplicates = dedupe_header(header)
+        self.layout = CsvLayout(encoding, delimiter, header, duplicates)
 
     def sha256(self) -> str:
         """The file's content hash, so a resumed run can tell the file is still the same."""
@@ -109,15 +203,101 @@ class CsvFile:
         """How far into the file reading has got, for progress bars."""
         return self._raw.tell() if self._raw and not self._raw.closed else 0
 
+    def read(self) -> Iterator[CsvRow]:
+        """Every record after the header, with the line it starts on and its notes."""
+        records = self._records(header=False)
+        next(records, None)
+        yield from records
+
+    def read_range(self, start: int, end: int, first_line: int) -> Iterator[CsvRow]:
+        """The records in bytes [start, end) (cut at row ends), numbered from `first_line`."""
+        yield from self._records(header=False, span=(start, end, first_line))
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(line number where the record starts, its cells), header excluded."""
-        errors = "cp1252_fallback" if self.layout.encoding == "utf-8" else "replace"
+        """(line number where the record starts, its cells), header excluded; unreadable rows skipped."""
+        for row in self.read():
+            if row.cells is not None:
+                yield row.line, row.cells
+
+    def _text_lines(
+        self, raw: BinaryIO, notes: dict[int, str], oversized: set[int], span: tuple[int, int, int] | None
+    ) -> Generator[str]:
+        encoding = self.layout.encoding
+        if encoding.startswith("utf-16"):
+            # Line ends cannot be found in UTF-16 bytes; the codec reads them (bare \r too).
+            text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+            try:
+                for number, line in enumerate(text, 1):
+                    if "\ufffd" in line:
+                        notes[number] = (
+                            f"line {number} has bytes {encoding} cannot decode; they were replaced"
+                        )
+                    yield line
+            finally:
+                text.detach()  # the caller closes the file it opened
+            return
+        decoder = LineDecoder(
+            encoding, lambda note: notes.__setitem__(note.line, note.message), provisional=self._provisional
+        )
+        first_line = 1
+        if span is None:
+            chunks = iter(lambda: raw.read(_CHUNK_BYTES), b"")
+        else:
+            start, end, first_line = span
+            raw.seek(start)
+            chunks = _bounded_chunks(raw, end - start)
+            decoder.at_start = False  # a range never holds the file's BOM
+        for number, data in enumerate(physical_lines(chunks, LINE_LIMIT), first_line):
+            if data is None:
+                oversized.add(number)
+                yield "\n"
+            else:
+                yield decoder.decode(number, data)
+
+    def _records(self, *, header: bool, span: tuple[int, int, int] | None = None) -> Generator[CsvRow]:
+        notes: dict[int, str] = {}
+        oversized: set[int] = set()
         with self.path.open("rb") as raw:
-            self._raw = raw
-            text = io.TextIOWrapper(raw, encoding=self.layout.encoding, errors=errors, newline="")
-            reader = csv.reader(text, delimiter=self.layout.delimiter, strict=False)
-            next(reader, None)
-            line = reader.line_num + 1
-            for cells in reader:
-                yield line, cells
-                line = reader.line_num + 1
+            if not header:
+                self._raw = raw
+            lines = self._text_lines(raw, notes, oversized, span)
+            try:
+                reader = csv.reader(lines, delimiter=self.layout.delimiter or ",", strict=False)
+                yield from self._split(reader, notes, oversized, span[2] if span else 1)
+            finally:
+                lines.close()  # before the file closes under it
+
+    @staticmethod
+    def _split(
+        reader: Iterator[list[str]], notes: dict[int, str], oversized: set[int], first_line: int
+    ) -> Iterator[CsvRow]:
+        start = first_line
+        while True:
+            problem: str | None = None
+            try:
+                cells: list[str] | None = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                cells, problem = None, str(exc)
+            end = first_line - 1 + reader.line_num  # type: ignore[attr-defined]
+            row = CsvRow(start, cells)
+            for number in range(start, end + 1):
+                if number in notes:
+                    row.notes.append(("encoding", notes.pop(number)))
+                if number in oversized:
+                    oversized.discard(number)
+                    row.cells = None
+                    problem = f"line {number} is longer than {LINE_LIMIT // (1024 * 1024)} MiB"
+            if problem is not None:
+                reason = "unreadable_row"
+                if "field larger" in problem:
+                    reason, problem = (
+                        "oversized_cell",
+                        f"a cell is larger than {FIELD_LIMIT // (1024 * 1024)} MiB",
+                    )
+                elif "longer than" in problem:
+                    reason = "oversized_cell"
+                row.notes.insert(0, (reason, f"line {start}: {problem}"))
+            yield row
+            start = end + 1

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import ReadError, SourceRecord, Stream, StreamContext
-from connectors.csv.reader import CsvFile
+from connectors.base import ReadError, ReadWarning, SourceRecord, Stream, StreamContext
+from connectors.csv.reader import STDIN, CsvFile, CsvRow
 
 
 def _excel_cell(value: str) -> str:
@@ -29,37 +29,68 @@ class CsvStream(Stream):
         source_name: str,
         entity_source: str,
         kind: str,
-        layout_ref: dict[str, str] | None = None,
+        layout_ref: dict[str, Any] | None = None,
+        origin: str | None = None,
     ) -> None:
         super().__init__(source_name)
         self.path = path
+        # What the person named: `-` for standard input (read from its spooled copy, `path`).
+        self.origin = origin
         # How the layout was chosen ({"preset": …} or {"mapping": …}), so a resume can redo it.
         self.layout_ref = layout_ref or {}
         self.file = CsvFile(path)
         self.entity_source = entity_source
         self.kind = kind  # type: ignore[misc]
 
-    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
-        return self._records_from(self.file.rows())
+    def header_warnings(self) -> list[ReadWarning]:
+        """What the header says once for the whole file (repeated column names)."""
+        duplicates = self.file.layout.duplicates
+        if not duplicates:
+            return []
+        names = ", ".join(f"{orig!r} (again as {dup!r})" for dup, orig in duplicates.items())
+        return [
+            ReadWarning(
+                "duplicate_header",
+                f"the header repeats {names}: the first non-empty value is used, the other kept in extraInfo",
+                position=1,
+            )
+        ]
 
-    def _records_from(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[SourceRecord | ReadError]:
-        header = self.file.layout.header
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+        return self._records_from(self.file.read(), header_warnings=True)
+
+    def _records_from(
+        self, rows: Iterator[CsvRow], *, header_warnings: bool
+    ) -> Iterator[SourceRecord | ReadError]:
+        layout = self.file.layout
+        header = layout.header
         width = len(header)
-        for line, cells in rows:
+        pending = self.header_warnings() if header_warnings else []
+        for row in rows:
+            cells = row.cells
+            if cells is None:
+                reason, message = row.notes[0]
+                yield ReadError(row.line, reason, message)
+                continue
             if not any(c.strip() for c in cells):
                 continue  # blank lines are not records
             if len(cells) != width:
                 yield ReadError(
-                    line,
+                    row.line,
                     "column_count",
-                    f"line {line} has {len(cells)} columns, the header has {width}",
-                    self.file.layout.delimiter.join(cells)[:1000],
+                    f"line {row.line} has {len(cells)} columns, the header has {width}",
+                    layout.delimiter.join(cells)[:1000],
                 )
                 continue
+            warnings = [ReadWarning(reason, message) for reason, message in row.notes]
+            if pending:
+                # Said once per run, on its first record, so a resume does not say it again.
+                warnings, pending = pending + warnings, []
             yield SourceRecord(
                 source_id=None,
                 fields={h: _excel_cell(c) for h, c in zip(header, cells, strict=True) if h},
-                position=line,
+                position=row.line,
+                warnings=warnings,
             )
 
     def progress(self) -> tuple[int, int]:
@@ -68,7 +99,7 @@ class CsvStream(Stream):
     def describe(self) -> dict[str, Any]:
         layout = self.file.layout
         return {
-            "path": str(self.path.resolve()),
+            "path": STDIN if self.origin == STDIN else str(self.path.resolve()),
             "kind": self.kind,
             "encoding": layout.encoding,
             "delimiter": layout.delimiter,

@@ -60,7 +60,8 @@ def print_json(data: Any) -> None:
 def report(summary: RunSummary, as_json: bool) -> None:
     data = summary.as_dict()
     if as_json:
-        print_json({k: data[k] for k in ("run_id", "status", *SUMMARY_KEYS)} | _skipped(summary))
+        keys = ("run_id", "status", *SUMMARY_KEYS, *(("layout", "columns") if "layout" in data else ()))
+        print_json({k: data[k] for k in keys} | _skipped(summary))
     elif summary.status == RunStatus.SKIPPED:
         err.print(f"skipped: {summary.error}; run {summary.run_id} did nothing", highlight=False)
     else:
@@ -75,6 +76,12 @@ def _skipped(summary: RunSummary) -> dict[str, Any]:
 
 
 def _report_table(summary: RunSummary, data: dict[str, Any]) -> None:
+    if summary.layout is not None:
+        # Which layout was taken and where each column went: a wrong guess shows here, not later.
+        columns = Table("column", "goes to", title=f"layout: {summary.layout}")
+        for column, destination in (summary.columns or {}).items():
+            columns.add_row(column, destination)
+        out.print(columns)
     table = Table(title=f"run {summary.run_id}: {summary.status}", show_header=False)
     for key in (*SUMMARY_KEYS, "conflicts"):
         table.add_row(key, str(data[key]))

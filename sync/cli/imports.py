@@ -32,7 +32,7 @@ class Kind(StrEnum):
 
 @app.command("csv")
 def import_csv_command(
-    path: Annotated[Path, typer.Argument(help="The CSV export to import.")],
+    path: Annotated[Path, typer.Argument(help="The CSV export to import; - reads it from standard input.")],
     kind: Annotated[Kind, typer.Option(help="What the rows are.")] = Kind.customers,
     preset: Annotated[
         str | None, typer.Option(help=f"A bundled layout: {', '.join(PRESETS)}. Detected when omitted.")
@@ -63,7 +63,7 @@ def import_csv_command(
         console=err,
         disable=not show_progress,
     )
-    task = progress.add_task(path.name, total=None)
+    task = progress.add_task("standard input" if str(path) == "-" else path.name, total=None)
 
     def on_batch(stream: CsvStream, counts: dict[str, int]) -> None:
         done, total = stream.progress()

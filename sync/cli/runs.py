@@ -12,7 +12,7 @@ from connectors import FatalSourceError
 from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
 from sync.cli._worker import enqueue, has_broker, report_queued
-from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of
+from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of, resolve_run_id
 
 app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
 
@@ -83,7 +83,7 @@ def runs_list(
 
 @app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run's id (from `runs list`).")],
+    run_id: Annotated[str, typer.Argument(help="The run's id (from `runs list`), or its first characters.")],
     as_json: JsonOption = False,
 ) -> None:
     """One run with its rejects and warnings (line, reason, message, raw)."""
@@ -91,10 +91,11 @@ def runs_show(
     rejects = SyncReject.__table__  # type: ignore[attr-defined]
     chunk_table = SyncChunk.__table__  # type: ignore[attr-defined]
     with open_store().connect() as conn:
-        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
-        if run is None:
-            fail(f"no run {run_id!r}")
-            return
+        try:
+            run_id = resolve_run_id(conn, run_id)
+        except FatalSourceError as exc:
+            fail(str(exc))
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
         issues = (
             conn.execute(
                 sa.select(
@@ -173,7 +174,9 @@ def runs_show(
 
 @app.command("resume")
 def runs_resume(
-    run_id: Annotated[str, typer.Argument(help="The stopped run's id (from `runs list`).")],
+    run_id: Annotated[
+        str, typer.Argument(help="The stopped run's id (from `runs list`), or its first characters.")
+    ],
     force: Annotated[
         bool,
         typer.Option(
@@ -203,7 +206,10 @@ def runs_resume(
 @app.command("retry")
 def runs_retry(
     run_id: Annotated[
-        str, typer.Argument(help="The failed or paused run's id (from `runs list --status failed`).")
+        str,
+        typer.Argument(
+            help="The failed or paused run's id (from `runs list --status failed`), or its first characters."
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -219,6 +225,10 @@ def runs_retry(
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     engine = open_store()
     with engine.connect() as conn:
+        try:
+            run_id = resolve_run_id(conn, run_id)
+        except FatalSourceError as exc:
+            fail(str(exc))
         run = conn.execute(
             sa.select(runs.c.source, runs.c.stream, runs.c.status).where(runs.c.id == run_id)
         ).first()

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from connectors import FatalSourceError
-from connectors.csv import ByteRange, CsvFile, CsvRangeStream, CsvStream, can_split
+from connectors.csv import STDIN, ByteRange, CsvFile, CsvRangeStream, CsvStream, can_split, local_copy
 from models import COUNT_FIELDS, SyncRun, ensure_schema, utcnow
 from models.enums import RunStatus
-from sync.mapping import Layout, detect_layout, load_mapping, preset
+from sync.mapping import (
+    KIND_FIELDS,
+    DateOrderVote,
+    Layout,
+    MappingSpec,
+    bind_layout,
+    column_destinations,
+    detect_layout,
+    header_key,
+    load_mapping,
+    preset,
+)
 from sync.pipeline import (
     ChunkPlan,
     Lease,
@@ -52,17 +63,23 @@ def import_csv(
     run_id: str | None = None,
     on_batch: Callable[[CsvStream, dict[str, int]], None] | None = None,
 ) -> RunSummary:
-    """Import `path` into the store and return the run summary.
+    """Import `path` (`-`: standard input) into the store and return the run summary.
 
     Raises FatalSourceError, before any run is recorded, when the file or layout is unusable.
     """
-    layout = choose_layout(path, kind, preset_name, mapping)
-    ref = {"mapping": str(mapping.resolve())} if mapping else {"preset": layout.name}
-    stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref)
-    engine = ensure_schema(settings.database_url)
-    run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
-    callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-    return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)
+    with local_copy(path) as readable:
+        stream, layout = _open(readable, kind, preset_name, mapping, source_name, origin=str(path))
+        engine = ensure_schema(settings.database_url)
+        run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
+        callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
+        summary = execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)
+    return with_layout(summary, stream, layout)
+
+
+def with_layout(summary: RunSummary, stream: CsvStream, layout: Layout) -> RunSummary:
+    """The summary naming the layout the file was read with and where each column went."""
+    name = f"mapping {layout.name}" if layout.origin == "mapping" else layout.name
+    return replace(summary, layout=name, columns=column_destinations(layout.spec, stream.file.layout.header))
 
 
 def resume_csv(
@@ -201,7 +218,8 @@ def run_csv(
         # Chunks already began (under a worker); this process loads what is left of them.
         return _run_chunks_here(engine, settings, run_id, token or new_run_id())
     callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-    return execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token)
+    summary = execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token)
+    return with_layout(summary, stream, layout)
 
 
 def run_csv_chunk(
@@ -248,21 +266,85 @@ def _run_params(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(row.params or {})
 
 
+def column_date_orders(stream: CsvStream, spec: MappingSpec) -> dict[str, str]:
+    """Per date column, the day/month order its own values prove (header key -> order).
+
+    The order belongs to the column, not to each value, and the proof may be on the last line,
+    so the date columns are read once through before the import (streamed; nothing is kept).
+    """
+    if spec.date_order:
+        return {}
+    header = stream.file.layout.header
+    index = {header_key(h): i for i, h in enumerate(header)}
+    wanted = {
+        i: header[i]
+        for documented, (_, how) in KIND_FIELDS[spec.kind].items()
+        if how == "date"
+        for column in spec.fields.get(documented, [])
+        if (i := index.get(header_key(column))) is not None
+    }
+    if not wanted:
+        return {}
+    votes = {i: DateOrderVote() for i in wanted}
+    for row in stream.file.read():
+        if row.cells is None or len(row.cells) != len(header):
+            continue
+        for i, vote in votes.items():
+            vote.add(row.cells[i])
+    return {header_key(wanted[i]): order for i, vote in votes.items() if (order := vote.order())}
+
+
+def _layout_ref(layout: Layout, mapping: Path | None) -> dict[str, Any]:
+    # How the layout was chosen, so that a resume or a chunk chooses it the same way.
+    if mapping:
+        return {"mapping": str(mapping.resolve())}
+    if layout.origin == "header":
+        return {"layout": layout.name}  # read off the header again
+    return {"preset": layout.name}
+
+
 def _open(
-    path: Path, kind: str, preset_name: str | None, mapping: Path | None, source_name: str | None
+    path: Path,
+    kind: str,
+    preset_name: str | None,
+    mapping: Path | None,
+    source_name: str | None,
+    *,
+    origin: str | None = None,
+    date_orders: dict[str, str] | None = None,
 ) -> tuple[CsvStream, Layout]:
+    """The file's stream and its layout fitted to its header, with each date column's order.
+
+    `date_orders` (recorded with the run) spares a chunk or a resume reading the file again.
+    """
     layout = choose_layout(path, kind, preset_name, mapping)
-    ref = {"mapping": str(mapping.resolve())} if mapping else {"preset": layout.name}
-    return CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref), layout
+    ref = _layout_ref(layout, mapping)
+    stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref, origin=origin)
+    file = stream.file.layout
+    layout, _ = bind_layout(layout, file.header, file.duplicates)
+    orders = column_date_orders(stream, layout.spec) if date_orders is None else date_orders
+    stream.layout_ref["date_orders"] = orders
+    return stream, replace(layout, spec=replace(layout.spec, date_orders=orders))
 
 
 def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True) -> tuple[CsvStream, Layout]:
     """The run's stream and layout again, from its params; refuses a file changed under it."""
     params = dict(run["params"] or {})
+    if params.get("path") == STDIN:
+        raise FatalSourceError(
+            f"run {run['id']} read standard input, which cannot be read again; import the file afresh"
+        )
     path = Path(params["path"])
     kind = str(params.get("kind", "customers"))
     mapping = Path(params["mapping"]) if params.get("mapping") else None
-    stream, layout = _open(path, kind, None if mapping else params.get("preset"), mapping, run["source"])
+    stream, layout = _open(
+        path,
+        kind,
+        None if mapping else params.get("preset"),
+        mapping,
+        run["source"],
+        date_orders=params.get("date_orders"),
+    )
     if "sha256" not in params:
         # Recorded before its file could be read (see record_unusable_csv): describe it now.
         runs = SyncRun.__table__  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from connectors import FatalSourceError
 from models import SyncRun, ensure_schema
 from models.enums import RunStatus
 from sync.jobs.csv import resume_csv
-from sync.pipeline import RunSummary, StreamBusy, holder_of
+from sync.pipeline import RunSummary, StreamBusy, holder_of, resolve_run_id
 from sync.settings import Settings
 
 
@@ -31,6 +31,7 @@ def resume_run(
     engine = ensure_schema(settings.database_url)
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
+        run_id = resolve_run_id(conn, run_id)
         run = conn.execute(
             sa.select(runs.c.source, runs.c.stream, runs.c.status, runs.c.params).where(runs.c.id == run_id)
         ).first()

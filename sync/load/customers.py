@@ -136,11 +136,13 @@ def _as_source_row(target: BatchTarget, d: Draft) -> SourceRow:
 
 def _resolve_identities(
     conn: sa.Connection, target: BatchTarget, new: list[Draft]
-) -> tuple[dict[str, int], set[int]]:
+) -> tuple[dict[str, int], set[int], set[str]]:
     """Customer pk for each new source id: by loyalty id, then e-mail, else a new customer.
 
-    Also returns the customers created from exactly one record: they are inserted with their
-    golden record already computed, so they need no recompute.
+    Also returns the customers created from exactly one record (they are inserted with their
+    golden record already computed, so they need no recompute), and the source ids that
+    created a customer (the others joined one: an existing one, or one an earlier record of
+    this batch created).
     """
     cust = Customer.__table__  # type: ignore[attr-defined]
     by_loyalty = {d.fields["loyalty_id"] for d in new if d.fields.get("loyalty_id")}
@@ -165,6 +167,7 @@ def _resolve_identities(
     pending: dict[str, str] = {}  # source id -> loyalty id of the customer to create
     email_new: dict[str, str] = {}  # e-mail -> loyalty id, so one batch makes one customer
     shared: set[str] = set()  # loyalty ids of new customers that more than one record names
+    creators: set[str] = set()
     now = utcnow()
     for d in new:
         lid, email = d.fields.get("loyalty_id"), d.fields.get("email")
@@ -190,6 +193,7 @@ def _resolve_identities(
                 "updated_at": now,
             }
             pending[d.source_id] = lid
+            creators.add(d.source_id)
             if email:
                 email_new[email] = lid
     if to_create:
@@ -205,8 +209,8 @@ def _resolve_identities(
         drop(conn, s)
         resolved.update({sid: created[lid] for sid, lid in pending.items()})
         fresh = {pk for lid, pk in created.items() if lid not in shared}
-        return resolved, fresh
-    return resolved, set()
+        return resolved, fresh, creators
+    return resolved, set(), creators
 
 
 def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[Draft]) -> BatchResult:
@@ -222,6 +226,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     writes: list[Draft] = []
     new: list[Draft] = []
     rehash: dict[str, str] = {}  # source id -> raw hash, for rows mapped unchanged but not written
+    counted_created: set[str] = set()
     for sid, d in latest.items():
         ex = existing.get(sid)
         outcome, write = _classify(d, ex)
@@ -235,14 +240,20 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
             # Same content from another raw row (first import since hashes were kept, a column
             # reordered): remember the row, so the next import skips it before mapping.
             rehash[sid] = d.raw_hash
+        if outcome == RecordOutcome.CREATED:
+            counted_created.add(sid)
         if write:
             (new if outcome == RecordOutcome.CREATED or (ex and "customer_pk" not in ex) else writes).append(
                 d
             )
 
     customer_of = {sid: ex["customer_pk"] for sid, ex in existing.items() if "customer_pk" in ex}
-    resolved, fresh = _resolve_identities(conn, target, new)
+    resolved, fresh, creators = _resolve_identities(conn, target, new)
     customer_of.update(resolved)
+    # `created` counts customers: a new source id that joined a customer by e-mail is counted
+    # below as updated or unchanged, by whether its customer changed.
+    joined = counted_created - creators
+    result.counts[RecordOutcome.CREATED] -= len(joined)
 
     now = utcnow()
     rows = [
@@ -269,6 +280,9 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
         _store_raw_hashes(conn, target, rehash)
     mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
     recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows} - fresh)
+    for sid in joined:
+        changed = customer_of[sid] in recomputed.changed_pks
+        result.counts[RecordOutcome.UPDATED if changed else RecordOutcome.UNCHANGED] += 1
     for pk, email, holder in recomputed.conflicts:
         result.conflicts.append(
             Issue(

@@ -113,6 +113,7 @@ class RecomputeResult:
     """What a recompute changed, and the e-mail conflicts it found."""
 
     changed: int
+    changed_pks: set[int]
     conflicts: list[tuple[int, str, int]]  # (customer pk, wanted e-mail, holder pk)
 
 
@@ -120,7 +121,7 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
     """Recompute and write the golden record of each customer, set-wise."""
     pks = sorted(set(customer_pks))
     if not pks:
-        return RecomputeResult(0, [])
+        return RecomputeResult(0, set(), [])
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     cust = Customer.__table__  # type: ignore[attr-defined]
     login = CustomerLogin.__table__  # type: ignore[attr-defined]
@@ -159,7 +160,7 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
             changed.append({"pk": pk, **golden, "updated_at": now})
     if changed:
         _write(conn, changed)
-    return RecomputeResult(len(changed), conflicts)
+    return RecomputeResult(len(changed), {c["pk"] for c in changed}, conflicts)
 
 
 def _resolve_emails(

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from sync.mapping.layouts import PRESETS, Layout, detect_layout, load_mapping, native_layout, preset
+from sync.mapping.layouts import (
+    HEADER_SYNONYMS,
+    PRESETS,
+    Layout,
+    bind_layout,
+    column_destinations,
+    detect_layout,
+    load_mapping,
+    native_layout,
+    preset,
+)
 from sync.mapping.loyalty_id import new_loyalty_id
 from sync.mapping.normalize import (
     DAY_FIRST_FORMATS,
     MONTH_FIRST_FORMATS,
+    DateOrderVote,
     FieldError,
     clean_text,
     normalize_bool,
@@ -32,18 +43,22 @@ from sync.mapping.spotify import SPOTIFY_SPEC, spotify_profile_fields
 
 __all__ = [
     "DAY_FIRST_FORMATS",
+    "HEADER_SYNONYMS",
     "KINDS",
     "KIND_FIELDS",
     "KIND_ID_FIELD",
     "MONTH_FIRST_FORMATS",
     "PRESETS",
     "SPOTIFY_SPEC",
+    "DateOrderVote",
     "Draft",
     "FieldError",
     "Issue",
     "Layout",
     "MappingSpec",
+    "bind_layout",
     "clean_text",
+    "column_destinations",
     "detect_layout",
     "header_key",
     "load_mapping",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from connectors.base import FatalSourceError
 from models.enums import UserEntitySource
-from sync.mapping.normalize import DAY_FIRST_FORMATS, MONTH_FIRST_FORMATS
+from sync.mapping.normalize import DATE_ORDERS
 from sync.mapping.spec import KIND_FIELDS, KIND_ID_FIELD, KINDS, MappingSpec, header_key
 
 PRESETS: tuple[str, ...] = ("shopify", "mailchimp", "hubspot", "salesforce-dataloader", "native")
@@ -25,6 +26,9 @@ class Layout:
     source: str
     entity_source: str
     detect: tuple[str, ...] = ()
+    # "preset", "mapping" (a user's file: every column it names must exist) or "header"
+    # (recognised from the header's own names).
+    origin: str = "preset"
 
 
 def _as_list(value: Any) -> list[str]:
@@ -43,13 +47,13 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
     fields = data.get("fields", {})
     if not isinstance(fields, dict):
         raise ValueError("[fields] must be a table of field = column(s)")
-    if "date_formats" in data:
-        formats = tuple(_as_list(data["date_formats"]))
-    else:
-        order = data.get("date_order", "day-first")
-        if order not in ("day-first", "month-first"):
-            raise ValueError("date_order must be 'day-first' or 'month-first'")
-        formats = DAY_FIRST_FORMATS if order == "day-first" else MONTH_FIRST_FORMATS
+    formats = tuple(_as_list(data.get("date_formats")))
+    order = data.get("date_order")
+    if order is not None and order not in DATE_ORDERS:
+        raise ValueError("date_order must be 'day-first' or 'month-first'")
+    id_format = data.get("id_format")
+    if id_format not in (None, "salesforce"):
+        raise ValueError("id_format must be 'salesforce' when given")
     entity = str(data.get("entity_source", "CSV")).upper()
     if entity not in UserEntitySource.__members__:
         raise ValueError(f"unknown entity_source {entity!r}")
@@ -60,8 +64,11 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
         modstamp_columns=_as_list(data.get("modstamp")),
         deleted_columns=_as_list(data.get("deleted")),
         date_formats=formats,
+        date_order=order,
         phone_region=data.get("phone_region"),
         ignore_columns=_as_list(data.get("ignore")),
+        id_format=id_format,
+        special_use_emails=True,
     )
     return Layout(name, spec, str(data.get("source", "csv")), entity, tuple(_as_list(data.get("detect"))))
 
@@ -76,7 +83,7 @@ def native_layout(kind: str) -> Layout:
         id_columns=[id_field],
         modstamp_columns=["updatedAt"],
         deleted_columns=["deleted"],
-        date_formats=(*DAY_FIRST_FORMATS,),
+        special_use_emails=True,
     )
     return Layout("native", spec, "csv", "CSV", (id_field,))
 
@@ -103,25 +110,164 @@ def load_mapping(path: Path, kind: str | None = None) -> Layout:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FatalSourceError(f"mapping file {path} is not valid TOML: {exc}") from None
     try:
-        return layout_from_toml(path.stem, data, kind)
+        return replace(layout_from_toml(path.stem, data, kind), origin="mapping")
     except ValueError as exc:
         raise FatalSourceError(f"bad mapping file {path}: {exc}") from None
 
 
+# The common spellings of the documented customer fields in exports of every kind, in one
+# table: a file headed `Customer ID;First Name;Surname;E-mail;Mobile` needs no mapping file.
+# Compared case-blind, with `_ - . /` read as spaces; each field's own name counts as well.
+HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "entitySourceId": (
+        "id", "customer id", "customer number", "customer no", "client id", "contact id",
+        "member id", "record id", "external id",
+    ),
+    "email": ("e-mail", "email address", "e-mail address", "mail", "email id"),
+    "firstname": ("first name", "given name", "forename", "first"),
+    "lastname": ("last name", "surname", "family name", "last"),
+    "phoneNumber": (
+        "phone", "phone number", "mobile", "mobile phone", "mobile number", "cell", "cell phone",
+        "telephone", "tel",
+    ),
+    "birthday": ("birthdate", "birth date", "date of birth", "dob"),
+    "gender": ("sex",),
+    "country": ("country code", "country region"),
+    "city": ("town",),
+    "street": ("street address", "address line 1", "address 1", "address1"),
+    "zipCode": ("zip", "zip code", "postal code", "postcode", "post code"),
+    "address": ("full address",),
+}  # fmt: skip
+
+_SYNONYM_SEPARATORS = re.compile(r"[\s_\-./]+")
+
+
+def synonym_key(name: str) -> str:
+    """How header synonyms compare: case-blind, `_ - . /` and runs of space as one space."""
+    return _SYNONYM_SEPARATORS.sub(" ", name).strip().lower()
+
+
+def _synonyms(kind: str) -> dict[str, str]:
+    table: dict[str, str] = {}
+    names = [*KIND_FIELDS[kind], KIND_ID_FIELD[kind]]
+    for documented in names:
+        table[synonym_key(documented)] = documented
+    if kind == "customers":
+        for documented, spellings in HEADER_SYNONYMS.items():
+            for spelling in spellings:
+                table.setdefault(synonym_key(spelling), documented)
+    return table
+
+
+def header_layout(header: list[str], kind: str) -> Layout | None:
+    """A layout read off the header's own names and their synonyms, or None if it names no field.
+
+    It is `native` when every column it uses is a documented name, else `generic`.
+    """
+    table = _synonyms(kind)
+    id_field = KIND_ID_FIELD[kind]
+    fields: dict[str, list[str]] = {}
+    ids: list[str] = []
+    exact = True
+    for column in header:
+        documented = table.get(synonym_key(column))
+        if documented is None:
+            continue
+        exact = exact and header_key(column) == header_key(documented)
+        if documented == id_field:
+            ids.append(column)
+        else:
+            fields.setdefault(documented, []).append(column)
+    if not fields:
+        return None
+    native = native_layout(kind)
+    spec = replace(native.spec, fields=fields, id_columns=ids or [id_field])
+    return Layout("native" if exact else "generic", spec, "csv", "CSV", origin="header")
+
+
 def detect_layout(header: list[str], kind: str) -> Layout:
-    """The preset whose signature headers the file has; else `native` if it speaks the fields."""
+    """The preset whose signature headers the file has; else the fields its header names."""
     present = {header_key(h) for h in header}
     if kind == "customers":
         for name in PRESETS[:-1]:
             layout = preset(name)
             if all(header_key(h) in present for h in layout.detect):
                 return layout
-    native = native_layout(kind)
-    known = {header_key(c) for cols in native.spec.fields.values() for c in cols}
-    known |= {header_key(c) for c in native.spec.id_columns}
-    if present & known:
-        return native
+    found = header_layout(header, kind)
+    if found is not None:
+        return found
     raise FatalSourceError(
         "cannot tell the layout of this file from its header; "
         f"pass --preset ({', '.join(PRESETS)}) or --mapping FILE"
     )
+
+
+def _either(columns: list[str]) -> str:
+    return " or ".join(repr(c) for c in columns)
+
+
+def _check_columns(layout: Layout, present: set[str]) -> None:
+    spec = layout.spec
+
+    def absent(columns: list[str]) -> bool:
+        return bool(columns) and not any(header_key(c) in present for c in columns)
+
+    if layout.origin == "mapping":
+        missing = [_either(cols) for cols in spec.fields.values() if absent(cols)]
+        missing += [_either(g) for g in (spec.id_columns, spec.modstamp_columns) if absent(g)]
+        if missing:
+            raise FatalSourceError(
+                f"mapping {layout.name!r} names columns the file's header lacks: {', '.join(missing)}"
+            )
+        return
+    identifying = [*spec.id_columns, *spec.fields.get("email", []), *spec.fields.get("phoneNumber", [])]
+    if identifying and absent(identifying):
+        raise FatalSourceError(
+            f"the file's header has none of the columns preset {layout.name!r} identifies rows by "
+            f"({', '.join(repr(c) for c in identifying)}); is it a {layout.name} export?"
+        )
+
+
+def bind_layout(
+    layout: Layout, header: list[str], duplicates: dict[str, str]
+) -> tuple[Layout, dict[str, str]]:
+    """The layout fitted to one file's header, and where each of its columns goes.
+
+    Raises FatalSourceError, naming them, when the columns a mapping or preset reads are not
+    there: that is one clear line instead of every row rejected. A repeated column becomes the
+    next candidate of the field its first copy feeds.
+    """
+    present = {header_key(h) for h in header}
+    _check_columns(layout, present)
+    spec = layout.spec
+    repeats: dict[str, list[str]] = {}
+    for dup, original in duplicates.items():
+        repeats.setdefault(header_key(original), []).append(dup)
+    if repeats:
+        fields = {
+            documented: [c2 for c in columns for c2 in (c, *repeats.get(header_key(c), []))]
+            for documented, columns in spec.fields.items()
+        }
+        spec = replace(
+            spec, fields=fields, duplicates={header_key(d): header_key(o) for d, o in duplicates.items()}
+        )
+        layout = replace(layout, spec=spec)
+    return layout, column_destinations(spec, header)
+
+
+def column_destinations(spec: MappingSpec, header: list[str]) -> dict[str, str]:
+    """Each header column and the documented field it feeds (`extraInfo` for the rest)."""
+    where: dict[str, str] = {}
+    for documented, columns in spec.fields.items():
+        for column in columns:
+            where.setdefault(header_key(column), documented)
+    groups = (
+        (spec.id_columns, KIND_ID_FIELD[spec.kind]),
+        (spec.modstamp_columns, "updatedAt"),
+        (spec.deleted_columns, "deleted"),
+        (spec.ignore_columns, "ignored"),
+    )
+    for columns, name in groups:
+        for column in columns:
+            where.setdefault(header_key(column), name)
+    return {h: where.get(header_key(h), "extraInfo") for h in header if h}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 import pycountry
@@ -22,15 +24,34 @@ class FieldError(ValueError):
         self.reason = reason
 
 
+class FieldWarning(NamedTuple):
+    """A value that was kept, or changed to be kept, and what the person should know about it."""
+
+    reason: str
+    message: str
+
+
 _SPACES = re.compile(r"\s+")
+# Invisible characters that copy and paste leaves around values: zero-width space, word
+# joiner, zero-width (non-)joiner, BOM. Bidi controls are left alone: they are part of
+# right-to-left names as people typed them.
+_INVISIBLE = "\u200b\u2060\u200c\u200d\ufeff"
 
 
 def clean_text(value: str | None) -> str | None:
-    """Trim and fold inner runs of white space; empty becomes None."""
+    """Trim (white space and invisible characters) and fold inner runs of white space; empty becomes None."""
     if value is None:
         return None
-    folded = _SPACES.sub(" ", value).strip()
+    folded = _SPACES.sub(" ", value).strip().strip(_INVISIBLE).strip()
     return folded or None
+
+
+def clean_lines(value: str | None) -> str | None:
+    """Like `clean_text`, per line: a multi-line street keeps its line breaks (as `\\n`)."""
+    if value is None:
+        return None
+    lines = (clean_text(line) for line in value.splitlines())
+    return "\n".join(line for line in lines if line) or None
 
 
 # A plain ASCII dot-atom local part: the shape of nearly every real address.
@@ -43,31 +64,140 @@ def _checked_domain(domain: str) -> str:
     return validate_email(f"x@{domain}", check_deliverability=False).ascii_domain
 
 
-def normalize_email(value: str) -> str:
-    """A syntactically valid address, lower-cased whole (mailboxes are case-blind in practice)."""
-    candidate = value.strip().lower()
+# Top-level names reserved for tests, documentation and local networks (RFC 6761, RFC 6762,
+# RFC 2606): valid syntax, never deliverable on the Internet.
+SPECIAL_USE_DOMAINS = frozenset({"test", "example", "invalid", "localhost", "local", "arpa", "onion"})
+# Characters copy and paste leaves in addresses; none of them can be part of one.
+_EMAIL_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
+
+
+def special_use_domain(address: str) -> str | None:
+    """The special-use top-level name an address's domain ends in, if any."""
+    tld = address.rpartition("@")[2].rstrip(".").rpartition(".")[2]
+    return tld if tld in SPECIAL_USE_DOMAINS else None
+
+
+def normalize_email(value: str, *, allow_special_use: bool = False) -> str:
+    """A syntactically valid address, lower-cased whole (mailboxes are case-blind in practice).
+
+    Internationalised domains take one form whichever way they were written (`bücher.example`
+    and `xn--bcher-kva.example` are one mailbox): email-validator's normalised Unicode form.
+    Special-use domains (`.test`, `.example`, …) are refused unless `allow_special_use`.
+    """
+    candidate = _EMAIL_INVISIBLE.sub("", value).strip().lower()
     local, at, domain = candidate.rpartition("@")
+    tld = special_use_domain(candidate) if allow_special_use else None
+    if tld and not candidate.endswith("." + tld):
+        tld = None
     try:
-        if at and len(local) <= 64 and _SIMPLE_LOCAL.fullmatch(local) and domain.isascii():
+        simple = at and len(local) <= 64 and _SIMPLE_LOCAL.fullmatch(local)
+        if simple and domain.isascii() and "xn--" not in domain and not tld:
             return f"{local}@{_checked_domain(domain)}"
-        checked = validate_email(candidate, check_deliverability=False)
+        # email-validator refuses special-use names outright; the rest of the address is
+        # checked under a stand-in name (`.example` passes its check) and the name put back.
+        probe = candidate[: -len(tld)] + "example" if tld and tld != "example" else candidate
+        normalized = validate_email(probe, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise FieldError("invalid_email", f"not a valid e-mail address: {exc}") from None
-    return checked.normalized.lower()
+    return normalized[: -len("example")] + tld if probe != candidate and tld else normalized
+
+
+def read_email(value: str) -> tuple[str, FieldWarning | None]:
+    """An imported address: as `normalize_email`, but special-use domains are kept with a warning.
+
+    A staging export full of `@shop.test` people is still people; sign-up refuses them.
+    """
+    address = normalize_email(value, allow_special_use=True)
+    tld = special_use_domain(address)
+    if tld is None:
+        return address, None
+    return address, FieldWarning(
+        "special_use_domain",
+        f"{address} is on the special-use domain .{tld}: kept, but mail to it never arrives",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneReading:
+    """A cell's phone number in E.164, with what else the cell held and what to warn about."""
+
+    number: str
+    extension: str | None = None
+    others: tuple[str, ...] = ()
+    warnings: tuple[FieldWarning, ...] = ()
+
+
+_E164 = phonenumbers.PhoneNumberFormat.E164
+# More than one number in a cell: a list separator, or more digits than one number has.
+_SEVERAL = re.compile(r"[,;|\n]| / | or | oder ", re.IGNORECASE)
+
+
+def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _one_number(text: str, region: str | None) -> tuple[phonenumbers.PhoneNumber, FieldWarning | None] | None:
+    """One number, also when its country code was typed without `+` (as spreadsheets drop it)."""
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    national = _parse_valid(text, region)
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+") or not region or digits.startswith("0"):
+        return (national, None) if national else None
+    international = _parse_valid("+" + text, None)
+    if international is None or (national is not None and national == international):
+        return (national, None) if national else None
+    own_code = str(phonenumbers.country_code_for_region(region))
+    if national is None or digits.startswith(own_code):
+        # `4917…` in a German row: the row's own country code with its `+` lost.
+        return international, None
+    # Both are real numbers in different countries: the national reading, and say so.
+    other = phonenumbers.format_number(international, _E164)
+    return national, FieldWarning(
+        "ambiguous_phone",
+        f"{text!r} read as a {region} number; it is also {other} if the country code was typed without +",
+    )
+
+
+def read_phone(value: str, default_region: str | None) -> PhoneReading:
+    """The cell's number in E.164, national numbers read in `default_region`.
+
+    An extension (`x123`, `ext. 45`) and further numbers in the cell are returned beside it.
+    """
+    candidate = value.strip()
+    region = (default_region or "").upper() or None
+    if _SEVERAL.search(candidate) or sum(ch.isdigit() for ch in candidate) > 17:
+        found = [m.number for m in phonenumbers.PhoneNumberMatcher(candidate, region or "ZZ")]
+        if len(found) > 1:
+            first, rest = found[0], tuple(phonenumbers.format_number(n, _E164) for n in found[1:])
+            return PhoneReading(
+                phonenumbers.format_number(first, _E164),
+                first.extension or None,
+                rest,
+                (
+                    FieldWarning(
+                        "multiple_phones", f"{value!r} holds {len(found)} numbers: the first is kept"
+                    ),
+                ),
+            )
+    reading = _one_number(candidate, region)
+    if reading is None:
+        raise FieldError("invalid_phone", f"not a valid phone number: {value!r}")
+    number, warning = reading
+    return PhoneReading(
+        phonenumbers.format_number(number, _E164),
+        number.extension or None,
+        warnings=(warning,) if warning else (),
+    )
 
 
 def normalize_phone(value: str, default_region: str | None) -> str:
     """The number in E.164, reading national numbers in `default_region`."""
-    candidate = value.strip()
-    if candidate.startswith("00"):
-        candidate = "+" + candidate[2:]
-    try:
-        number = phonenumbers.parse(candidate, (default_region or "").upper() or None)
-    except phonenumbers.NumberParseException as exc:
-        raise FieldError("invalid_phone", f"not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise FieldError("invalid_phone", f"not a valid phone number: {value!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return read_phone(value, default_region).number
 
 
 _COUNTRY_ALIASES = {
@@ -152,6 +282,96 @@ def normalize_date(value: str, formats: Sequence[str] = DAY_FIRST_FORMATS) -> da
     raise FieldError("invalid_date", f"not a date: {value!r}")
 
 
+DATE_ORDERS: tuple[str, ...] = ("day-first", "month-first")
+# 3/14/1985, 14.03.85, 03-14-1985: two small numbers and a year, in an order the value may not tell.
+# A time after the date (spreadsheets write `3/14/1985 0:00`) says nothing about the date.
+_TIME_OF_DAY = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)?"
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})" + _TIME_OF_DAY)
+# Year first (1985-3-14, 1985/03/14) is year-month-day everywhere.
+_YEAR_FIRST = re.compile(r"(\d{4})([./-])(\d{1,2})\2(\d{1,2})" + _TIME_OF_DAY)
+
+
+def date_order_evidence(value: str) -> str | None:
+    """The order a numeric date proves by itself: a first part above 12 is a day, a second one too."""
+    match = _NUMERIC_DATE.fullmatch(value.strip())
+    if not match:
+        return None
+    first, second = int(match.group(1)), int(match.group(3))
+    if first > 12 >= second >= 1:
+        return "day-first"
+    if second > 12 >= first >= 1:
+        return "month-first"
+    return None
+
+
+class DateOrderVote:
+    """Evidence from one column's values: the order it is read in, or None when it does not say."""
+
+    def __init__(self) -> None:
+        self.day_first = 0
+        self.month_first = 0
+
+    def add(self, value: str) -> None:
+        order = date_order_evidence(value)
+        if order == "day-first":
+            self.day_first += 1
+        elif order == "month-first":
+            self.month_first += 1
+
+    def order(self) -> str | None:
+        if self.month_first and not self.day_first:
+            return "month-first"
+        if self.day_first and not self.month_first:
+            return "day-first"
+        return None  # no evidence, or a column that contradicts itself
+
+
+def _year(text: str) -> int:
+    # Two-digit years as strptime reads them (69-99 -> 1900s, 00-68 -> 2000s).
+    return datetime.strptime(text, "%y").year if len(text) == 2 else int(text)
+
+
+def read_date(value: str, order: str | None, formats: Sequence[str] = ()) -> date:
+    """A calendar date from ISO 8601, an Excel serial, `formats`, or d/m/y in the column's `order`.
+
+    A numeric date that reads two ways is refused (`ambiguous_date`) unless `order` says which:
+    a swapped day and month is worse than none. Dotted dates are day-first wherever they are
+    written, so they need no order.
+    """
+    candidate = value.strip()
+    if candidate.isdigit() and 1 <= int(candidate) <= 2_958_465 and len(candidate) <= 5:
+        return _EXCEL_EPOCH + timedelta(days=int(candidate))
+    try:
+        return date.fromisoformat(candidate[:10])
+    except ValueError:
+        pass
+    for fmt in formats:
+        try:
+            return datetime.strptime(candidate, fmt).date()
+        except ValueError:
+            continue
+    year_first = _YEAR_FIRST.fullmatch(candidate)
+    if year_first:
+        try:
+            return date(int(year_first.group(1)), int(year_first.group(3)), int(year_first.group(4)))
+        except ValueError:
+            raise FieldError("invalid_date", f"not a date: {value!r}") from None
+    match = _NUMERIC_DATE.fullmatch(candidate)
+    if not match:
+        raise FieldError("invalid_date", f"not a date: {value!r}")
+    first, sep, second, year = int(match.group(1)), match.group(2), int(match.group(3)), match.group(4)
+    told = date_order_evidence(candidate) or order or ("day-first" if sep == "." else None)
+    if told is None and first != second:
+        raise FieldError(
+            "ambiguous_date", f"{value!r} could be day-first or month-first, and its column does not say"
+        )
+    day, month = (first, second) if told in (None, "day-first") else (second, first)
+    try:
+        return date(_year(year), month, day)
+    except ValueError:
+        raise FieldError("invalid_date", f"not a date: {value!r}") from None
+
+
 def normalize_datetime(value: str) -> datetime:
     """A timezone-aware instant from ISO 8601 or Salesforce's `…T00:37:00.000+0000`."""
     candidate = value.strip()
@@ -183,3 +403,52 @@ def normalize_bool(value: str) -> bool:
     if lowered in _FALSE:
         return False
     raise FieldError("invalid_bool", f"not a yes/no value: {value!r}")
+
+
+# Countries whose postal codes are all digits, of one length, and may start with 0: the
+# ones a spreadsheet damages by reading the code as a number.
+POSTAL_CODE_DIGITS: dict[str, int] = {
+    "US": 5, "PR": 5, "DE": 5, "FR": 5, "IT": 5, "ES": 5, "FI": 5, "MX": 5, "MY": 5, "DZ": 5,
+    "NO": 4, "DK": 4, "AU": 4, "NZ": 4, "ZA": 4, "PH": 4,
+    "SG": 6, "CN": 6,
+}  # fmt: skip
+_US_ZIP = re.compile(r"(\d{3,5})(-\d{4})?")
+_DIGITS = re.compile(r"\d+")
+
+
+def restore_postal_code(code: str, country: str | None) -> str | None:
+    """The code with leading zeros a spreadsheet dropped put back, or None when it needs none.
+
+    Only for countries in POSTAL_CODE_DIGITS, and only up to two lost zeros: a shorter value
+    is something else, and is left as given.
+    """
+    length = POSTAL_CODE_DIGITS.get(country or "")
+    if length is None:
+        return None
+    match = (_US_ZIP if country in ("US", "PR") else _DIGITS).fullmatch(code.strip())
+    if not match:
+        return None
+    digits = match.group(1) if country in ("US", "PR") else match.group(0)
+    if not length - 2 <= len(digits) < length:
+        return None
+    suffix = match.group(2) or "" if country in ("US", "PR") else ""
+    return digits.zfill(length) + suffix
+
+
+_SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_SF_ID = re.compile(r"[a-zA-Z0-9]{15}")
+
+
+def salesforce_id_18(value: str) -> str:
+    """The case-safe 18-character form of a 15-character Salesforce id; anything else as given.
+
+    Each added character encodes which of five id characters are upper case, so ids that
+    differ only in case stay apart in case-blind systems.
+    """
+    if not _SF_ID.fullmatch(value):
+        return value
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(value[start : start + 5]) if "A" <= ch <= "Z")
+        suffix += _SF_SUFFIX[bits]
+    return value + suffix

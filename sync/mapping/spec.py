@@ -13,17 +13,22 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from connectors.base import SourceRecord
+from models import Customer, CustomerSource, Order, OrderType, Promotion, Redemption, Store
 from sync.mapping.normalize import (
-    DAY_FIRST_FORMATS,
     FieldError,
+    FieldWarning,
+    clean_lines,
     clean_text,
     normalize_bool,
     normalize_country,
-    normalize_date,
     normalize_datetime,
     normalize_email,
     normalize_gender,
-    normalize_phone,
+    read_date,
+    read_email,
+    read_phone,
+    restore_postal_code,
+    salesforce_id_18,
 )
 
 _SPACE_RUN = re.compile(r"\s+")
@@ -43,7 +48,7 @@ KIND_FIELDS: dict[str, dict[str, FieldSpec]] = {
         "gender": ("gender", "gender"),
         "country": ("country", "country"),
         "city": ("city", "text"),
-        "street": ("street", "text"),
+        "street": ("street", "lines"),
         "zipCode": ("zip_code", "text"),
         "address": ("address", "text"),
         "picture": ("picture", "text"),
@@ -153,7 +158,12 @@ class MappingSpec:
     id_columns: list[str] = field(default_factory=list)
     modstamp_columns: list[str] = field(default_factory=list)
     deleted_columns: list[str] = field(default_factory=list)
-    date_formats: tuple[str, ...] = DAY_FIRST_FORMATS
+    # Extra strptime formats a mapping file names; tried before the numeric d/m/y reading.
+    date_formats: tuple[str, ...] = ()
+    # "day-first" / "month-first" when the layout says so; else each column's own evidence
+    # (`date_orders`, header key -> order, found by reading the column) decides.
+    date_order: str | None = None
+    date_orders: dict[str, str] = field(default_factory=dict)
     phone_region: str | None = None
     # Columns mapped to nothing but not worth keeping in extraInfo (internal noise).
     ignore_columns: list[str] = field(default_factory=list)
@@ -163,12 +173,24 @@ class MappingSpec:
     # Fields whose bad value is dropped with a warning where it would reject the record
     # (an API's unverified e-mail should not cost the rest of the profile).
     lenient: frozenset[str] = frozenset()
+    # Keep addresses on special-use domains (`.test`, `.example`, …) with a warning instead of
+    # rejecting them: a staging export is full of them. File layouts do; API sources decide.
+    special_use_emails: bool = False
+    # How the source writes its ids: "salesforce" turns 15-character ids into their 18-character form.
+    id_format: str | None = None
+    # A repeated header's suffixed name -> the name it repeats (header keys); the repeat is
+    # read as the next candidate for the same field, and kept in extraInfo when not used.
+    duplicates: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def claimed(self) -> frozenset[str]:
         """Header keys some field or setting reads; the rest go to extraInfo."""
         groups = [*self.fields.values(), self.id_columns, self.modstamp_columns, self.deleted_columns]
         return frozenset(header_key(c) for g in [*groups, self.ignore_columns] for c in g)
+
+    def date_order_of(self, column: str) -> str | None:
+        """The order numeric dates in `column` are read in: the layout's, else the column's evidence."""
+        return self.date_order or self.date_orders.get(header_key(column))
 
     def __post_init__(self) -> None:
         known = KIND_FIELDS[self.kind]
@@ -210,44 +232,91 @@ def _read_decimal(value: str) -> str:
         raise FieldError("invalid_number", f"not an amount: {value!r}") from None
 
 
-def _reader(how: str, spec: MappingSpec, region: str | None) -> Callable[[Any], Any]:
-    def read(value: Any) -> Any:
-        if isinstance(value, bool | int | float | Decimal | date):
-            if how == "date" and isinstance(value, datetime):
-                return value.date().isoformat()
-            if isinstance(value, date):
-                return value.isoformat()
-            return value
-        text = str(value)
-        match how:
-            case "text":
-                return clean_text(text)
-            case "upper":
-                cleaned = clean_text(text)
-                return cleaned.upper() if cleaned else None
-            case "email" | "email_optional":
-                return normalize_email(text)
-            case "phone":
-                return normalize_phone(text, region or spec.phone_region)
-            case "date":
-                return normalize_date(text, spec.date_formats).isoformat()
-            case "datetime":
-                return normalize_datetime(text).isoformat()
-            case "gender":
-                return normalize_gender(text)
-            case "country":
-                return normalize_country(text)
-            case "int":
-                return _read_int(text)
-            case "decimal_required":
-                return _read_decimal(text)
-            case "bool":
-                return normalize_bool(text)
-            case "list":
-                return [t.strip() for t in re.split(r"[,;]", text) if t.strip()]
-        raise AssertionError(how)
+@dataclass(slots=True)
+class _Read:
+    """One field as read: its value, what to warn about, and what else goes to extraInfo."""
 
-    return read
+    value: Any
+    warnings: list[FieldWarning] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_field(how: str, value: Any, spec: MappingSpec, region: str | None, column: str) -> _Read:
+    if isinstance(value, bool | int | float | Decimal | date):
+        if how == "date" and isinstance(value, datetime):
+            return _Read(value.date().isoformat())
+        if isinstance(value, date):
+            return _Read(value.isoformat())
+        return _Read(value)
+    text = str(value)
+    match how:
+        case "text":
+            return _Read(clean_text(text))
+        case "lines":
+            return _Read(clean_lines(text))
+        case "upper":
+            cleaned = clean_text(text)
+            return _Read(cleaned.upper() if cleaned else None)
+        case "email" | "email_optional":
+            if not spec.special_use_emails:
+                return _Read(normalize_email(text))
+            address, warning = read_email(text)
+            return _Read(address, [warning] if warning else [])
+        case "phone":
+            phone = read_phone(text, region or spec.phone_region)
+            extra: dict[str, Any] = {}
+            if phone.extension:
+                extra["phoneExtension"] = phone.extension
+            if phone.others:
+                extra["otherPhoneNumbers"] = list(phone.others)
+            return _Read(phone.number, list(phone.warnings), extra)
+        case "date":
+            return _Read(read_date(text, spec.date_order_of(column), spec.date_formats).isoformat())
+        case "datetime":
+            return _Read(normalize_datetime(text).isoformat())
+        case "gender":
+            return _Read(normalize_gender(text))
+        case "country":
+            return _Read(normalize_country(text))
+        case "int":
+            return _Read(_read_int(text))
+        case "decimal_required":
+            return _Read(_read_decimal(text))
+        case "bool":
+            return _Read(normalize_bool(text))
+        case "list":
+            return _Read([t.strip() for t in re.split(r"[,;]", text) if t.strip()])
+    raise AssertionError(how)
+
+
+_KIND_TABLES: dict[str, Any] = {
+    "customers": Customer,
+    "orders": Order,
+    "promotions": Promotion,
+    "redemptions": Redemption,
+}
+
+
+@lru_cache(maxsize=8)
+def column_limits(kind: str) -> dict[str, int]:
+    """Store key -> the longest text its column holds, from the models (PostgreSQL enforces them)."""
+    table = _KIND_TABLES[kind].__table__
+    # SQLModel's AutoString is a TypeDecorator over String: read its length either way.
+    limits = {
+        column.name: length
+        for column in table.columns
+        if isinstance(length := getattr(column.type, "length", None), int) and length > 0
+    }
+    # Orders and promotions name their store and order type, which become rows of their own.
+    if kind in ("orders", "promotions"):
+        limits["store"] = Store.__table__.c.name.type.length  # type: ignore[attr-defined]
+    if kind == "orders":
+        limits["order_type"] = OrderType.__table__.c.name.type.length  # type: ignore[attr-defined]
+    return limits
+
+
+# The longest source id a source row holds.
+SOURCE_ID_LIMIT: int = CustomerSource.__table__.c.source_id.type.length  # type: ignore[attr-defined]
 
 
 def _region_of(raw: Mapping[str, Any], spec: MappingSpec) -> str | None:
@@ -270,31 +339,80 @@ def derive_source_id(fields: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _source_id(record: SourceRecord, raw: Mapping[str, Any], spec: MappingSpec) -> str | None:
+    source_id = record.source_id
+    if source_id is None:
+        _, id_value = _first(raw, spec.id_columns)
+        source_id = clean_text(str(id_value)) if id_value is not None else None
+    if source_id is not None and spec.id_format == "salesforce":
+        source_id = salesforce_id_18(source_id)
+    return source_id
+
+
 def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     """Normalise one raw record into a draft; a record that cannot be identified is rejected."""
     source_fields = spec.prepare(record.fields) if spec.prepare is not None else record.fields
     raw = {header_key(k): v for k, v in source_fields.items()}
     known = KIND_FIELDS[spec.kind]
+    limits = column_limits(spec.kind)
     region = _region_of(raw, spec) if spec.kind == "customers" else None
+    # The id first, so that every reject of this record names it.
+    given_id = _source_id(record, raw, spec)
     fields: dict[str, Any] = {}
-    warnings: list[Issue] = []
+    extra_read: dict[str, Any] = {}
+    warnings: list[Issue] = [
+        Issue(w.reason, w.message, w.position or record.position, field=None) for w in record.warnings
+    ]
+    used: set[str] = set()
     for documented, columns in spec.fields.items():
         column, value = _first(raw, columns)
         if column is None:
             continue
+        used.add(header_key(column))
         store_key, how = known[documented]
         try:
-            fields[store_key] = _reader(how, spec, region)(value)
+            read = _read_field(how, value, spec, region, column)
         except FieldError as exc:
-            issue = Issue(exc.reason, str(exc), record.position, record.source_id, documented, _raw(value))
+            issue = Issue(exc.reason, str(exc), record.position, given_id, documented, _raw(value))
             if how in ("email", "decimal_required") and documented not in spec.lenient:
                 return issue
             warnings.append(issue)
+            continue
+        limit = limits.get(store_key)
+        if isinstance(read.value, str) and limit and len(read.value) > limit:
+            warnings.append(
+                Issue(
+                    "too_long",
+                    f"{documented} is {len(read.value)} characters long; at most {limit} fit, so it was dropped",
+                    record.position,
+                    given_id,
+                    documented,
+                    _raw(value),
+                )
+            )
+            continue
+        fields[store_key] = read.value
+        extra_read.update(read.extra)
+        warnings.extend(
+            Issue(w.reason, w.message, record.position, given_id, documented) for w in read.warnings
+        )
 
-    source_id = record.source_id
-    if source_id is None:
-        _, id_value = _first(raw, spec.id_columns)
-        source_id = clean_text(str(id_value)) if id_value is not None else None
+    if spec.kind == "customers" and fields.get("zip_code"):
+        restored = restore_postal_code(fields["zip_code"], fields.get("country"))
+        if restored:
+            warnings.append(
+                Issue(
+                    "zip_padded",
+                    f"ZIP {fields['zip_code']!r} lost its leading zeros: stored as {restored!r}",
+                    record.position,
+                    given_id,
+                    "zipCode",
+                    fields["zip_code"],
+                )
+            )
+            fields["zip_code"] = restored
+
+    source_id = given_id
     if source_id is None and spec.kind == "customers":
         source_id = derive_source_id(fields)
     if source_id is None:
@@ -304,6 +422,15 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             record.position,
             None,
             raw=_raw(source_fields),
+        )
+    if len(source_id) > SOURCE_ID_LIMIT:
+        return Issue(
+            "too_long",
+            f"the id is {len(source_id)} characters long; at most {SOURCE_ID_LIMIT} fit",
+            record.position,
+            None,
+            KIND_ID_FIELD[spec.kind],
+            _raw(source_id),
         )
 
     modstamp = record.modstamp
@@ -322,12 +449,20 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
         except FieldError as exc:
             warnings.append(Issue(exc.reason, str(exc), record.position, source_id, "deleted"))
 
-    # Nothing in a file is dropped: columns no field claims travel along in extraInfo.
+    # Nothing in a file is dropped: columns no field claims travel along in extraInfo, and so
+    # does a repeated column whose value its field did not take.
     extra = {
         k: v
         for k, v in source_fields.items()
-        if header_key(k) not in spec.claimed and v is not None and v != "" and k != "attributes"
+        if v is not None
+        and v != ""
+        and k != "attributes"
+        and (
+            header_key(k) not in spec.claimed
+            or (header_key(k) in spec.duplicates and header_key(k) not in used)
+        )
     }
+    extra.update(extra_read)
     for w in warnings:
         w.source_id = source_id
     return Draft(source_id, fields, extra, modstamp, deleted, record.position, warnings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -124,6 +124,9 @@ def _execute_run(
     target = BatchTarget(
         run_id, stream.source_name, _entity_source(stream), settings.priority_of(stream.source_name)
     )
+    if spec.phone_region is None:
+        # National numbers: the row's country first, then the layout's region, then the setting.
+        spec = replace(spec, phone_region=settings.default_phone_region)
     load = loader_for(spec.kind)
     unchanged = UnchangedRows(engine, target, spec)
     bound.info("run.start", resumed_from=done, kind=spec.kind)

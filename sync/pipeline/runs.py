@@ -34,19 +34,57 @@ class RunSummary:
     status: str
     counts: dict[str, int]
     error: str | None = None
+    # For a file: the layout it was read with, and each header column's destination field.
+    layout: str | None = None
+    columns: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "run_id": self.run_id,
             "status": self.status,
             **{k: self.counts.get(k, 0) for k in SUMMARY_KEYS},
             "conflicts": self.counts.get("conflicts", 0),
             "error": self.error,
         }
+        if self.layout is not None:
+            data["layout"] = self.layout
+            data["columns"] = self.columns or {}
+        return data
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex
+
+
+def resolve_run_id(conn: sa.Connection, given: str) -> str:
+    """The run a full id or a unique prefix of one names (as `runs list` may shorten them).
+
+    Raises FatalSourceError with one line when none or several runs match.
+    """
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    given = given.strip()
+    if conn.execute(sa.select(runs.c.id).where(runs.c.id == given)).first():
+        return given
+    found = (
+        conn.execute(
+            sa.select(runs.c.id)
+            .where(runs.c.id.startswith(given, autoescape=True))
+            .order_by(runs.c.id)
+            .limit(3)
+        )
+        .scalars()
+        .all()
+        if given
+        else []
+    )
+    if not found:
+        raise FatalSourceError(f"no run {given!r}")
+    if len(found) > 1:
+        raise FatalSourceError(
+            f"{given!r} matches several runs ({', '.join(found[:2])}{', …' if len(found) > 2 else ''}); "
+            "give more of the id"
+        )
+    return str(found[0])
 
 
 def create_run(

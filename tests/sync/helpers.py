@@ -18,7 +18,9 @@ def settings_for(url: str, **overrides: Any) -> Settings:
 
 
 def run_csv(url: str, path: Path, batch_size: int = 5000, **kw: Any) -> RunSummary:
-    return import_csv(settings_for(url, batch_size=batch_size), path, **kw)
+    # Keyword arguments that name a setting (e.g. default_phone_region) configure the run.
+    overrides = {k: kw.pop(k) for k in list(kw) if k in Settings.model_fields}
+    return import_csv(settings_for(url, batch_size=batch_size, **overrides), path, **kw)
 
 
 def table_rows(url: str, table: str, order_by: str = "pk") -> list[dict[str, Any]]:

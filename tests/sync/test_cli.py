@@ -38,7 +38,9 @@ def test_import_json_on_the_default_embedded_store(workdir: Path) -> None:
     summary = json.loads(result.stdout)
     assert set(summary) == {
         "run_id", "status", "read", "created", "updated", "unchanged", "deleted", "rejected", "duplicates", "warnings",
+        "layout", "columns",
     }  # fmt: skip
+    assert summary["layout"] == "shopify" and summary["columns"]["Email"] == "email"
     assert summary["status"] == "succeeded"
     assert summary["read"] == 300 == summary["created"] + summary["rejected"]
     assert summary["rejected"] > 0

@@ -127,7 +127,8 @@ def test_500_links_with_revoked_tokens_and_a_429_burst_complete_with_each_outcom
     assert burst.times == 4  # one call met the burst; none was made while Retry-After ran
     assert deferred == 500 - 299 - 5  # the account that met the 429 and every one after it
     counts = summary.counts
-    assert counts["read"] == 500 - 5 - deferred == counts["created"]
+    # Each profile joins the customer who linked it: `created` counts customers, so an update.
+    assert counts["read"] == 500 - 5 - deferred == counts["updated"]
     assert counts["warnings"] == 5 + deferred and counts["rejected"] == 0
     state = links(engine)
     assert sorted(pk for pk, r in state.items() if r["status"] == "needs_relink") == sorted(
@@ -152,7 +153,7 @@ def test_500_links_with_revoked_tokens_and_a_429_burst_complete_with_each_outcom
             .values(retry_after=datetime.now(UTC) - timedelta(seconds=1))
         )
     caught_up = sync_spotify(settings, link_ids=later)
-    assert (caught_up.counts["read"], caught_up.counts["created"], caught_up.counts["warnings"]) == (
+    assert (caught_up.counts["read"], caught_up.counts["updated"], caught_up.counts["warnings"]) == (
         deferred,
         deferred,
         0,
@@ -172,7 +173,8 @@ def test_the_refresh_maps_the_profile_onto_the_linked_customer(
     user = fake_spotify.add_user()
     (link_pk,) = link_accounts(engine, fake_spotify, [user])
     summary = sync_spotify(settings_for(db_url, fake_spotify))
-    assert (summary.counts["read"], summary.counts["created"]) == (1, 1)
+    # The profile joins the linked customer (no customer is created): an update.
+    assert (summary.counts["read"], summary.counts["created"], summary.counts["updated"]) == (1, 0, 1)
     with engine.connect() as conn:
         row = (
             conn.execute(sa.select(table(CustomerSource)).where(table(CustomerSource).c.source == "spotify"))

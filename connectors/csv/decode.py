@@ -1,0 +1,235 @@
+"""Encodings of CSV exports: the file's encoding from a sample, and each line decoded on its own."""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from connectors.base import FatalSourceError
+
+# The single-byte encodings exports come in when they are not Unicode: Windows Excel writes
+# cp1252, old Excel for Mac writes Mac Roman.
+SINGLE_BYTE: tuple[str, ...] = ("cp1252", "mac_roman")
+UTF8_FAMILY: tuple[str, ...] = ("utf-8", "utf-8-sig")
+
+
+def _score_char(ch: str, prev_letter: bool, prev_lower: bool, next_char: str) -> int:
+    category = unicodedata.category(ch)
+    common = "\u00c0" <= ch <= "\u00ff"  # Latin-1 letters: what European names are made of
+    if category == "Ll":
+        if "A" <= next_char <= "Z":
+            return -2  # "OíBrien": a lower-case accent before a capital is a misread quote
+        if not prev_letter:
+            return 1  # names start in upper case; a lower-case accent first is weak evidence
+        return 2 if common else 1
+    if category == "Lu":
+        if prev_lower:
+            return -2  # "RenÈ", "JŸrgen": an upper-case letter inside a word is mojibake
+        if prev_letter:
+            return 1
+        return 2 if common else 0
+    if category[0] in "LM":
+        return 1
+    if category in ("Cf", "Zs") or ch == "\u2019":
+        return 0  # no-break spaces, invisible marks and the typographic apostrophe are real text
+    if category in ("Pd", "Pi", "Pf", "Po", "Sc"):
+        return -1
+    return -3  # symbols, controls and U+FFFD in a name are what wrong decoding yields
+
+
+def plausibility(text: str) -> int:
+    """How much `text` looks like names and addresses; higher is likelier the right decoding.
+
+    Only non-ASCII characters count: every candidate encoding agrees on ASCII.
+    """
+    score = 0
+    prev_letter = prev_lower = False
+    for i, ch in enumerate(text):
+        if ch < "\x80":
+            prev_letter, prev_lower = ch.isalpha(), ch.islower()
+            continue
+        score += _score_char(ch, prev_letter, prev_lower, text[i + 1 : i + 2])
+        category = unicodedata.category(ch)
+        prev_letter, prev_lower = category[0] == "L", category == "Ll"
+    return score
+
+
+def suspicious_utf8(text: str) -> bool:
+    """Whether valid UTF-8 reads like bytes of another encoding that happened to be valid.
+
+    A Mac Roman or cp1252 name is valid UTF-8 only by accident, and then decodes to a
+    combining mark after nothing, a control or private character, or a letter of another
+    script glued to a Latin one (`Õß` -> U+0367). Real UTF-8 text does not do that.
+    """
+    prev = ""
+    for i, ch in enumerate(text):
+        if ch >= "\x80":
+            category = unicodedata.category(ch)
+            if category in ("Cc", "Co", "Cn") or (category == "Mn" and not prev.isalpha()):
+                return True
+            if category[0] == "L" and ch >= "\u0250":
+                following = text[i + 1 : i + 2]
+                if (prev.isascii() and prev.isalpha()) or (following.isascii() and following.isalpha()):
+                    return True
+        prev = ch
+    return False
+
+
+def best_single_byte(data: bytes, prefer: str = "cp1252") -> str:
+    """cp1252 or Mac Roman, whichever reads `data` as more plausible text; ties go to `prefer`."""
+    scores = {enc: plausibility(data.decode(enc, errors="replace")) for enc in SINGLE_BYTE}
+    other = next(e for e in SINGLE_BYTE if e != prefer)
+    return other if scores[other] > scores[prefer] else prefer
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    # Text in UTF-16 without a BOM has a NUL in every other byte for its ASCII characters.
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) >= 4 and odd.count(0) > len(odd) * 0.4 and even.count(0) == 0:
+        return "utf-16-le"
+    if len(sample) >= 4 and even.count(0) > len(even) * 0.4 and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(sample: bytes, complete: bool = True) -> str:
+    """The file's encoding: a BOM's, else UTF-8 when its lines decode so, else cp1252 or Mac Roman.
+
+    `complete` says the sample is the whole file (its last line is not cut short).
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample:
+        utf16 = _utf16_without_bom(sample)
+        if utf16:
+            return utf16
+        raise FatalSourceError("not a text CSV file (it contains NUL bytes)")
+    lines = sample.splitlines()
+    if not complete and len(lines) > 1:
+        lines.pop()  # cut by the end of the sample
+    not_utf8: list[bytes] = []
+    utf8: list[bytes] = []
+    for line in lines:
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            not_utf8.append(line)
+        else:
+            utf8.append(line)
+    if not utf8:
+        return best_single_byte(b"\n".join(not_utf8)) if not_utf8 else "utf-8"
+    valid = b"\n".join(utf8)
+    as_utf8 = valid.decode("utf-8")
+    # Lines that fail UTF-8 beside lines that pass are evidence of a single-byte file whose
+    # passing lines are accidents, unless they read better as UTF-8 (then the file is mixed).
+    # With no failing line, UTF-8 is taken unless its reading is itself an accident (`Õß` in
+    # Mac Roman is valid UTF-8 for one combining mark).
+    if not_utf8 or suspicious_utf8(as_utf8):
+        single = best_single_byte(b"\n".join([*utf8, *not_utf8]))
+        if plausibility(valid.decode(single, errors="replace")) > plausibility(as_utf8):
+            return single
+    return "utf-8"  # with stray single-byte lines, if any, decided line by line
+
+
+@dataclass(frozen=True, slots=True)
+class LineNote:
+    """Why one physical line was not decoded in the file's own encoding."""
+
+    line: int
+    message: str
+
+
+class LineDecoder:
+    """Decodes one physical line at a time, so a mixed file is read right line by line."""
+
+    def __init__(self, encoding: str, on_note: Callable[[LineNote], None], provisional: bool = False) -> None:
+        self.encoding = encoding
+        self._on_note = on_note
+        self.at_start = True
+        # UTF-8 only because the sample was all ASCII: a later non-UTF-8 line is then no
+        # surprise but the file's own single-byte encoding, and is not warned about.
+        self._provisional = provisional and encoding == "utf-8"
+
+    def decode(self, number: int, line: bytes) -> str:
+        if line.isascii():
+            self.at_start = False
+            return line.decode("ascii")
+        if self.at_start and self.encoding == "utf-8-sig" and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8) :]
+        self.at_start = False
+        if self.encoding in UTF8_FAMILY:
+            return self._utf8_line(number, line)
+        return self._single_byte_line(number, line)
+
+    def _utf8_line(self, number: int, line: bytes) -> str:
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        fallback = best_single_byte(line)
+        text, replaced = _decode_single(line, fallback)
+        if self._provisional and not replaced:
+            return text
+        extra = "; bytes it cannot decode were replaced" if replaced else ""
+        self._on_note(LineNote(number, f"line {number} is not UTF-8: read as {fallback}{extra}"))
+        return text
+
+    def _single_byte_line(self, number: int, line: bytes) -> str:
+        try:
+            as_utf8 = line.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            # A UTF-8 row pasted into a Windows or Mac file: taken when it reads better as
+            # UTF-8 and is no accident of bytes that happen to be valid UTF-8.
+            if not suspicious_utf8(as_utf8) and plausibility(as_utf8) >= plausibility(
+                line.decode(self.encoding, errors="replace")
+            ):
+                self._on_note(LineNote(number, f"line {number} is UTF-8 in a {self.encoding} file"))
+                return as_utf8
+        text, replaced = _decode_single(line, self.encoding)
+        if replaced:
+            self._on_note(
+                LineNote(number, f"line {number} has bytes {self.encoding} cannot decode; they were replaced")
+            )
+        return text
+
+
+def _decode_single(line: bytes, encoding: str) -> tuple[str, bool]:
+    try:
+        return line.decode(encoding), False
+    except UnicodeDecodeError:
+        return line.decode(encoding, errors="replace"), True
+
+
+def physical_lines(chunks: Iterable[bytes], max_line: int) -> Iterator[bytes | None]:
+    """Lines ended by `\\n`, `\\r\\n` or a bare `\\r` (old Mac files), with their ends.
+
+    A line longer than `max_line` bytes is skipped without being held in memory; None stands
+    in its place, so line numbers stay right.
+    """
+    carry = b""
+    skipping = False
+    for chunk in chunks:
+        data = carry + chunk if carry else chunk
+        lines = data.splitlines(keepends=True)
+        # The last piece may go on in the next chunk: no end yet, or a \r whose \n is next.
+        carry = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            if skipping:
+                skipping = False
+                yield None
+            else:
+                yield line
+        if len(carry) > max_line:
+            skipping, carry = True, b""
+    if skipping:
+        yield None
+    elif carry:
+        yield carry

@@ -1,0 +1,234 @@
+"""Reading real exports: mixed and Mac encodings, bare CR, duplicate and huge headers, pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import FatalSourceError, ReadError, SourceRecord, StreamContext
+from connectors.csv import CsvFile, CsvStream
+from tests.sync.helpers import run_csv
+from tests.sync.helpers import table_rows as _table_rows
+
+EXE = Path(sys.executable).with_name("customer-sync")
+
+
+def table_rows(url: str, table: str) -> list[dict[str, Any]]:
+    # SQLite hands JSON columns back as text; compare them as values on both stores.
+    rows = _table_rows(url, table)
+    for row in rows:
+        for key in ("extra_info", "payload"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+    return rows
+
+
+def read_all(path: Path) -> list[SourceRecord | ReadError]:
+    return list(CsvStream(path, "csv", "CSV", "customers").records(StreamContext()))
+
+
+def records(path: Path) -> list[dict[str, str]]:
+    return [r.fields for r in read_all(path) if isinstance(r, SourceRecord)]
+
+
+def issues(url: str, run_id: str, severity: str) -> list[tuple[str, int | None]]:
+    return sorted(
+        (r["reason"], r["line"])
+        for r in table_rows(url, "sync_reject")
+        if r["run_id"] == run_id and r["severity"] == severity
+    )
+
+
+def names(url: str) -> dict[str, tuple[str, str]]:
+    return {r["email"]: (r["firstname"], r["lastname"]) for r in table_rows(url, "customer")}
+
+
+# --- 1. encodings: per line when mixed; Mac Roman told from cp1252; replaced bytes warn ---
+
+
+def test_a_utf8_file_with_one_cp1252_row_is_decoded_per_line(db_url: str, shared_fixtures: Path) -> None:
+    summary = run_csv(db_url, shared_fixtures / "hunt" / "mixed_utf8_with_stray_cp1252_row.csv")
+    assert summary.counts["created"] == 3
+    assert names(db_url) == {
+        "mu1@example.com": ("Jürgen", "Müller"),
+        "mu2@example.com": ("Renée", "Dupré"),
+        "mu3@example.com": ("Zoë", "Ørsted"),
+    }
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 3)]
+
+
+def test_a_stray_cp1252_row_far_past_the_sample_is_decoded_and_warned(db_url: str, tmp_path: Path) -> None:
+    body = "email,firstname\n" + "".join(f"p{i}@example.com,Zoë{i}\n" for i in range(4000))
+    data = body.encode() + "late@example.com,Renée\n".encode("cp1252")
+    path = tmp_path / "late.csv"
+    path.write_bytes(data)
+    summary = run_csv(db_url, path)
+    assert summary.counts["created"] == 4001
+    assert names(db_url)["late@example.com"][0] == "Renée"
+    assert names(db_url)["p7@example.com"][0] == "Zoë7"
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 4002)]
+
+
+MAC_ROWS = (
+    "email,firstname,lastname,city\n"
+    "rene.f@example.com,René,Fèvre,Besançon\n"
+    "ines.m@example.com,Inês,Müller,São Paulo\n"
+    "jorg.o@example.com,Jörg,Ørsted,Zürich\n"
+    "eva.s@example.com,Éva,Straße,Ñuñoa\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["mac_roman", "cp1252"])
+def test_old_excel_for_mac_files_are_read_as_mac_roman_and_windows_files_as_cp1252(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(MAC_ROWS.encode(encoding))
+    assert CsvFile(path).layout.encoding == encoding
+    assert [(r["firstname"], r["lastname"], r["city"]) for r in records(path)] == [
+        ("René", "Fèvre", "Besançon"),
+        ("Inês", "Müller", "São Paulo"),
+        ("Jörg", "Ørsted", "Zürich"),
+        ("Éva", "Straße", "Ñuñoa"),
+    ]
+
+
+def test_a_mac_roman_file_imports_without_encoding_warnings(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes(MAC_ROWS.encode("mac_roman"))
+    summary = run_csv(db_url, path)
+    assert names(db_url)["ines.m@example.com"] == ("Inês", "Müller")
+    assert {r["city"] for r in table_rows(db_url, "customer")} >= {"São Paulo", "Besançon"}
+    assert issues(db_url, summary.run_id, "warning") == []
+
+
+def test_a_byte_no_encoding_can_decode_warns_encoding_with_its_line(db_url: str, tmp_path: Path) -> None:
+    # 0x81 is undefined in cp1252: it is replaced, and the row says so.
+    data = "email,firstname\na@example.com,Renée\n".encode("cp1252") + b"b@example.com,Bo\x81b\n"
+    path = tmp_path / "undefined.csv"
+    path.write_bytes(data)
+    summary = run_csv(db_url, path)
+    assert summary.counts["created"] == 2
+    assert names(db_url)["a@example.com"][0] == "Renée"
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 3)]
+
+
+# --- 2. bare CR line ends ---
+
+
+def test_bare_cr_line_ends_import(db_url: str, shared_fixtures: Path) -> None:
+    summary = run_csv(db_url, shared_fixtures / "hunt" / "utf8_cr_only.csv")
+    assert summary.counts["created"] == 2
+    by_email = {r["email"]: r for r in table_rows(db_url, "customer")}
+    assert (by_email["rene.f@example.com"]["firstname"], by_email["rene.f@example.com"]["city"]) == (
+        "René",
+        "Besançon",
+    )
+    assert by_email["ines.m@example.com"]["city"] == "São Paulo"
+
+
+def test_bare_cr_file_with_a_quoted_line_break_keeps_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b'email,street\rA@example.com,"1 Main St\rFlat 2"\rb@example.com,2 Side St\r')
+    got = [(r.position, r.fields["street"]) for r in read_all(path) if isinstance(r, SourceRecord)]
+    assert got == [(2, "1 Main St\rFlat 2"), (4, "2 Side St")]
+
+
+# --- 3. duplicate header names ---
+
+
+def test_duplicate_headers_first_non_empty_wins_and_the_other_is_kept(
+    db_url: str, shared_fixtures: Path
+) -> None:
+    summary = run_csv(db_url, shared_fixtures / "hunt" / "duplicate_header_names.csv")
+    assert summary.counts["created"] == 2
+    by_email = {r["email"]: r for r in table_rows(db_url, "customer")}
+    dh1, dh2 = by_email["dh1@example.com"], by_email["dh2@example.com"]
+    assert dh1["phone_number"] == "+4930123456"
+    assert dh1["extra_info"] == {"phoneNumber_2": "+491711234567"}
+    assert dh2["phone_number"] == "+491711234568"
+    assert dh2["extra_info"] == {}
+    assert issues(db_url, summary.run_id, "warning") == [("duplicate_header", 1)]
+
+
+# --- 4. oversized cells and very wide headers ---
+
+
+def test_a_cell_over_the_field_limit_rejects_its_row_only(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as fh:
+        fh.write(b"email,firstname\na@example.com,Ann\nb@example.com,")
+        fh.write(b"x" * (11 * 1024 * 1024))
+        fh.write(b"\nc@example.com,Cy\n")
+    summary = run_csv(db_url, path)
+    assert (summary.counts["created"], summary.counts["rejected"]) == (2, 1)
+    assert issues(db_url, summary.run_id, "reject") == [("oversized_cell", 3)]
+    assert set(names(db_url)) == {"a@example.com", "c@example.com"}
+
+
+def test_a_header_wider_than_the_sniffing_window_is_read_whole(db_url: str, tmp_path: Path) -> None:
+    extra = [f"custom_attribute_{i:05d}" for i in range(9999)]
+    header = ["email", "firstname", *extra]
+    assert len(",".join(header)) > 64 * 1024
+    row = ["w@example.com", "Wanda", *["v"] * 9998, "last"]
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="utf-8")
+    assert CsvFile(path).layout.header == header
+    summary = run_csv(db_url, path)
+    assert summary.counts["created"] == 1
+    (customer,) = table_rows(db_url, "customer")
+    assert customer["firstname"] == "Wanda"
+    assert customer["extra_info"]["custom_attribute_09998"] == "last"
+
+
+# --- 5. standard input and other non-regular paths ---
+
+
+def _cli(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY", "REDIS"))}
+    return subprocess.run(
+        [str(EXE), *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=30, check=False
+    )
+
+
+def test_import_reads_standard_input_once_when_given_dash(tmp_path: Path) -> None:
+    data = b"email,firstname\ns1@example.com,Sam\ns2@example.com,Sue\n"
+    result = _cli(["import", "csv", "-", "--json"], tmp_path, stdin=data)
+    assert result.returncode == 0, result.stderr
+    assert b'"created": 2' in result.stdout
+
+
+def test_a_fifo_or_device_path_is_refused_in_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    result = _cli(["import", "csv", str(fifo)], tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "not a regular file" in lines[0], lines
+    with pytest.raises(FatalSourceError, match="not a regular file"):
+        CsvFile(Path("/dev/null"))
+
+
+def test_a_cp1252_file_whose_accents_start_past_the_sample_warns_nothing(db_url: str, tmp_path: Path) -> None:
+    body = "email,firstname\n" + "".join(f"p{i}@example.com,Ann{i}\n" for i in range(4000))
+    path = tmp_path / "late-accents.csv"
+    path.write_bytes((body + "late@example.com,Renée\nlater@example.com,Jürgen\n").encode("cp1252"))
+    summary = run_csv(db_url, path)
+    assert summary.counts["created"] == 4002
+    assert names(db_url)["late@example.com"][0] == "Renée"
+    assert names(db_url)["later@example.com"][0] == "Jürgen"
+    assert issues(db_url, summary.run_id, "warning") == []
+
+
+def test_a_mac_roman_line_that_happens_to_be_valid_utf8_is_read_as_mac_roman(tmp_path: Path) -> None:
+    # Õß in Mac Roman is the bytes CD A7, which UTF-8 reads as one combining mark.
+    path = tmp_path / "mac.csv"
+    path.write_bytes("email,street\na@example.com,Õß\n".encode("mac_roman"))
+    assert CsvFile(path).layout.encoding == "mac_roman"
+    assert records(path) == [{"email": "a@example.com", "street": "Õß"}]
