@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -152,6 +152,9 @@ def run_chunk(
     target = BatchTarget(
         run_id, stream.source_name, stream.entity_source, settings.priority_of(stream.source_name)
     )
+    if spec.phone_region is None:
+        # As in execute_run: the row's country, then the layout's region, then the setting.
+        spec = replace(spec, phone_region=settings.default_phone_region)
     load = loader_for(spec.kind)
     done = chunk.records
     items = islice(stream.records(StreamContext()), done, None)
