@@ -51,6 +51,8 @@ def import_csv_command(
 ) -> None:
     """Import a CSV export into the store and print the run summary (or, queued, the run id)."""
     settings = read_settings()
+    if enqueue_it and str(path) == "-":
+        fail("--enqueue needs a file the worker can read; standard input is read here only")
     if enqueue_it:
         _enqueue_csv(settings, path, kind.value, preset, mapping, source_name, as_json)
         return
