@@ -19,7 +19,7 @@ from sync.jobs.resume import resume_run
 
 if TYPE_CHECKING:
     from sync.jobs.salesforce import queue_salesforce, resume_salesforce, sync_salesforce
-    from sync.jobs.spotify import link_batches, next_due, rotate_token_keys, sync_spotify
+    from sync.jobs.spotify import deferred_links, link_batches, next_due, rotate_token_keys, sync_spotify
     from sync.jobs.spotify_link import (
         LinkRefusedError,
         LinkResult,
@@ -37,6 +37,7 @@ __all__ = [
     "authorize_url",
     "choose_layout",
     "complete_link",
+    "deferred_links",
     "import_csv",
     "link_batches",
     "next_due",
@@ -59,7 +60,9 @@ __all__ = [
 # The Salesforce and Spotify client libraries load only when such a job runs.
 _LAZY = {
     **dict.fromkeys(("sync_salesforce", "resume_salesforce", "queue_salesforce"), "salesforce"),
-    **dict.fromkeys(("link_batches", "next_due", "rotate_token_keys", "sync_spotify"), "spotify"),
+    **dict.fromkeys(
+        ("deferred_links", "link_batches", "next_due", "rotate_token_keys", "sync_spotify"), "spotify"
+    ),
     **dict.fromkeys(
         (
             "LinkRefusedError",

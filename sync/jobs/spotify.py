@@ -116,6 +116,19 @@ def link_batches(settings: Settings, size: int = 500) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+def deferred_links(settings: Settings, link_ids: Sequence[int]) -> tuple[list[int], datetime | None]:
+    """Which of `link_ids` a 429 deferred, and when the last of them may be read again."""
+    engine = ensure_schema(settings.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(_link.c.pk, _link.c.retry_after)
+            .where(_link.c.pk.in_(sorted(set(link_ids))), _link.c.status == SpotifyLinkStatus.LINKED)
+            .where(_link.c.retry_after.is_not(None))
+            .order_by(_link.c.pk)
+        ).all()
+    return [r.pk for r in rows], max((r.retry_after for r in rows), default=None)
+
+
 def next_due(settings: Settings) -> datetime | None:
     """When the earliest deferred account may be read again (for scheduling a follow-up run)."""
     engine = ensure_schema(settings.database_url)
@@ -212,6 +225,7 @@ def rotate_token_keys(settings: Settings) -> int:
 
 __all__ = [
     "StoredLinks",
+    "deferred_links",
     "encrypted_tokens",
     "link_batches",
     "next_due",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from celery import shared_task
 
-from sync.jobs import link_batches, next_due, sync_spotify
+from models import utcnow
+from sync.jobs import deferred_links, link_batches, sync_spotify
 from sync.pipeline import StreamBusy
 from sync.settings import get_settings
 from sync.tasks._base import RunTask, run_id_for
@@ -32,7 +34,8 @@ def refresh_spotify_profiles(
 
     Arguments are link ids and a run id, never a token. A batch re-applied with the same
     arguments (Flower, a redelivery) carries its run on after its last committed link.
-    Rate-limited accounts are deferred, not waited for: the next scheduled refresh reads them.
+    Rate-limited accounts are deferred, not waited for: a task for them is sent with Retry-After
+    as its countdown (or, past the longest safe countdown, left to the next scheduled refresh).
     """
     settings = get_settings()
     if link_ids is None:
@@ -54,5 +57,18 @@ def refresh_spotify_profiles(
         if exc.holder == run_id:
             return {"run_id": run_id, "status": "running", "note": str(exc)}
         raise self.retry(exc=exc, countdown=settings.run_lease_seconds) from None
-    due = next_due(settings)
-    return {**summary.as_dict(), "next_due": due.isoformat() if due else None}
+    result: dict[str, Any] = summary.as_dict()
+    deferred, due = deferred_links(settings, link_ids)
+    if deferred and due is not None:
+        wait = max(1, math.ceil((due - utcnow()).total_seconds()))
+        # Spotify said when to come back: a task for just those accounts, sent with that
+        # countdown, unless it is longer than a countdown may safely be (it must stay under
+        # the broker's visibility timeout); then the next scheduled refresh reads them.
+        if wait <= settings.celery_retry_backoff_max_seconds:
+            later = self.app.send_task(
+                "sync.spotify.profiles", kwargs={"link_ids": deferred, "trigger": trigger}, countdown=wait
+            )
+            result["rescheduled"] = {"links": len(deferred), "countdown": wait, "task_id": later.id}
+        else:
+            result["next_due"] = due.isoformat()
+    return result

@@ -1,4 +1,4 @@
-"""`sync.spotify.profiles` on a real worker: fanned out per batch of links, ids in, no token anywhere."""
+"""`sync.spotify.profiles` on a real worker: fanned out per batch, 429s sent again later, no token anywhere."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def test_a_refresh_fans_out_one_run_per_batch_and_no_token_leaves_the_store(
         users = [fake.add_user() for _ in range(7)]
         link_accounts(engine, fake, users, key=key, expires_in=30)  # each batch refreshes tokens
         fake.revoke(users[4])
+        # The first profile read meets a 429: its batch is deferred and sent again 2 s later.
+        fake.fail_next("/v1/me", "rate_limited", retry_after=2)
         worker = processes.worker(
             client_app,
             token_encryption_key=key,
@@ -42,14 +44,15 @@ def test_a_refresh_fans_out_one_run_per_batch_and_no_token_leaves_the_store(
                 done = conn.execute(
                     sa.select(sa.func.count()).where(runs.c.source == "spotify", runs.c.status == "succeeded")
                 ).scalar_one()
-            return int(done) == 3
+            return int(done) == 4
 
         wait_for(finished, 60, worker)
         with engine.connect() as conn:
             rows = conn.execute(sa.select(runs).where(runs.c.source == "spotify")).mappings().all()
-        assert sum(r["read"] for r in rows) == 6 and sum(r["warnings"] for r in rows) == 1
+        # 7 links: 1 revoked, 6 read; the first batch's 3 were deferred once, then read.
+        assert sum(r["read"] for r in rows) == 6 and sum(r["warnings"] for r in rows) == 1 + 3
         assert {r["trigger"] for r in rows} == {"operator"} and all(r["task_id"] for r in rows)
-        assert sorted(len(r["params"]["link_ids"]) for r in rows) == [1, 3, 3]
+        assert sorted(len(r["params"]["link_ids"]) for r in rows) == [1, 3, 3, 3]
 
         # What Flower shows (task names, arguments, results: result_extended) and what the
         # worker logged hold link ids and counts, never a token or the app's secret.
