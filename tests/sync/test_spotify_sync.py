@@ -16,7 +16,7 @@ from connectors import FatalSourceError
 from connectors.spotify import TokenCipher, TokenKeyError, TokenSet
 from models import CustomerSource, SpotifyLink, SyncReject, SyncRun, get_engine
 from sync.cli import app
-from sync.jobs import complete_link, resume_run, unlink_spotify
+from sync.jobs import LinkRefusedError, complete_link, resume_run, unlink_spotify
 from sync.jobs.spotify import encrypted_tokens, link_batches, rotate_token_keys, sync_spotify
 from sync.jobs.spotify_link import sign_state
 from sync.load import find_customer
@@ -432,3 +432,32 @@ def test_links_unlinks_and_batches_run_beside_a_refresh_that_holds_its_stream(
         f"profiles:{linked[0]}-{linked[1]}": "succeeded",
         "profiles": "skipped",
     }
+
+
+def test_an_account_linked_elsewhere_is_refused_and_moves_once_unlinked(
+    db_url: str, fake_spotify: FakeSpotify
+) -> None:
+    engine = get_engine(db_url)
+    settings = settings_for(db_url, fake_spotify)
+    first, second = make_customers(engine, 2)
+    make_source_row(engine, first, "internal", {"firstname": "Ann"}, priority=100)
+    user = fake_spotify.add_user()
+
+    def link(customer: int) -> Any:
+        code = fake_spotify.issue_code(user, settings.spotify.redirect_uri or "")
+        return complete_link(settings, sign_state(settings, customer), code)
+
+    link(first)
+    with pytest.raises(LinkRefusedError) as refused:
+        link(second)
+    assert refused.value.status == 409 and "another customer" in refused.value.title
+    assert {r["customer_pk"] for r in links(engine).values()} == {first}
+
+    unlink_spotify(settings, first)
+    assert link(second).customer_pk == second
+    sources = table(CustomerSource)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(sources).where(sources.c.source == "spotify")).mappings().one()
+    assert (row["customer_pk"], row["deleted"]) == (second, False)
+    assert find_customer(engine, pk=first)["picture"] is None  # type: ignore[index]
+    assert find_customer(engine, pk=second)["picture"] == user.profile["images"][0]["url"]  # type: ignore[index]
