@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis
 import sqlalchemy as sa
 from celery import Celery
 from cryptography.fernet import Fernet
@@ -56,9 +55,9 @@ def test_a_refresh_fans_out_one_run_per_batch_and_no_token_leaves_the_store(
 
         # What Flower shows (task names, arguments, results: result_extended) and what the
         # worker logged hold link ids and counts, never a token or the app's secret.
-        client = redis.Redis.from_url(broker.url)
+        # Read through the app's own backend client, which the fixture closes (no stray socket).
+        client = client_app.backend.client
         stored = b"".join(client.get(k) or b"" for k in client.scan_iter(f"{broker.prefix}*task-meta*"))
-        client.close()
         assert b"link_ids" in stored
         text = stored.decode(errors="replace") + worker.log.read_text(errors="replace")
         secrets = [*fake._access, *fake._refresh, fake.client_secret, key]
