@@ -177,13 +177,13 @@ def _targets(report: Report) -> list[Target]:
 
 
 def run_benchmark(
-    rows: int = 50_000,
-    sample_rows: int = 2_000,
+    rows: int = 20_000,
+    sample_rows: int = 1_000,
     batch_size: int = 5_000,
     *,
     rss_rows: int | None = None,
     methods: tuple[str, ...] = tuple(METHODS),
-    api_seconds: float = 3.0,
+    api_seconds: float = 2.0,
     api_levels: tuple[int, ...] = LEVELS,
     orders_per_customer: int = 5,
     pg_admin_url: str = PG_ADMIN_URL,
@@ -295,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         "dlt merge and a row-by-row ORM (first, unchanged, 1 %% changed), then load the API with "
         "1/10/50 clients. Creates and drops its own databases.",
     )
-    parser.add_argument("--rows", type=int, default=50_000, help="rows in the file (default 50000)")
+    parser.add_argument("--rows", type=int, default=20_000, help="rows in the file (default 20000)")
     parser.add_argument(
-        "--sample-rows", type=int, default=2_000, help="rows for the row-by-row ORM (default 2000)"
+        "--sample-rows", type=int, default=1_000, help="rows for the row-by-row ORM (default 1000)"
     )
     parser.add_argument(
         "--rss-rows",
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-api", action="store_true", help="skip the API section")
     parser.add_argument(
-        "--api-seconds", type=float, default=3.0, help="seconds per operation and level (default 3)"
+        "--api-seconds", type=float, default=2.0, help="seconds per operation and level (default 2)"
     )
     parser.add_argument(
         "--orders-per-customer", type=int, default=5, help="orders per customer in the API store"
