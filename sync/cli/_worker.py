@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from sync.celery import broker_url, close_app, make_app
-from sync.cli._common import fail, out, print_json
+from sync.cli._common import err, fail, print_json
 from sync.settings import Settings
 
 __all__ = ["enqueue", "has_broker", "report_queued", "require_broker"]
@@ -34,7 +35,16 @@ def enqueue(settings: Settings, task: str, kwargs: dict[str, Any]) -> str:
 
 
 def report_queued(run_id: str, task_id: str, as_json: bool) -> None:
+    """Exactly the run id on stdout (JSON with --json), so `RUN=$(customer-sync ... --enqueue)` works.
+
+    The sentence for a person goes to stderr: on stdout rich wrapped it at the terminal's width.
+    """
     if as_json:
         print_json({"run_id": run_id, "task_id": task_id, "status": "queued"})
         return
-    out.print(f"queued run {run_id} (task {task_id}); follow it with: customer-sync runs show {run_id}")
+    sys.stdout.write(run_id + "\n")
+    err.print(
+        f"queued run {run_id} (task {task_id}); follow it with: customer-sync runs show {run_id}",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -51,21 +52,8 @@ def runs_list(
     if as_json:
         print_json(data)
         return
-    table = Table(
-        "run",
-        "source",
-        "stream",
-        "trigger",
-        "task",
-        "status",
-        "read",
-        "created",
-        "updated",
-        "rejected",
-        "started",
-    )
-    for r in data:
-        table.add_row(
+    cells = [
+        (
             r["id"],
             r["source"],
             r["stream"],
@@ -78,6 +66,32 @@ def runs_list(
             str(r["rejected"]),
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
         )
+        for r in data
+    ]
+    if not out.is_terminal:
+        # In a pipe: one tab-separated line per run, nothing cut, for grep/cut/xargs.
+        for row in cells:
+            sys.stdout.write("\t".join(row) + "\n")
+        return
+    table = Table()
+    # The id is what an operator copies into `runs show`/`runs retry`: never cut or wrap it,
+    # let the other columns give way on a narrow terminal.
+    table.add_column("run", no_wrap=True, min_width=max((len(row[0]) for row in cells), default=3))
+    for name in (
+        "source",
+        "stream",
+        "trigger",
+        "task",
+        "status",
+        "read",
+        "created",
+        "updated",
+        "rejected",
+        "started",
+    ):
+        table.add_column(name)
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
 
