@@ -13,6 +13,7 @@ from connectors import FatalSourceError
 from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
 from sync.cli._worker import enqueue, has_broker, report_queued
+from sync.jobs import check_resumable_csv
 from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of, resolve_run_id
 
 app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
@@ -244,7 +245,7 @@ def runs_retry(
         except FatalSourceError as exc:
             fail(str(exc))
         run = conn.execute(
-            sa.select(runs.c.source, runs.c.stream, runs.c.status).where(runs.c.id == run_id)
+            sa.select(runs.c.source, runs.c.stream, runs.c.status, runs.c.params).where(runs.c.id == run_id)
         ).first()
     if run is None:
         fail(f"no run {run_id!r}")
@@ -254,5 +255,11 @@ def runs_retry(
     held = holder_of(engine, run.source, run.stream)
     if held is not None and held[0] == run_id:
         fail(f"run {run_id} is still running; nothing done")
+    if "path" in (run.params or {}):
+        # A changed or missing file fails the task at once: say so here rather than queue it.
+        try:
+            check_resumable_csv(settings, run_id)
+        except FatalSourceError as exc:
+            fail(str(exc))
     task_id = enqueue(settings, "sync.run.retry", {"run_id": run_id})
     report_queued(run_id, task_id, as_json)

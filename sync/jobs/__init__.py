@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync.jobs.csv import (
     FanOut,
+    check_resumable_csv,
     choose_layout,
     import_csv,
     queue_csv,
@@ -35,6 +36,7 @@ __all__ = [
     "LinkRefusedError",
     "LinkResult",
     "authorize_url",
+    "check_resumable_csv",
     "choose_layout",
     "complete_link",
     "deferred_links",

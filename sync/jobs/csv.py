@@ -259,6 +259,21 @@ def _run_chunks_here(engine: sa.Engine, settings: Settings, run_id: str, token: 
     return RunSummary(run_id, done["status"], {k: done[k] for k in COUNT_FIELDS}, done["error"])
 
 
+def check_resumable_csv(settings: Settings, run_id: str) -> None:
+    """Raise FatalSourceError when the CSV run cannot be carried on (its file gone or changed).
+
+    The very check run_csv makes before resuming, so `runs retry` can refuse up front
+    instead of queueing a task that can only fail.
+    """
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+    if run is None:
+        raise FatalSourceError(f"no run {run_id!r}")
+    _reopen(engine, run)
+
+
 def _run_params(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:

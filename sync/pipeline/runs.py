@@ -202,13 +202,20 @@ def take_stream(engine: Engine, lease: Lease, run: sa.RowMapping, *, fresh: bool
     return RunSummary(lease.run_id, RunStatus.SKIPPED, {k: 0 for k in COUNT_FIELDS}, error)
 
 
-def fail_run(engine: Engine, run_id: str, error: str) -> None:
-    """Mark a run that had not ended `failed` (its task gave up), and free its stream."""
+def fail_run(engine: Engine, run_id: str, error: str, *, stopped_too: bool = False) -> None:
+    """Mark a run that had not ended `failed` (its task gave up), and free its stream.
+
+    With `stopped_too` a run already failed or paused gets the new reason as well: a retry
+    that gave up before the run restarted would otherwise leave the old error on show.
+    """
     runs = SyncRun.__table__  # type: ignore[attr-defined]
+    statuses = [RunStatus.QUEUED, RunStatus.RUNNING]
+    if stopped_too:
+        statuses += [RunStatus.FAILED, RunStatus.PAUSED]
     with engine.begin() as conn:
         row = conn.execute(
             sa.update(runs)
-            .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+            .where(runs.c.id == run_id, runs.c.status.in_(statuses))
             .values(status=RunStatus.FAILED, error=_kept(error))
             .returning(runs.c.source, runs.c.stream)
         ).first()

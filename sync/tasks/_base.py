@@ -52,6 +52,8 @@ class RunTask(Task):
     retry_backoff_max = _settings.celery_retry_backoff_max_seconds
     retry_jitter = True
     max_retries = _settings.celery_max_retries
+    # A task that retries a stopped run: when it gives up, the run shows the new reason.
+    fails_stopped_runs = False
 
     def run_of(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> str | None:
         """The run this task carries, to be failed when the task gives up."""
@@ -65,6 +67,11 @@ class RunTask(Task):
         log.error("task.failed", task=self.name, task_id=task_id, run_id=run_id, error=one_line(exc))
         if run_id:
             try:
-                fail_run(ensure_schema(get_settings().database_url), run_id, one_line(exc))
+                fail_run(
+                    ensure_schema(get_settings().database_url),
+                    run_id,
+                    one_line(exc),
+                    stopped_too=self.fails_stopped_runs,
+                )
             except sa.exc.SQLAlchemyError as db_exc:
                 log.error("task.fail_run_failed", run_id=run_id, error=type(db_exc).__name__)

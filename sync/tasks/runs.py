@@ -24,7 +24,11 @@ def finish_run_task(self: RunTask, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "status": finish_chunked_run(engine, run_id)}
 
 
-@shared_task(name="sync.run.retry", base=RunTask, bind=True)
+class RunRetryTask(RunTask):
+    fails_stopped_runs = True
+
+
+@shared_task(name="sync.run.retry", base=RunRetryTask, bind=True)
 def retry_run(self: RunTask, run_id: str) -> dict[str, Any]:
     """Carry a failed, paused or abandoned run on from its checkpoint, whatever its source."""
     settings = get_settings()
