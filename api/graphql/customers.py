@@ -27,6 +27,8 @@ class ConsumerFilter:
     loyalty_id: str | None = None
     phone_number_icontains: str | None = None
     email_icontains: str | None = None
+    # Reads a national phone number typed into the filter (Settings.default_phone_region).
+    phone_region: str = "US"
 
     def conditions(self, scope: Scope) -> list[sa.ColumnElement[bool]]:
         # The scope first: no filter can widen what the viewer may see.
@@ -35,10 +37,38 @@ class ConsumerFilter:
             where.append(_customer.c.loyalty_id == self.loyalty_id)
         # autoescape: `%` and `_` typed into a filter are matched literally, not as wildcards.
         if self.phone_number_icontains:
-            where.append(_customer.c.phone_number.icontains(self.phone_number_icontains, autoescape=True))
+            where.append(phone_contains(self.phone_number_icontains, self.phone_region))
         if self.email_icontains:
             where.append(_customer.c.email.icontains(self.email_icontains, autoescape=True))
         return where
+
+
+def phone_contains(term: str, default_region: str) -> sa.ColumnElement[bool]:
+    """Customers whose phone contains what was typed, however it was typed.
+
+    Phones are stored in E.164 (`+49301234567`), people type `+49 30 1234567`, `030 1234567`
+    or `(212) 555-0002`: the term is reduced to digits and matched on the stored column with
+    ILIKE, so the pg_trgm index on phone_number still serves it.
+    """
+    international = term.lstrip().startswith(("+", "00"))
+    try:
+        digits = normalize_phone(term, default_region).removeprefix("+")
+        international = False  # a whole number: found wherever it sits, as before
+    except FieldError:
+        # Part of a number: its digits, less the national trunk 0 E.164 leaves out.
+        digits = "".join(ch for ch in term if ch in "0123456789")  # ASCII: isdigit() takes "²" too
+        if term.lstrip().startswith("00"):
+            digits = digits[2:]
+        elif not international:
+            digits = digits.removeprefix("0")
+    phone: sa.ColumnElement[str] = _customer.c.phone_number
+    if not digits:
+        # Stored phones are "+" and digits only: a term without a digit matches nobody.
+        return sa.false()
+    if international:
+        # `+49 30` names the country code: it must start the number, not sit anywhere in it.
+        return phone.ilike(f"+{digits}%")
+    return phone.ilike(f"%{digits}%")
 
 
 def list_consumers(

@@ -60,6 +60,7 @@ class Query:
             loyalty_id=blank_to_none(loyalty_id),
             phone_number_icontains=blank_to_none(phone_number_icontains),
             email_icontains=blank_to_none(email_icontains),
+            phone_region=info.context.settings.default_phone_region,
         )
         rows, count, start = await info.context.read(
             list_consumers, scope, filters, page, selects(info, "count")
