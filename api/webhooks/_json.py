@@ -35,6 +35,22 @@ def _identifier(value: Any, where: str) -> str:
     return text
 
 
+def _has_nul(document: Any) -> bool:
+    """Whether any key or string value holds U+0000 (walked with a stack: no recursion)."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_json_delivery(body: bytes, *, refs: bool, records: bool) -> list[InboxItem]:
     """Read `{"records": [...]}`: each entry `{"id", "updatedAt"}` (a ref) or a native record.
 
@@ -44,6 +60,12 @@ def parse_json_delivery(body: bytes, *, refs: bool, records: bool) -> list[Inbox
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadDeliveryError("the body is not JSON") from None
+    except RecursionError:
+        # json.loads recurses once per nesting level: `[[[[…` from a sender is its error, not ours.
+        raise BadDeliveryError("the body is nested too deeply") from None
+    if _has_nul(document):
+        # PostgreSQL's jsonb and text cannot hold U+0000: refused here, not failed on insert.
+        raise BadDeliveryError("the body has a NUL character (\\u0000) in a string")
     entries = document.get("records") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise BadDeliveryError('the body must be an object with a "records" list')

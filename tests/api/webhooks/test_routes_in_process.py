@@ -206,6 +206,9 @@ def test_a_replayed_signed_request_is_taken_once(hooks: Hooks) -> None:
         ("oversized body", 413),
         ("unknown source", 404),
         ("ids for a source without a fetch", 400),
+        ("NUL in a value", 400),
+        ("NUL in a key", 400),
+        ("deeply nested body", 400),
     ],
 )
 def test_a_bad_signed_request_gets_a_4xx_and_imports_nothing(hooks: Hooks, case: str, status: int) -> None:
@@ -232,6 +235,15 @@ def test_a_bad_signed_request_gets_a_4xx_and_imports_nothing(hooks: Hooks, case:
         headers = signed_headers(body)
     elif case == "unknown source":
         url = f"{hooks.url}/webhooks/nowhere"
+    elif case == "NUL in a value":
+        body = b'{"records": [{"entitySourceId": "c-1", "email": "one@example.com", "note": "a\\u0000b"}]}'
+        headers = signed_headers(body)
+    elif case == "NUL in a key":
+        body = b'{"records": [{"entitySourceId": "c-1", "email": "one@example.com", "n\\u0000": "x"}]}'
+        headers = signed_headers(body)
+    elif case == "deeply nested body":
+        body = b"[" * 30_000
+        headers = signed_headers(body)
     elif case == "ids for a source without a fetch":
         body = b'{"records": [{"id": "c-1", "updatedAt": "2026-11-30T10:00:00Z"}]}'
         headers = signed_headers(body)
