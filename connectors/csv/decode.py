@@ -60,19 +60,15 @@ def suspicious_utf8(text: str) -> bool:
     """Whether valid UTF-8 reads like bytes of another encoding that happened to be valid.
 
     A Mac Roman or cp1252 name is valid UTF-8 only by accident, and then decodes to a
-    combining mark after nothing, a control or private character, or a letter of another
-    script glued to a Latin one (`Õß` -> U+0367). Real UTF-8 text does not do that.
+    combining mark after nothing or a control or private character (`Õß` -> U+0367).
+    Letters of any script, even beside Latin ones, are real text.
     """
     prev = ""
-    for i, ch in enumerate(text):
+    for ch in text:
         if ch >= "\x80":
             category = unicodedata.category(ch)
             if category in ("Cc", "Co", "Cn") or (category == "Mn" and not prev.isalpha()):
                 return True
-            if category[0] == "L" and ch >= "\u0250":
-                following = text[i + 1 : i + 2]
-                if (prev.isascii() and prev.isalpha()) or (following.isascii() and following.isalpha()):
-                    return True
         prev = ch
     return False
 
