@@ -70,11 +70,17 @@ def test_a_locked_known_email_answers_as_slowly_as_a_locked_unknown_one(api: Api
         for _ in range(api.settings.login_max_failures):
             api.data(LOGIN, {"e": email, "p": "Wrong-Guess-123"})
 
-    known = statistics.median(_timed_login(api, "known@example.com") for _ in range(7))
-    unknown = statistics.median(_timed_login(api, "ghost@example.com") for _ in range(7))
+    # Interleaved, so a slow moment of a shared machine falls on both addresses alike.
+    known_times: list[float] = []
+    unknown_times: list[float] = []
+    for _ in range(11):
+        known_times.append(_timed_login(api, "known@example.com"))
+        unknown_times.append(_timed_login(api, "ghost@example.com"))
+    known, unknown = statistics.median(known_times), statistics.median(unknown_times)
 
-    # Both paths hash a password; what is left is noise, not a 6x gap.
-    assert 0.5 < known / unknown < 2.0, (known, unknown)
+    # Both paths hash a password; what is left is millisecond noise, not the 6x gap the
+    # fault showed (40 ms against 240 ms), which this bound still catches.
+    assert 1 / 3 < known / unknown < 3, (known, unknown)
 
 
 @pytest.mark.parametrize("email", ["known@example.com", "ghost@example.com"])
