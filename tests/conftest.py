@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import Engine
 
 import models
@@ -18,6 +19,24 @@ from tests.shared import shared_dir
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_HOSTPORT = ("127.0.0.1", 6379)
+
+# Property tests: on CI the same examples every run (derived from each test's source), no example
+# database (a failure saved by an earlier run must not decide this one) and no timing health check
+# (a loaded runner is not a slow strategy). Locally they draw fresh examples each run and replay
+# the failures saved in .hypothesis/, so they keep finding new faults.
+# Loaded here, before any test module builds its own `settings(...)` on top of the default.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", print_blob=True)
+
+
+def hypothesis_profile(environ: Mapping[str, str]) -> str:
+    """`HYPOTHESIS_PROFILE` when set, else `ci` wherever CI is set (CI services and `.ci/run` set it)."""
+    return environ.get("HYPOTHESIS_PROFILE") or ("ci" if environ.get("CI") else "dev")
+
+
+settings.load_profile(hypothesis_profile(os.environ))
 
 
 def _reachable(host: str, port: int) -> bool:

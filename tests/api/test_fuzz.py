@@ -63,7 +63,6 @@ FUZZ = settings(
         HealthCheck.too_slow,
         HealthCheck.filter_too_much,
     ],
-    database=None,
 )
 
 

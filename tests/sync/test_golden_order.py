@@ -307,7 +307,9 @@ def test_exports_with_updates_deletes_and_replays_in_any_order_give_the_document
     priority_of = Settings(database_url=url).priority_of
 
     @settings(
-        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(scenarios())
     def arrival_order_does_not_matter(scenario: Scenario) -> None:
