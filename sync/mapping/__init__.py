@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from sync.mapping.detect import FIT, PresetFit, detect_layout, score_presets
 from sync.mapping.layouts import (
     HEADER_SYNONYMS,
     PRESETS,
     Layout,
     bind_layout,
     column_destinations,
-    detect_layout,
+    describe_layout,
     load_mapping,
     native_layout,
     preset,
+    salesforce_object,
 )
 from sync.mapping.loyalty_id import new_loyalty_id
 from sync.mapping.normalize import (
@@ -43,6 +45,7 @@ from sync.mapping.spotify import SPOTIFY_SPEC, spotify_profile_fields
 
 __all__ = [
     "DAY_FIRST_FORMATS",
+    "FIT",
     "HEADER_SYNONYMS",
     "KINDS",
     "KIND_FIELDS",
@@ -56,9 +59,11 @@ __all__ = [
     "Issue",
     "Layout",
     "MappingSpec",
+    "PresetFit",
     "bind_layout",
     "clean_text",
     "column_destinations",
+    "describe_layout",
     "detect_layout",
     "header_key",
     "load_mapping",
@@ -74,6 +79,8 @@ __all__ = [
     "normalize_phone",
     "preset",
     "raw_hasher",
+    "salesforce_object",
+    "score_presets",
     "spec_fingerprint",
     "spotify_profile_fields",
 ]

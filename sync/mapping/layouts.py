@@ -14,7 +14,20 @@ from models.enums import UserEntitySource
 from sync.mapping.normalize import DATE_ORDERS
 from sync.mapping.spec import KIND_FIELDS, KIND_ID_FIELD, KINDS, MappingSpec, header_key
 
-PRESETS: tuple[str, ...] = ("shopify", "mailchimp", "hubspot", "salesforce-dataloader", "native")
+PRESETS: tuple[str, ...] = (
+    "shopify",
+    "mailchimp",
+    "hubspot",
+    "salesforce-dataloader",
+    "google-contacts",
+    "outlook",
+    "woocommerce",
+    "klaviyo",
+    "native",
+)
+
+# A header that recognises a layout: (what it is, e.g. "current", its columns).
+Signature = tuple[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +38,27 @@ class Layout:
     spec: MappingSpec
     source: str
     entity_source: str
-    detect: tuple[str, ...] = ()
+    # The stable columns of each real header the layout reads (a product's current and older
+    # exports); auto-detection scores a file by the share of them it has.
+    detect: tuple[Signature, ...] = ()
     # "preset", "mapping" (a user's file: every column it names must exist) or "header"
     # (recognised from the header's own names).
     origin: str = "preset"
+    description: str = ""
 
 
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _signatures(value: Any) -> tuple[Signature, ...]:
+    # `detect = [...]` is one header; `[detect]` with `name = [...]` entries names several.
+    if isinstance(value, dict):
+        return tuple((str(name), tuple(_as_list(columns))) for name, columns in value.items())
+    columns = tuple(_as_list(value))
+    return (("header", columns),) if columns else ()
 
 
 def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -> Layout:
@@ -54,6 +78,9 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
     id_format = data.get("id_format")
     if id_format not in (None, "salesforce"):
         raise ValueError("id_format must be 'salesforce' when given")
+    separator = data.get("multi_value_separator")
+    if separator is not None and (not isinstance(separator, str) or not separator.strip()):
+        raise ValueError("multi_value_separator must be a non-blank string such as ' ::: '")
     entity = str(data.get("entity_source", "CSV")).upper()
     if entity not in UserEntitySource.__members__:
         raise ValueError(f"unknown entity_source {entity!r}")
@@ -68,9 +95,18 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
         phone_region=data.get("phone_region"),
         ignore_columns=_as_list(data.get("ignore")),
         id_format=id_format,
+        multi_value_separator=separator,
+        blank_values=frozenset(_as_list(data.get("blank_values"))),
         special_use_emails=True,
     )
-    return Layout(name, spec, str(data.get("source", "csv")), entity, tuple(_as_list(data.get("detect"))))
+    return Layout(
+        name,
+        spec,
+        str(data.get("source", "csv")),
+        entity,
+        _signatures(data.get("detect")),
+        description=str(data.get("description", "")),
+    )
 
 
 def native_layout(kind: str) -> Layout:
@@ -85,7 +121,14 @@ def native_layout(kind: str) -> Layout:
         deleted_columns=["deleted"],
         special_use_emails=True,
     )
-    return Layout("native", spec, "csv", "CSV", (id_field,))
+    return Layout(
+        "native",
+        spec,
+        "csv",
+        "CSV",
+        (("documented names", (id_field,)),),
+        description=f"{kind} in columns named as the documented fields",
+    )
 
 
 def preset(name: str, kind: str = "customers") -> Layout:
@@ -185,29 +228,48 @@ def header_layout(header: list[str], kind: str) -> Layout | None:
     return Layout("native" if exact else "generic", spec, "csv", "CSV", origin="header")
 
 
-def detect_layout(header: list[str], kind: str) -> Layout:
-    """The preset whose signature headers the file has; else the fields its header names."""
+# Salesforce's audit columns, on every object a Data Loader extract can hold.
+_SALESFORCE_AUDIT = frozenset(
+    {"systemmodstamp", "createdbyid", "lastmodifiedbyid", "createddate", "lastmodifieddate", "ownerid"}
+)
+# Columns only the other objects people extract by mistake have (a Contact has none of them).
+_SALESFORCE_OBJECTS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("Accounts", frozenset({"billingstreet", "billingcity", "billingcountry", "shippingstreet",
+                            "accountnumber", "industry", "annualrevenue", "numberofemployees"})),
+    ("Opportunities", frozenset({"stagename", "closedate", "probability", "forecastcategory",
+                                 "iswon", "isclosed", "expectedrevenue"})),
+)  # fmt: skip
+
+
+def salesforce_object(header: list[str]) -> str | None:
+    """The other object a Salesforce extract holds (`Accounts`, `Opportunities`), if not Contacts."""
     present = {header_key(h) for h in header}
-    if kind == "customers":
-        for name in PRESETS[:-1]:
-            layout = preset(name)
-            if all(header_key(h) in present for h in layout.detect):
-                return layout
-    found = header_layout(header, kind)
+    if "id" not in present or len(present & _SALESFORCE_AUDIT) < 2 or "lastname" in present:
+        return None
+    for name, columns in _SALESFORCE_OBJECTS:
+        if len(present & columns) >= 2:
+            return name
+    return None
+
+
+def refuse_other_salesforce_object(header: list[str]) -> None:
+    """One line instead of Accounts or Opportunities imported as customers."""
+    found = salesforce_object(header)
     if found is not None:
-        return found
-    raise FatalSourceError(
-        "cannot tell the layout of this file from its header; "
-        f"pass --preset ({', '.join(PRESETS)}) or --mapping FILE"
-    )
+        raise FatalSourceError(
+            f"this is a Salesforce extract of {found}, not Contacts: "
+            "extract the Contact object (Id, FirstName, LastName, Email, …) to import customers"
+        )
 
 
 def _either(columns: list[str]) -> str:
     return " or ".join(repr(c) for c in columns)
 
 
-def _check_columns(layout: Layout, present: set[str]) -> None:
+def _check_columns(layout: Layout, header: list[str], present: set[str]) -> None:
     spec = layout.spec
+    if layout.name == "salesforce-dataloader" and layout.origin == "preset":
+        refuse_other_salesforce_object(header)
 
     def absent(columns: list[str]) -> bool:
         return bool(columns) and not any(header_key(c) in present for c in columns)
@@ -238,7 +300,7 @@ def bind_layout(
     next candidate of the field its first copy feeds.
     """
     present = {header_key(h) for h in header}
-    _check_columns(layout, present)
+    _check_columns(layout, header, present)
     spec = layout.spec
     repeats: dict[str, list[str]] = {}
     for dup, original in duplicates.items():
@@ -271,3 +333,26 @@ def column_destinations(spec: MappingSpec, header: list[str]) -> dict[str, str]:
         for column in columns:
             where.setdefault(header_key(column), name)
     return {h: where.get(header_key(h), "extraInfo") for h in header if h}
+
+
+def describe_layout(layout: Layout) -> dict[str, Any]:
+    """A layout as plain data: where each column goes and the headers that recognise it."""
+    spec = layout.spec
+    return {
+        "name": layout.name,
+        "description": layout.description,
+        "kind": spec.kind,
+        "source": layout.source,
+        "entity_source": layout.entity_source,
+        "id": list(spec.id_columns),
+        "modstamp": list(spec.modstamp_columns),
+        "deleted": list(spec.deleted_columns),
+        "fields": {name: list(columns) for name, columns in spec.fields.items()},
+        "ignore": list(spec.ignore_columns),
+        "date_order": spec.date_order,
+        "phone_region": spec.phone_region,
+        "id_format": spec.id_format,
+        "multi_value_separator": spec.multi_value_separator,
+        "blank_values": sorted(spec.blank_values),
+        "detect": {variant: list(columns) for variant, columns in layout.detect},
+    }

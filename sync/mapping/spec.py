@@ -178,6 +178,11 @@ class MappingSpec:
     special_use_emails: bool = False
     # How the source writes its ids: "salesforce" turns 15-character ids into their 18-character form.
     id_format: str | None = None
+    # How the source joins several values in one cell (Google Contacts: " ::: "): the first is
+    # read, the others kept in extraInfo.
+    multi_value_separator: str | None = None
+    # Values the source writes for "none" (desktop Outlook's "0/0/00" birthday): read as empty.
+    blank_values: frozenset[str] = frozenset()
     # A repeated header's suffixed name -> the name it repeats (header keys); the repeat is
     # read as the next candidate for the same field, and kept in extraInfo when not used.
     duplicates: dict[str, str] = field(default_factory=dict)
@@ -353,6 +358,10 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     """Normalise one raw record into a draft; a record that cannot be identified is rejected."""
     source_fields = spec.prepare(record.fields) if spec.prepare is not None else record.fields
     raw = {header_key(k): v for k, v in source_fields.items()}
+    if spec.blank_values:
+        raw = {
+            k: None if isinstance(v, str) and v.strip() in spec.blank_values else v for k, v in raw.items()
+        }
     known = KIND_FIELDS[spec.kind]
     limits = column_limits(spec.kind)
     region = _region_of(raw, spec) if spec.kind == "customers" else None
@@ -370,6 +379,8 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             continue
         used.add(header_key(column))
         store_key, how = known[documented]
+        if spec.multi_value_separator and isinstance(value, str):
+            value = _split_values(value, spec.multi_value_separator, how, column, extra_read)
         try:
             read = _read_field(how, value, spec, region, column)
         except FieldError as exc:
@@ -392,7 +403,12 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             )
             continue
         fields[store_key] = read.value
-        extra_read.update(read.extra)
+        for key, found in read.extra.items():
+            # A list (more phone numbers) joins the values split off the same cell above.
+            if isinstance(found, list) and isinstance(extra_read.get(key), list):
+                extra_read[key] = [*found, *extra_read[key]]
+            else:
+                extra_read[key] = found
         warnings.extend(
             Issue(w.reason, w.message, record.position, given_id, documented) for w in read.warnings
         )
@@ -466,6 +482,19 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     for w in warnings:
         w.source_id = source_id
     return Draft(source_id, fields, extra, modstamp, deleted, record.position, warnings)
+
+
+# Where the values after the first of a multi-value cell go, by how its field is read.
+_OTHER_VALUES = {"email": "otherEmails", "email_optional": "otherEmails", "phone": "otherPhoneNumbers"}
+
+
+def _split_values(value: str, separator: str, how: str, column: str, extra: dict[str, Any]) -> str:
+    """The first of the values joined by `separator`; the others are added to `extra`."""
+    values = [v.strip() for v in value.split(separator) if v.strip()]
+    if len(values) < 2:
+        return values[0] if values else value
+    extra.setdefault(_OTHER_VALUES.get(how, column), []).extend(values[1:])
+    return values[0]
 
 
 def _raw(value: Any) -> str:
