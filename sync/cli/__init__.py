@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sync.cli import customers, db, imports, merchants, runs, serve, spotify, sync, users
+from sync.cli import customers, db, imports, merchants, presets, runs, serve, spotify, sync, users
 from sync.cli._common import read_settings
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ def _check_settings(ctx: typer.Context) -> None:
 
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
+app.add_typer(presets.app, name="presets")
 app.add_typer(runs.app, name="runs")
 app.add_typer(customers.app, name="customers")
 app.add_typer(users.app, name="users")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import sqlalchemy as sa
@@ -21,6 +22,16 @@ from sync.settings import Settings, describe_settings_error
 
 err = Console(stderr=True)
 out = Console()
+
+
+class Kind(StrEnum):
+    """What the rows of a file are."""
+
+    customers = "customers"
+    orders = "orders"
+    promotions = "promotions"
+    redemptions = "redemptions"
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from connectors import FatalSourceError
 from connectors.csv import CsvStream
 from models import SchemaOutOfDateError
-from sync.cli._common import JsonOption, err, fail, read_settings, report
+from sync.cli._common import JsonOption, Kind, err, fail, read_settings, report
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.jobs import import_csv, queue_csv
 from sync.mapping import PRESETS
@@ -23,19 +22,16 @@ from sync.settings import Settings
 app = typer.Typer(help="Import records from files.", no_args_is_help=True)
 
 
-class Kind(StrEnum):
-    customers = "customers"
-    orders = "orders"
-    promotions = "promotions"
-    redemptions = "redemptions"
-
-
 @app.command("csv")
 def import_csv_command(
     path: Annotated[Path, typer.Argument(help="The CSV export to import; - reads it from standard input.")],
     kind: Annotated[Kind, typer.Option(help="What the rows are.")] = Kind.customers,
     preset: Annotated[
-        str | None, typer.Option(help=f"A bundled layout: {', '.join(PRESETS)}. Detected when omitted.")
+        str | None,
+        typer.Option(
+            help=f"A bundled layout: {', '.join(PRESETS)} (customer-sync presets show NAME). "
+            "Detected when omitted."
+        ),
     ] = None,
     mapping: Annotated[Path | None, typer.Option(help="A TOML mapping file for any other layout.")] = None,
     source_name: Annotated[
