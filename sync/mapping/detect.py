@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from math import fsum
 
 from connectors.base import FatalSourceError
 from sync.mapping.layouts import (
@@ -84,7 +85,8 @@ def score_presets(header: list[str], kind: str = "customers") -> list[PresetFit]
         best: PresetFit | None = None
         for variant, keys in variants:
             found = keys & present
-            share = sum(table.weight[k] for k in found) / sum(table.weight[k] for k in keys)
+            # fsum: exactly rounded, so the share is the same whatever order the sets iterate in.
+            share = fsum(table.weight[k] for k in found) / fsum(table.weight[k] for k in keys)
             fit = PresetFit(name, variant, share, len(found), len(keys), bool(identifying & present))
             if best is None or (fit.share, fit.present) > (best.share, best.present):
                 best = fit
