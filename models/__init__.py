@@ -25,7 +25,16 @@ from models.enums import (
     UserMerchantType,
     UserUserType,
 )
-from models.runs import COUNT_FIELDS, ConnectorState, RunLease, SyncChunk, SyncReject, SyncRun, SyncSeen
+from models.runs import (
+    COUNT_FIELDS,
+    ConnectorState,
+    RunLease,
+    SyncChunk,
+    SyncPage,
+    SyncReject,
+    SyncRun,
+    SyncSeen,
+)
 from models.source import CustomerSource
 from models.spotify import OAuthStateUse, SpotifyLink, SpotifyLinkStatus
 from models.webhooks import WebhookDelivery, WebhookInbox
@@ -60,6 +69,7 @@ __all__ = [
     "SpotifyLinkStatus",
     "Store",
     "SyncChunk",
+    "SyncPage",
     "SyncReject",
     "SyncRun",
     "SyncSeen",

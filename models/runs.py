@@ -99,6 +99,35 @@ class SyncSeen(SQLModel, table=True):
     line: int | None = None
 
 
+class SyncPage(SQLModel, table=True):
+    """One result page of a fanned-out Salesforce Bulk 2.0 run, with its own checkpoint.
+
+    Pages are found one by one (each page names the next by its `Sforce-Locator`), so a
+    page's row is written by the task that read the page before it.
+    """
+
+    __tablename__ = "sync_page"
+
+    run_id: str = Field(primary_key=True, foreign_key="sync_run.id", max_length=32)
+    index: int = Field(primary_key=True)
+    # The locator the page is read from ("" for the first page): small, no secret.
+    locator: str = Field(max_length=255)
+    # The running number of its first record, as a sequential read would number it.
+    first_position: int = Field(sa_type=sa.BigInteger)
+    # Records on the page once read (None before), and those already committed.
+    rows: int | None = None
+    records: int = 0
+    status: str = Field(default="pending", max_length=16)
+    deliveries: int = 0
+    # Whether the page said it is the job's last (no next locator).
+    last: bool = False
+    # Its highest (SystemModstamp, Id): the run's watermark is the highest over all pages.
+    highest_stamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    highest_id: str | None = Field(default=None, max_length=32)
+    error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class RunLease(SQLModel, table=True):
     """Which run holds a stream, until when: one run per (source, stream) at a time.
 

@@ -13,13 +13,14 @@ if TYPE_CHECKING:
     from connectors.salesforce.client import SalesforceClient, is_transient
     from connectors.salesforce.contacts import ContactsStream
     from connectors.salesforce.orders import OrdersStream
-    from connectors.salesforce.streams import Reconciler, SalesforceStream
+    from connectors.salesforce.streams import BulkPage, Reconciler, SalesforceStream
 
     STREAMS: dict[str, type[SalesforceStream]]
 
 __all__ = [
     "STREAMS",
     "AuthMode",
+    "BulkPage",
     "ContactsStream",
     "OrdersStream",
     "Reconciler",
@@ -40,6 +41,7 @@ _LAZY = {
     "is_transient": "client",
     "ContactsStream": "contacts",
     "OrdersStream": "orders",
+    "BulkPage": "streams",
     "Reconciler": "streams",
     "SalesforceStream": "streams",
 }

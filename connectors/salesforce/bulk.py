@@ -14,7 +14,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from connectors.base import PauseRun
-from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.client import SalesforceClient, TruncatedAnswer
 
 log = structlog.get_logger("connectors.salesforce")
 
@@ -69,22 +69,38 @@ def wait_for_job(client: SalesforceClient, sobject: str, job_id: str, *, poll: f
         time.sleep(poll)
 
 
+def read_page(
+    client: SalesforceClient, sobject: str, job_id: str, locator: str, *, page_size: int
+) -> ResultPage:
+    """The result page at `locator` ("" for the first); a redelivered task reads it again alike.
+
+    Raises TruncatedAnswer (transient) when the page holds fewer rows than Salesforce said.
+    """
+
+    def fetch(sf: Salesforce) -> Any:
+        result = _jobs(sf, sobject).get_query_results(job_id, locator, page_size)
+        rows = list(csv.DictReader(io.StringIO(result["records"])))
+        if len(rows) != int(result["number_of_records"]):
+            # Quoted newlines can hide a cut inside a cell; the count Salesforce sent cannot lie.
+            raise TruncatedAnswer(
+                f"Bulk job {job_id}: page has {len(rows)} of {result['number_of_records']} records"
+            )
+        return ResultPage(locator, result["locator"] or "", rows)
+
+    try:
+        page: ResultPage = client.call("bulk2 results", fetch)
+    except SalesforceResourceNotFound:
+        raise BulkJobGone(f"Bulk job {job_id}: results are gone") from None
+    return page
+
+
 def read_pages(
     client: SalesforceClient, sobject: str, job_id: str, locator: str, *, page_size: int
 ) -> Iterator[ResultPage]:
     """Result pages from `locator` ("" for the first) to the last."""
     while True:
-        current = locator
-
-        def fetch(sf: Salesforce, current: str = current) -> Any:
-            return _jobs(sf, sobject).get_query_results(job_id, current, page_size)
-
-        try:
-            result = client.call("bulk2 results", fetch)
-        except SalesforceResourceNotFound:
-            raise BulkJobGone(f"Bulk job {job_id}: results are gone") from None
-        rows = list(csv.DictReader(io.StringIO(result["records"])))
-        yield ResultPage(current, result["locator"], rows)
-        if not result["locator"]:
+        page = read_page(client, sobject, job_id, locator, page_size=page_size)
+        yield page
+        if not page.next_locator:
             return
-        locator = result["locator"]
+        locator = page.next_locator

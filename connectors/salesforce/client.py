@@ -50,8 +50,14 @@ class _PinnedCA(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+class TruncatedAnswer(Exception):  # noqa: N818 - what the answer is, like BulkJobGone
+    """An answer that arrived whole by HTTP but holds less than it announced (a page cut short)."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: 5xx, 429, timeouts, resets and bodies cut short."""
+    if isinstance(exc, TruncatedAnswer):
+        return True
     if isinstance(exc, SalesforceGeneralError):
         return exc.status in _RETRIED_STATUS
     return isinstance(
@@ -107,6 +113,8 @@ def explain_failure(exc: BaseException, instance_url: str | None) -> str | None:
     """
     if isinstance(exc, SalesforceError):
         return f"Salesforce answered {describe_error_answer(exc)}"
+    if isinstance(exc, TruncatedAnswer):
+        return redact(str(exc))
     if isinstance(exc, requests.RequestException):
         request = getattr(exc, "request", None)
         return describe_unreachable(exc, instance_url or getattr(request, "url", None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -24,6 +25,15 @@ Row = dict[str, Any]
 
 _SYSTEM = ("Id", "IsDeleted", "SystemModstamp")
 _UNSELECTABLE = frozenset({"address", "location", "base64", "complexvalue"})
+
+
+@dataclass(slots=True)
+class BulkPage:
+    """One Bulk result page as records, the next page's locator ("" after the last), its highest key."""
+
+    records: list[SourceRecord]
+    next_locator: str
+    highest: tuple[datetime, str] | None
 
 
 class SalesforceStream(Stream):
@@ -119,6 +129,8 @@ class SalesforceStream(Stream):
             self._position = (datetime.fromisoformat(position[0]), position[1]) if position else None
             self._bulk = checkpoint.get("bulk")
             self._cursor = {k: v for k, v in ctx.cursor.items() if k != "bulk"}
+            # Records already numbered (by the pages of a fanned-out job): the rest follow on.
+            self._read = int(checkpoint.get("read", 0))
             return
         self._sync_start = (ctx.started_at or datetime.now(UTC)).astimezone(UTC)
         watermark = ctx.cursor.get("watermark")
@@ -149,6 +161,50 @@ class SalesforceStream(Stream):
             yield from self._read_changes()
         if self.tracks_deletes:
             yield from self._read_deletes(whole_table=whole_table)
+
+    # --- a Bulk job read page by page in other processes (fan-out) ------------------------
+
+    def start_bulk(self, ctx: StreamContext) -> str | None:
+        """Start this run's read as a Bulk 2.0 job when it is above the threshold: its id, else None.
+
+        Afterwards `checkpoint()` describes the run with the job (its keyset bounds and id),
+        for the pages to be read elsewhere with `bulk_page`.
+        """
+        self._begin(ctx)
+        self._describe_fields()
+        where = self._where()
+        total = self.client.query(
+            soql_select(["COUNT()"], self.sobject, where), include_deleted=self.tracks_deletes
+        )
+        if int(total["totalSize"]) <= self.settings.bulk_threshold:
+            return None
+        soql = soql_select(self._columns(), self.sobject, where)
+        job_id = bulk.start_job(self.client, self.sobject, soql, include_deleted=self.tracks_deletes)
+        self._bulk = {"job_id": job_id, "locator": "", "offset": 0}
+        return job_id
+
+    def bulk_page(self, job_id: str, locator: str, first_position: int, *, wait: float = 0) -> BulkPage:
+        """One result page of `job_id` as records numbered from `first_position` (as a
+        sequential read numbers them), with the next page's locator and its highest key.
+
+        With `wait` > 0 it first waits up to that many seconds for the job to complete (for
+        the first page), then raises PauseRun. FatalSourceError when the job or its results
+        are gone.
+        """
+        self._describe_fields()
+        s = self.settings
+        try:
+            if wait > 0:
+                bulk.wait_for_job(self.client, self.sobject, job_id, poll=s.bulk_poll_seconds, timeout=wait)
+            page = bulk.read_page(self.client, self.sobject, job_id, locator, page_size=s.bulk_page_size)
+        except bulk.BulkJobGone as exc:
+            raise FatalSourceError(str(exc)) from None
+        rows = [self._row(r) for r in page.rows]
+        self.enrich(rows)
+        self._read = first_position - 1
+        records = [self._record(row, move=False) for row in rows]
+        keys = [(r.modstamp, str(r.source_id)) for r in records if r.modstamp is not None]
+        return BulkPage(records, page.next_locator, max(keys) if keys else None)
 
     def _describe_fields(self) -> None:
         answer = self.client.call("describe", lambda sf: getattr(sf, self.sobject).describe())

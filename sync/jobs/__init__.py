@@ -19,7 +19,15 @@ from sync.jobs.csv import (
 from sync.jobs.resume import resume_run
 
 if TYPE_CHECKING:
-    from sync.jobs.salesforce import queue_salesforce, resume_salesforce, sync_salesforce
+    from sync.jobs.salesforce import (
+        fan_out_salesforce,
+        finish_salesforce_pages,
+        load_salesforce_page,
+        queue_salesforce,
+        resume_salesforce,
+        sync_salesforce,
+    )
+    from sync.jobs.salesforce_bulk import BulkFanOut, page_counts
     from sync.jobs.spotify import deferred_links, link_batches, next_due, rotate_token_keys, sync_spotify
     from sync.jobs.spotify_link import (
         LinkRefusedError,
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BulkFanOut",
     "FanOut",
     "LinkRefusedError",
     "LinkResult",
@@ -40,9 +49,13 @@ __all__ = [
     "choose_layout",
     "complete_link",
     "deferred_links",
+    "fan_out_salesforce",
+    "finish_salesforce_pages",
     "import_csv",
     "link_batches",
+    "load_salesforce_page",
     "next_due",
+    "page_counts",
     "queue_csv",
     "queue_salesforce",
     "read_connect_link",
@@ -61,7 +74,18 @@ __all__ = [
 
 # The Salesforce and Spotify client libraries load only when such a job runs.
 _LAZY = {
-    **dict.fromkeys(("sync_salesforce", "resume_salesforce", "queue_salesforce"), "salesforce"),
+    **dict.fromkeys(
+        (
+            "sync_salesforce",
+            "resume_salesforce",
+            "queue_salesforce",
+            "fan_out_salesforce",
+            "load_salesforce_page",
+            "finish_salesforce_pages",
+        ),
+        "salesforce",
+    ),
+    **dict.fromkeys(("BulkFanOut", "page_counts"), "salesforce_bulk"),
     **dict.fromkeys(
         ("deferred_links", "link_batches", "next_due", "rotate_token_keys", "sync_spotify"), "spotify"
     ),

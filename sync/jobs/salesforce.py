@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import requests
 import sqlalchemy as sa
@@ -12,9 +12,11 @@ from connectors import FatalSourceError
 from connectors.salesforce import STREAMS, Reconciler, SalesforceStream, auth_mode
 from models import CustomerSource, SyncRun, ensure_schema
 from models.enums import RunStatus
+from sync.jobs import salesforce_bulk
+from sync.jobs.salesforce_bulk import BulkFanOut
 from sync.load import drop, stage, temp_table
 from sync.mapping import MappingSpec
-from sync.pipeline import RunSummary, create_run, execute_run, set_task
+from sync.pipeline import PagePlan, RunSummary, create_run, execute_run, new_run_id, set_task
 from sync.settings import Settings
 
 _live_ids = temp_table("stage_live_ids", sa.Column("source_id", sa.String, primary_key=True))
@@ -106,7 +108,106 @@ def sync_salesforce(
         )
     elif task_id:
         set_task(engine, run_id, task_id)
-    return execute_run(engine, settings, reader, mapping_spec(reader), run_id, full=full, token=token)
+    outcome = _carry(engine, settings, reader, run_id, full=full, token=token, fan_out=False, session=session)
+    assert isinstance(outcome, RunSummary)  # without fan_out it always runs here
+    return outcome
+
+
+def fan_out_salesforce(
+    settings: Settings,
+    *,
+    stream: str = "contacts",
+    full: bool = False,
+    trigger: str = "operator",
+    run_id: str | None = None,
+    task_id: str,
+) -> RunSummary | BulkFanOut:
+    """What a worker's stream task does: as `sync_salesforce` (or carrying `run_id` on), but a
+    run read through Bulk 2.0 comes back as its result pages, one task each.
+
+    `task_id` owns the run's lease; the page tasks load under it.
+    """
+    if run_id is None:
+        if stream not in STREAMS:
+            raise FatalSourceError(f"unknown Salesforce stream {stream!r}; choose from {', '.join(STREAMS)}")
+        engine = ensure_schema(settings.database_url)
+        source = STREAMS[stream]
+        reader = source(settings.salesforce, reconcile=missing_from(engine, source.source))
+        run_id = resumable_run(engine, reader) or create_run(
+            engine,
+            reader,
+            entity_kind=reader.kind,
+            mode="full" if full else "incremental",
+            trigger=trigger,
+            task_id=task_id,
+        )
+    engine = ensure_schema(settings.database_url)
+    set_task(engine, run_id, task_id)
+    reader = _reader(settings, engine, run_id)
+    return _carry(engine, settings, reader, run_id, full=full, token=task_id, fan_out=True, session=None)
+
+
+def _carry(
+    engine: Engine,
+    settings: Settings,
+    reader: SalesforceStream,
+    run_id: str,
+    *,
+    full: bool,
+    token: str | None,
+    fan_out: bool,
+    session: requests.Session | None,
+) -> RunSummary | BulkFanOut:
+    """Run `run_id` to its end here, or (`fan_out`) hand its Bulk pages to other tasks."""
+    token = token or new_run_id()
+    spec = mapping_spec(reader)
+    if fan_out:
+        outcome = salesforce_bulk.fan_out(engine, settings, reader, run_id, token)
+        if outcome is not None:
+            return outcome
+    elif _paged(engine, run_id):
+        # Fanned out by a worker once: its pages are loaded here, then it is closed.
+        return salesforce_bulk.run_pages_here(
+            engine, settings, lambda: _reader(settings, engine, run_id, session), spec, run_id, token
+        )
+    return execute_run(engine, settings, reader, spec, run_id, full=full, token=token)
+
+
+def _paged(engine: Engine, run_id: str) -> bool:
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    return salesforce_bulk.is_paged(run)
+
+
+def _reader(
+    settings: Settings, engine: Engine, run_id: str, session: requests.Session | None = None
+) -> SalesforceStream:
+    """A reader of the stream `run_id` reads."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs.c.stream).where(runs.c.id == run_id)).one()
+    name = str(run.stream).split(":", 1)[0]
+    if name not in STREAMS:
+        raise FatalSourceError(f"run {run_id} reads an unknown Salesforce stream {run.stream!r}")
+    source = STREAMS[name]
+    return source(settings.salesforce, session=session, reconcile=missing_from(engine, source.source))
+
+
+def load_salesforce_page(
+    settings: Settings, run_id: str, plan: PagePlan, send: Callable[[PagePlan], None]
+) -> bool:
+    """Load one result page of a fanned-out run; True when no page is left to load."""
+    engine = ensure_schema(settings.database_url)
+    reader = _reader(settings, engine, run_id)
+    return salesforce_bulk.load_page(engine, settings, reader, mapping_spec(reader), run_id, plan, send)
+
+
+def finish_salesforce_pages(settings: Settings, run_id: str, token: str) -> RunSummary:
+    """Close a fanned-out run once its pages are loaded: deletes, watermark, totals."""
+    engine = ensure_schema(settings.database_url)
+    reader = _reader(settings, engine, run_id)
+    return salesforce_bulk.finish(engine, settings, reader, mapping_spec(reader), run_id, token)
 
 
 def queue_salesforce(
@@ -133,16 +234,20 @@ def queue_salesforce(
 
 
 def resume_salesforce(
-    settings: Settings, run_id: str, *, token: str | None = None, session: requests.Session | None = None
+    settings: Settings,
+    run_id: str,
+    *,
+    token: str | None = None,
+    session: requests.Session | None = None,
 ) -> RunSummary:
-    """Carry one stopped Salesforce run on from its committed cursor."""
+    """Carry one stopped Salesforce run on from its committed cursor (or its pages)."""
     engine = ensure_schema(settings.database_url)
+    reader = _reader(settings, engine, run_id, session)
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
-        run = conn.execute(sa.select(runs.c.stream).where(runs.c.id == run_id)).one()
-    name = str(run.stream).split(":", 1)[0]
-    if name not in STREAMS:
-        raise FatalSourceError(f"run {run_id} reads an unknown Salesforce stream {run.stream!r}")
-    source = STREAMS[name]
-    reader = source(settings.salesforce, session=session, reconcile=missing_from(engine, source.source))
-    return execute_run(engine, settings, reader, mapping_spec(reader), run_id, token=token)
+        mode = conn.execute(sa.select(runs.c.mode).where(runs.c.id == run_id)).scalar_one()
+    outcome = _carry(
+        engine, settings, reader, run_id, full=mode == "full", token=token, fan_out=False, session=session
+    )
+    assert isinstance(outcome, RunSummary)  # without fan_out it always runs here
+    return outcome

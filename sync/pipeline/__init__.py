@@ -1,4 +1,4 @@
-"""The pipeline: run records, stream leases, executing a run batch by batch, and chunked runs."""
+"""The pipeline: run records, stream leases, executing a run batch by batch, chunked and paged runs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,16 @@ from sync.pipeline.chunks import (
 )
 from sync.pipeline.execute import execute_run
 from sync.pipeline.lease import Lease, LeaseLost, StreamBusy, holder_of
+from sync.pipeline.pages import (
+    FetchedPage,
+    PagePlan,
+    fail_page,
+    highest_key,
+    open_pages,
+    pages_left,
+    plan_pages,
+    run_page,
+)
 from sync.pipeline.runs import (
     SUMMARY_KEYS,
     RunFailedError,
@@ -29,21 +39,29 @@ __all__ = [
     "SUMMARY_KEYS",
     "ChunkPlan",
     "ChunkTakenOver",
+    "FetchedPage",
     "Lease",
     "LeaseLost",
+    "PagePlan",
     "RunFailedError",
     "RunSummary",
     "StreamBusy",
     "create_run",
     "execute_run",
     "fail_chunk",
+    "fail_page",
     "fail_run",
     "finish_chunked_run",
+    "highest_key",
     "holder_of",
     "new_run_id",
+    "open_pages",
+    "pages_left",
     "plan_chunks",
+    "plan_pages",
     "resolve_run_id",
     "run_chunk",
+    "run_page",
     "run_stream",
     "set_task",
     "take_stream",

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from connectors import FatalSourceError, ReadError, SourceRecord, SourceWarning, StreamContext, redact
 from connectors.csv import ByteRange, CsvRangeStream, split_rows
@@ -17,11 +18,11 @@ from models import COUNT_FIELDS, SyncChunk, SyncRun, utcnow
 from models.enums import RunStatus
 from sync.load import BatchTarget
 from sync.mapping import MappingSpec
-from sync.pipeline.execute import load_mapped, loader_for
+from sync.pipeline.execute import Loader, load_mapped, loader_for
 from sync.pipeline.lease import Lease, StreamBusy, acquire, release, renew_within
-from sync.pipeline.mapper import map_batch
+from sync.pipeline.mapper import MappedBatch, map_batch
 from sync.pipeline.runs import close_run
-from sync.pipeline.skip import UnchangedRows, record_skipped
+from sync.pipeline.skip import Skipped, UnchangedRows, record_skipped
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.fanout")
@@ -155,33 +156,10 @@ def run_chunk(
     if spec.phone_region is None:
         # As in execute_run: the row's country, then the layout's region, then the setting.
         spec = replace(spec, phone_region=settings.default_phone_region)
-    load = loader_for(spec.kind)
     done = chunk.records
     items = islice(stream.records(StreamContext()), done, None)
     bound.info("chunk.start", resumed_from=done)
-    unchanged = UnchangedRows(engine, target, spec)
-    for batch in _batches(items, settings.batch_size):
-        # Rows the store already holds exactly as read are not mapped again.
-        split = unchanged.split(batch)
-        mapped = map_batch(split.items, spec, split.raw_hashes)
-        with engine.begin() as conn:
-            renew_within(conn, lease)
-            moved = conn.execute(
-                sa.update(_chunks)
-                .where(_chunks.c.run_id == run_id, _chunks.c["index"] == index, _chunks.c.records == done)
-                .values(records=done + len(batch), updated_at=utcnow())
-            ).rowcount
-            if moved != 1:
-                raise ChunkTakenOver()
-            delta = load_mapped(conn, target, load, mapped)
-            delta.update(record_skipped(conn, target, split.skipped))
-            conn.execute(
-                sa.update(_runs)
-                .where(_runs.c.id == run_id)
-                .values({k: _runs.c[k] + delta.get(k, 0) for k in COUNT_FIELDS})
-            )
-        done += len(batch)
-        bound.info("chunk.batch", records=done)
+    done = load_slice(engine, settings, _chunks, (run_id, index), done, items, target, spec, lease)
     with engine.begin() as conn:
         marked = conn.execute(
             sa.update(_chunks)
@@ -193,6 +171,76 @@ def run_chunk(
         return False
     bound.info("chunk.done", records=done)
     return chunks_left(engine, run_id) == 0
+
+
+def load_slice(
+    engine: Engine,
+    settings: Settings,
+    table: sa.Table,
+    key: tuple[str, int],
+    done: int,
+    items: Iterator[SourceRecord | ReadError | SourceWarning],
+    target: BatchTarget,
+    spec: MappingSpec,
+    lease: Lease,
+) -> int:
+    """Load one slice of a fanned-out run (a chunk, a page) batch by batch; its records done.
+
+    `table` holds the slice's row, keyed (run id, index), with its `records` committed. Each
+    batch commits with the slice's new position, guarded by the position it started from,
+    so two deliveries of one slice can never both count a batch (ChunkTakenOver).
+    """
+    run_id, index = key
+    load = loader_for(spec.kind)
+    unchanged = UnchangedRows(engine, target, spec)
+    bound = log.bind(run_id=run_id, slice=index, table=table.name)
+    for batch in _batches(items, settings.batch_size):
+        # Rows the store already holds exactly as read are not mapped again.
+        split = unchanged.split(batch)
+        mapped = map_batch(split.items, spec, split.raw_hashes)
+        _commit_slice_batch(engine, table, key, done, len(batch), target, load, mapped, split.skipped, lease)
+        done += len(batch)
+        bound.info("slice.batch", records=done)
+    return done
+
+
+@retry(
+    retry=retry_if_exception_type(sa.exc.IntegrityError),
+    stop=stop_after_attempt(3),
+    wait=wait_random_exponential(multiplier=0.05, max=1),
+    reraise=True,
+)
+def _commit_slice_batch(
+    engine: Engine,
+    table: sa.Table,
+    key: tuple[str, int],
+    done: int,
+    size: int,
+    target: BatchTarget,
+    load: Loader,
+    mapped: MappedBatch,
+    skipped: Skipped,
+    lease: Lease,
+) -> None:
+    # An IntegrityError means a slice loading beside this one created the same customer
+    # first (one e-mail in two slices); the batch is written again and then finds it.
+    run_id, index = key
+    with engine.begin() as conn:
+        renew_within(conn, lease)
+        moved = conn.execute(
+            sa.update(table)
+            .where(table.c.run_id == run_id, table.c["index"] == index, table.c.records == done)
+            .values(records=done + size, updated_at=utcnow())
+        ).rowcount
+        if moved != 1:
+            raise ChunkTakenOver()
+        delta = load_mapped(conn, target, load, mapped)
+        delta.update(record_skipped(conn, target, skipped))
+        conn.execute(
+            sa.update(_runs)
+            .where(_runs.c.id == run_id)
+            .values({k: _runs.c[k] + delta.get(k, 0) for k in COUNT_FIELDS})
+        )
 
 
 def chunks_left(engine: Engine, run_id: str) -> int:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from sync.tasks._base import TRANSIENT, RunTask, run_id_for
 from sync.tasks.csv import import_csv_file, load_csv_chunk
 from sync.tasks.runs import finish_run_task, retry_run
-from sync.tasks.salesforce import sync_salesforce_contacts, sync_salesforce_orders
+from sync.tasks.salesforce import (
+    load_salesforce_result_page,
+    sync_salesforce_contacts,
+    sync_salesforce_orders,
+)
 from sync.tasks.spotify import refresh_spotify_profiles
 
 __all__ = [
@@ -14,6 +18,7 @@ __all__ = [
     "finish_run_task",
     "import_csv_file",
     "load_csv_chunk",
+    "load_salesforce_result_page",
     "refresh_spotify_profiles",
     "retry_run",
     "run_id_for",

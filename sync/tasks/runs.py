@@ -10,17 +10,25 @@ from celery import shared_task
 from connectors import FatalSourceError
 from models import SyncRun, ensure_schema
 from models.enums import RunStatus
-from sync.jobs import resume_run, resume_salesforce
+from sync.jobs import BulkFanOut, fan_out_salesforce, finish_salesforce_pages, resume_run
 from sync.pipeline import StreamBusy, finish_chunked_run, holder_of
 from sync.settings import get_settings
 from sync.tasks._base import RunTask
 from sync.tasks.csv import continue_csv
+from sync.tasks.salesforce import send_pages, transient_as_such
 
 
 @shared_task(name="sync.run.finish", base=RunTask, bind=True)
 def finish_run_task(self: RunTask, run_id: str) -> dict[str, Any]:
-    """Close a fanned-out run once all its chunks are done (idempotent)."""
-    engine = ensure_schema(get_settings().database_url)
+    """Close a fanned-out run once all its chunks (or Bulk pages) are done (idempotent)."""
+    settings = get_settings()
+    engine = ensure_schema(settings.database_url)
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        checkpoint = conn.execute(sa.select(runs.c.checkpoint).where(runs.c.id == run_id)).scalar() or {}
+    if checkpoint.get("pages") or checkpoint.get("paged"):
+        # What a Bulk run reads after its pages (deletes), under this task's own lease.
+        return transient_as_such(lambda: finish_salesforce_pages(settings, run_id, self.request.id)).as_dict()
     return {"run_id": run_id, "status": finish_chunked_run(engine, run_id)}
 
 
@@ -48,9 +56,13 @@ def retry_run(self: RunTask, run_id: str) -> dict[str, Any]:
         if "path" in (run["params"] or {}):
             return continue_csv(self, settings, run_id)
         if run["source"] == "salesforce":
-            with engine.begin() as conn:
-                conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=self.request.id))
-            return resume_salesforce(settings, run_id, token=self.request.id).as_dict()
+            outcome = transient_as_such(
+                lambda: fan_out_salesforce(settings, run_id=run_id, task_id=self.request.id)
+            )
+            if isinstance(outcome, BulkFanOut):
+                send_pages(self, run_id, outcome.pages)
+                return {"run_id": run_id, "status": RunStatus.RUNNING, "pages": len(outcome.pages)}
+            return outcome.as_dict()
         # Any other source resumes as `customer-sync runs resume` does it.
         return resume_run(settings, run_id).as_dict()
     except StreamBusy as exc:

@@ -1,49 +1,63 @@
-"""Salesforce tasks: one per stream, full or incremental, resuming the stream's stopped run."""
+"""Salesforce tasks: one per stream, full or incremental, and one per Bulk result page of a big run."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from celery import shared_task
 
 from connectors import TransientSourceError
 from connectors.salesforce import is_transient
 from models import ensure_schema
-from sync.jobs import resume_salesforce, sync_salesforce
-from sync.pipeline import RunFailedError, StreamBusy, set_task
+from sync.jobs import BulkFanOut, fan_out_salesforce, load_salesforce_page
+from sync.pipeline import PagePlan, RunFailedError, StreamBusy, fail_page
 from sync.settings import get_settings
-from sync.tasks._base import RunTask
+from sync.tasks._base import RunTask, one_line
+
+T = TypeVar("T")
 
 
-def _sync(task: RunTask, stream: str, full: bool, trigger: str, run_id: str | None) -> dict[str, Any]:
-    settings = get_settings()
+def transient_as_such(call: Callable[[], T]) -> T:
+    """Run `call`; a failure the source may get over is raised as TransientSourceError (retried)."""
     try:
-        if run_id:
-            # Queued by the CLI (or re-applied): carry that very run.
-            set_task(ensure_schema(settings.database_url), run_id, task.request.id)
-            summary = resume_salesforce(settings, run_id, token=task.request.id)
-        else:
-            summary = sync_salesforce(
-                settings,
-                stream=stream,
-                full=full,
-                trigger=trigger,
-                token=task.request.id,
-                task_id=task.request.id,
-            )
-    except StreamBusy as exc:
-        # The stream's own stopped run is being carried on elsewhere: nothing to add.
-        return {"status": "running", "note": str(exc)}
+        return call()
     except Exception as exc:
         # A run the source broke off is recorded failed and raised as RunFailedError, chained
         # to what the client raised: that cause decides whether a later try can help.
         cause = exc.__cause__ if isinstance(exc, RunFailedError) and exc.__cause__ else exc
         if is_transient(cause):
-            # Past the client's own retries: the task tries again later, from the cursor.
+            # Past the client's own retries: the task tries again later, from the checkpoint.
             raise TransientSourceError(f"salesforce: {type(cause).__name__}") from exc
         raise
+
+
+def send_pages(task: RunTask, run_id: str, pages: list[PagePlan]) -> None:
+    """Send a fanned-out run's pages, or its close when every page is loaded already."""
+    for page in pages:
+        task.app.send_task(
+            "sync.salesforce.page", kwargs={"run_id": run_id, "index": page.index, "locator": page.locator}
+        )
+    if not pages:
+        task.app.send_task("sync.run.finish", kwargs={"run_id": run_id})
+
+
+def _sync(task: RunTask, stream: str, full: bool, trigger: str, run_id: str | None) -> dict[str, Any]:
+    settings = get_settings()
+    try:
+        outcome = transient_as_such(
+            lambda: fan_out_salesforce(
+                settings, stream=stream, full=full, trigger=trigger, run_id=run_id, task_id=task.request.id
+            )
+        )
+    except StreamBusy as exc:
+        # The stream's own stopped run is being carried on elsewhere: nothing to add.
+        return {"status": "running", "note": str(exc)}
+    if isinstance(outcome, BulkFanOut):
+        send_pages(task, outcome.run_id, outcome.pages)
+        return {"run_id": outcome.run_id, "status": "running", "pages": len(outcome.pages)}
     # A paused run (quota, budget, a Bulk job still running) is resumed by the next tick.
-    return summary.as_dict()
+    return outcome.as_dict()
 
 
 @shared_task(name="sync.salesforce.contacts", base=RunTask, bind=True)
@@ -60,3 +74,44 @@ def sync_salesforce_orders(
 ) -> dict[str, Any]:
     """Sync Salesforce Orders into orders (incremental unless `full`), or carry `run_id` on."""
     return _sync(self, "orders", full, trigger, run_id)
+
+
+class SalesforcePageTask(RunTask):
+    def run_of(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> str | None:
+        return None  # the page fails its run itself, below
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+        params = dict(zip(("run_id", "index"), args, strict=False)) | kwargs
+        if "run_id" in params and "index" in params:
+            settings = get_settings()
+            fail_page(
+                ensure_schema(settings.database_url), params["run_id"], int(params["index"]), one_line(exc)
+            )
+
+
+@shared_task(name="sync.salesforce.page", base=SalesforcePageTask, bind=True)
+def load_salesforce_result_page(self: RunTask, run_id: str, index: int, locator: str) -> dict[str, Any]:
+    """Read result page `index` of a fanned-out run's Bulk job at `locator`, send the next, load it.
+
+    A fault on the page (5xx, 429, a page cut short) retries this task only, from the
+    page's checkpoint; the pages before it stay loaded.
+    """
+    settings = get_settings()
+
+    def send(page: PagePlan) -> None:
+        self.app.send_task(
+            "sync.salesforce.page", kwargs={"run_id": run_id, "index": page.index, "locator": page.locator}
+        )
+
+    try:
+        last = transient_as_such(
+            lambda: load_salesforce_page(settings, run_id, PagePlan(index, locator), send)
+        )
+    except StreamBusy as exc:
+        raise self.retry(exc=exc, countdown=settings.run_lease_seconds) from None
+    if last:
+        self.app.send_task("sync.run.finish", kwargs={"run_id": run_id})
+    return {"run_id": run_id, "index": index, "last": last}
