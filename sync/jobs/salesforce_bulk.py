@@ -176,6 +176,13 @@ def load_page(
         except ChunkTakenOver:
             # Another delivery of this page committed first and carries it on.
             return False
+        except Exception as exc:
+            explained = reader.explain_failure(exc)
+            if explained is None:
+                raise
+            # One line for the run (the client's exceptions do not even travel as results);
+            # the cause stays chained, so a transient one is still retried.
+            raise RunFailedError(run_id, redact(explained)) from exc
 
 
 def finish(

@@ -28,7 +28,8 @@ def transient_as_such(call: Callable[[], T]) -> T:
         cause = exc.__cause__ if isinstance(exc, RunFailedError) and exc.__cause__ else exc
         if is_transient(cause):
             # Past the client's own retries: the task tries again later, from the checkpoint.
-            raise TransientSourceError(f"salesforce: {type(cause).__name__}") from exc
+            said = str(exc) if isinstance(exc, RunFailedError) else type(cause).__name__
+            raise TransientSourceError(f"salesforce: {said}") from exc
         raise
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
