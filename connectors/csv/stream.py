@@ -65,6 +65,7 @@ class CsvStream(Stream):
         layout = self.file.layout
         header = layout.header
         width = len(header)
+        named = all(header)  # every column has a name: a row's fields are its cells zipped on
         pending = self.header_warnings() if header_warnings else []
         for row in rows:
             cells = row.cells
@@ -72,7 +73,7 @@ class CsvStream(Stream):
                 reason, message = row.notes[0]
                 yield ReadError(row.line, reason, message)
                 continue
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():
                 continue  # blank lines are not records
             if len(cells) != width:
                 yield ReadError(
@@ -86,9 +87,14 @@ class CsvStream(Stream):
             if pending:
                 # Said once per run, on its first record, so a resume does not say it again.
                 warnings, pending = pending + warnings, []
+            if named and "\x1f'" not in "\x1f" + "\x1f".join(cells):
+                # No cell starts with an apostrophe: the C zip, not a call per cell.
+                fields = dict(zip(header, cells, strict=True))
+            else:
+                fields = {h: _excel_cell(c) for h, c in zip(header, cells, strict=True) if h}
             yield SourceRecord(
                 source_id=None,
-                fields={h: _excel_cell(c) for h, c in zip(header, cells, strict=True) if h},
+                fields=fields,
                 position=row.line,
                 warnings=warnings,
             )

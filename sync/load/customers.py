@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from models import Customer, CustomerSource, SyncSeen
 from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
-from sync.load.golden import GOLDEN_STAGE_COLUMNS, SourceRow, compute_golden, recompute_customers
+from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.staging import drop, stage, temp_table
 from sync.load.upsert import upsert_from
@@ -95,7 +95,7 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
     return found
 
 
-def _classify(draft: Draft, existing: dict[str, Any] | None) -> tuple[str, bool]:
+def _classify(draft: Draft, digest: str, existing: dict[str, Any] | None) -> tuple[str, bool]:
     """The record's outcome, and whether its source row must be written."""
     if existing is None or "customer_pk" not in existing:
         return (RecordOutcome.UNCHANGED, False) if draft.deleted else (RecordOutcome.CREATED, True)
@@ -104,33 +104,20 @@ def _classify(draft: Draft, existing: dict[str, Any] | None) -> tuple[str, bool]
         return RecordOutcome.UNCHANGED, False  # stale: the source already told us something newer
     if draft.deleted:
         return (RecordOutcome.UNCHANGED, False) if existing["deleted"] else (RecordOutcome.DELETED, True)
-    if existing["deleted"] or draft.content_hash() != existing["content_hash"]:
+    if existing["deleted"] or digest != existing["content_hash"]:
         return RecordOutcome.UPDATED, True
     newer = draft.modstamp is not None and (stored is None or draft.modstamp > stored)
     return RecordOutcome.UNCHANGED, newer
 
 
-def _holds_exactly(existing: dict[str, Any], draft: Draft) -> bool:
+def _holds_exactly(existing: dict[str, Any], draft: Draft, digest: str) -> bool:
     """Whether the stored source row is exactly what `draft` would write (not a stale replay)."""
     return (
         "customer_pk" in existing
         and existing["raw_hash"] != draft.raw_hash
         and existing["deleted"] == draft.deleted
         and existing["modstamp"] == draft.modstamp
-        and existing["content_hash"] == draft.content_hash()
-    )
-
-
-def _as_source_row(target: BatchTarget, d: Draft) -> SourceRow:
-    return SourceRow(
-        target.source,
-        d.source_id,
-        target.entity_source,
-        target.priority,
-        d.modstamp,
-        d.payload(),
-        False,
-        None,
+        and existing["content_hash"] == digest
     )
 
 
@@ -180,7 +167,7 @@ def _resolve_identities(
             shared.add(email_new[email])
         else:
             lid = lid if lid and lid not in to_create else new_loyalty_id()
-            golden = compute_golden([_as_source_row(target, d)], has_login=False)
+            golden = golden_of_one(d.payload())
             if email in held:
                 golden["email"] = None
                 shared.add(lid)  # recomputed after the load, which reports the held address
@@ -227,16 +214,18 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     new: list[Draft] = []
     rehash: dict[str, str] = {}  # source id -> raw hash, for rows mapped unchanged but not written
     counted_created: set[str] = set()
+    # Each draft's content hash, once (JSON and sha256: among the costliest steps per row).
+    digests = {sid: d.content_hash() for sid, d in latest.items()}
     for sid, d in latest.items():
         ex = existing.get(sid)
-        outcome, write = _classify(d, ex)
+        outcome, write = _classify(d, digests[sid], ex)
         if ex and ex.get("seen"):
             outcome = RecordOutcome.DUPLICATE  # seen earlier in this run: counted there
             if _later_line_won(d.position, ex.get("seen_line")):
                 # Chunks of one file load in any order; the last line in the file wins.
                 write = False
         result.counts[outcome] += 1
-        if not write and d.raw_hash and ex and _holds_exactly(ex, d):
+        if not write and d.raw_hash and ex and _holds_exactly(ex, d, digests[sid]):
             # Same content from another raw row (first import since hashes were kept, a column
             # reordered): remember the row, so the next import skips it before mapping.
             rehash[sid] = d.raw_hash
@@ -264,7 +253,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
             "customer_pk": customer_of[d.source_id],
             "priority": target.priority,
             "modstamp": d.modstamp,
-            "content_hash": d.content_hash(),
+            "content_hash": digests[d.source_id],
             "raw_hash": d.raw_hash,
             "payload": d.payload(),
             "deleted": d.deleted,

@@ -70,6 +70,21 @@ def compute_golden(rows: Sequence[SourceRow], has_login: bool) -> dict[str, Any]
     return golden
 
 
+def golden_of_one(payload: dict[str, Any]) -> dict[str, Any]:
+    """`compute_golden` of a customer with one live source row: no sorting, no voting."""
+    golden: dict[str, Any] = {
+        name: value if (value := payload.get(name)) not in (None, "") else None for name in GOLDEN_FIELDS
+    }
+    golden["firstname"] = golden["firstname"] or ""
+    golden["lastname"] = golden["lastname"] or ""
+    if isinstance(golden["birthday"], str):
+        golden["birthday"] = date.fromisoformat(golden["birthday"])
+    golden["extra_info"] = dict(payload.get("extra_info") or {})
+    golden["active"] = True
+    golden["deleted_at"] = None
+    return golden
+
+
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for i in range(0, len(items), _IN_CHUNK):
         yield items[i : i + _IN_CHUNK]

@@ -168,6 +168,16 @@ def read_phone(value: str, default_region: str | None) -> PhoneReading:
 
     An extension (`x123`, `ext. 45`) and further numbers in the cell are returned beside it.
     """
+    reading = _read_phone(value, default_region)
+    if reading is None:
+        raise FieldError("invalid_phone", f"not a valid phone number: {value!r}")
+    return reading
+
+
+@lru_cache(maxsize=16384)
+def _read_phone(value: str, default_region: str | None) -> PhoneReading | None:
+    # Cached: a shop's own number, a placeholder, a household's line repeat down a file, and
+    # parsing is most of what mapping a row costs. Readings are immutable, so sharing is safe.
     candidate = value.strip()
     region = (default_region or "").upper() or None
     if _SEVERAL.search(candidate) or sum(ch.isdigit() for ch in candidate) > 17:
@@ -186,7 +196,7 @@ def read_phone(value: str, default_region: str | None) -> PhoneReading:
             )
     reading = _one_number(candidate, region)
     if reading is None:
-        raise FieldError("invalid_phone", f"not a valid phone number: {value!r}")
+        return None
     number, warning = reading
     return PhoneReading(
         phonenumbers.format_number(number, _E164),
@@ -219,8 +229,9 @@ _COUNTRY_ALIASES = {
 }
 
 
+@lru_cache(maxsize=4096)
 def normalize_country(value: str) -> str:
-    """ISO 3166-1 alpha-2 from a code (alpha-2/3) or an English name."""
+    """ISO 3166-1 alpha-2 from a code (alpha-2/3) or an English name (cached: a file repeats a few)."""
     candidate = value.strip()
     alias = _COUNTRY_ALIASES.get(candidate.upper())
     if alias:

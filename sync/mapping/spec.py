@@ -188,6 +188,11 @@ class MappingSpec:
     duplicates: dict[str, str] = field(default_factory=dict)
 
     @cached_property
+    def plans(self) -> dict[tuple[str, ...], _Plan]:
+        """Per header (the record's field names in order): what mapping works out once for it."""
+        return {}
+
+    @cached_property
     def claimed(self) -> frozenset[str]:
         """Header keys some field or setting reads; the rest go to extraInfo."""
         groups = [*self.fields.values(), self.id_columns, self.modstamp_columns, self.deleted_columns]
@@ -202,14 +207,6 @@ class MappingSpec:
         unknown = sorted(set(self.fields) - set(known))
         if unknown:
             raise ValueError(f"unknown {self.kind} field(s) in mapping: {', '.join(unknown)}")
-
-
-def _first(raw: Mapping[str, Any], columns: Sequence[str]) -> tuple[str | None, Any]:
-    for column in columns:
-        value = raw.get(header_key(column))
-        if value is not None and (not isinstance(value, str) or value.strip() != ""):
-            return column, value
-    return None, None
 
 
 def _read_int(value: str) -> int:
@@ -324,9 +321,8 @@ def column_limits(kind: str) -> dict[str, int]:
 SOURCE_ID_LIMIT: int = CustomerSource.__table__.c.source_id.type.length  # type: ignore[attr-defined]
 
 
-def _region_of(raw: Mapping[str, Any], spec: MappingSpec) -> str | None:
+def _region_of(country: Any) -> str | None:
     # National phone numbers are read in the record's own country when it has one.
-    _, country = _first(raw, spec.fields.get("country", []))
     if isinstance(country, str) and country.strip():
         try:
             return normalize_country(country)
@@ -344,74 +340,147 @@ def derive_source_id(fields: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _source_id(record: SourceRecord, raw: Mapping[str, Any], spec: MappingSpec) -> str | None:
+def _source_id(record: SourceRecord, id_value: Any, spec: MappingSpec) -> str | None:
     source_id = record.source_id
     if source_id is None:
-        _, id_value = _first(raw, spec.id_columns)
         source_id = clean_text(str(id_value)) if id_value is not None else None
     if source_id is not None and spec.id_format == "salesforce":
         source_id = salesforce_id_18(source_id)
     return source_id
 
 
+Candidates = tuple[tuple[str, str], ...]  # (column as the spec names it, its header key)
+
+
+def _candidates(columns: Sequence[str]) -> Candidates:
+    return tuple((c, header_key(c)) for c in columns)
+
+
+def _pick(raw: Mapping[str, Any], candidates: Candidates) -> tuple[str | None, Any]:
+    """The first candidate column with a non-blank value (header keys worked out beforehand)."""
+    for column, key in candidates:
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or value.strip() != ""):
+            return column, value
+    return None, None
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    documented: str
+    store_key: str
+    how: str
+    candidates: Candidates
+    limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What `map_record` works out once per spec and header, instead of once per record."""
+
+    keys: tuple[str, ...]  # header key of each source field, in the source's order
+    fields: tuple[_FieldPlan, ...]
+    country: Candidates
+    ids: Candidates
+    modstamps: Candidates
+    deleted: Candidates
+    # Per source field: 0 never goes to extraInfo, 1 always (no field claims it), 2 when its
+    # field did not use it (a repeated column).
+    extra: tuple[int, ...]
+
+
+def _plan(spec: MappingSpec, names: tuple[str, ...]) -> _Plan:
+    plans = spec.plans
+    plan = plans.get(names)
+    if plan is not None:
+        return plan
+    known = KIND_FIELDS[spec.kind]
+    limits = column_limits(spec.kind)
+    claimed, duplicates = spec.claimed, spec.duplicates
+    keys = tuple(header_key(n) for n in names)
+    plan = _Plan(
+        keys,
+        tuple(
+            _FieldPlan(
+                documented,
+                known[documented][0],
+                known[documented][1],
+                _candidates(columns),
+                limits.get(known[documented][0]),
+            )
+            for documented, columns in spec.fields.items()
+        ),
+        _candidates(spec.fields.get("country", [])),
+        _candidates(spec.id_columns),
+        _candidates(spec.modstamp_columns),
+        _candidates(spec.deleted_columns),
+        tuple(
+            0 if n == "attributes" else 1 if k not in claimed else 2 if k in duplicates else 0
+            for n, k in zip(names, keys, strict=True)
+        ),
+    )
+    if len(plans) < 64:  # API sources may vary their keys record by record
+        plans[names] = plan
+    return plan
+
+
 def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     """Normalise one raw record into a draft; a record that cannot be identified is rejected."""
     source_fields = spec.prepare(record.fields) if spec.prepare is not None else record.fields
-    raw = {header_key(k): v for k, v in source_fields.items()}
+    plan = _plan(spec, tuple(source_fields))
+    raw = dict(zip(plan.keys, source_fields.values(), strict=True))
     if spec.blank_values:
         raw = {
             k: None if isinstance(v, str) and v.strip() in spec.blank_values else v for k, v in raw.items()
         }
-    known = KIND_FIELDS[spec.kind]
-    limits = column_limits(spec.kind)
-    region = _region_of(raw, spec) if spec.kind == "customers" else None
+    position = record.position
+    region = _region_of(_pick(raw, plan.country)[1]) if spec.kind == "customers" else None
     # The id first, so that every reject of this record names it.
-    given_id = _source_id(record, raw, spec)
+    given_id = _source_id(record, _pick(raw, plan.ids)[1], spec)
     fields: dict[str, Any] = {}
     extra_read: dict[str, Any] = {}
     warnings: list[Issue] = [
-        Issue(w.reason, w.message, w.position or record.position, field=None) for w in record.warnings
+        Issue(w.reason, w.message, w.position or position, field=None) for w in record.warnings
     ]
     used: set[str] = set()
-    for documented, columns in spec.fields.items():
-        column, value = _first(raw, columns)
+    for fp in plan.fields:
+        column, value = _pick(raw, fp.candidates)
         if column is None:
             continue
         used.add(header_key(column))
-        store_key, how = known[documented]
+        documented = fp.documented
         if spec.multi_value_separator and isinstance(value, str):
-            value = _split_values(value, spec.multi_value_separator, how, column, extra_read)
+            value = _split_values(value, spec.multi_value_separator, fp.how, column, extra_read)
         try:
-            read = _read_field(how, value, spec, region, column)
+            read = _read_field(fp.how, value, spec, region, column)
         except FieldError as exc:
-            issue = Issue(exc.reason, str(exc), record.position, given_id, documented, _raw(value))
-            if how in ("email", "decimal_required") and documented not in spec.lenient:
+            issue = Issue(exc.reason, str(exc), position, given_id, documented, _raw(value))
+            if fp.how in ("email", "decimal_required") and documented not in spec.lenient:
                 return issue
             warnings.append(issue)
             continue
-        limit = limits.get(store_key)
-        if isinstance(read.value, str) and limit and len(read.value) > limit:
+        limit = fp.limit
+        if limit and isinstance(read.value, str) and len(read.value) > limit:
             warnings.append(
                 Issue(
                     "too_long",
                     f"{documented} is {len(read.value)} characters long; at most {limit} fit, so it was dropped",
-                    record.position,
+                    position,
                     given_id,
                     documented,
                     _raw(value),
                 )
             )
             continue
-        fields[store_key] = read.value
+        fields[fp.store_key] = read.value
         for key, found in read.extra.items():
             # A list (more phone numbers) joins the values split off the same cell above.
             if isinstance(found, list) and isinstance(extra_read.get(key), list):
                 extra_read[key] = [*found, *extra_read[key]]
             else:
                 extra_read[key] = found
-        warnings.extend(
-            Issue(w.reason, w.message, record.position, given_id, documented) for w in read.warnings
-        )
+        if read.warnings:
+            warnings.extend(Issue(w.reason, w.message, position, given_id, documented) for w in read.warnings)
 
     if spec.kind == "customers" and fields.get("zip_code"):
         restored = restore_postal_code(fields["zip_code"], fields.get("country"))
@@ -420,7 +489,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
                 Issue(
                     "zip_padded",
                     f"ZIP {fields['zip_code']!r} lost its leading zeros: stored as {restored!r}",
-                    record.position,
+                    position,
                     given_id,
                     "zipCode",
                     fields["zip_code"],
@@ -435,7 +504,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
         return Issue(
             "no_identifier",
             "the record has no id, and no e-mail or phone to derive one from",
-            record.position,
+            position,
             None,
             raw=_raw(source_fields),
         )
@@ -443,45 +512,40 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
         return Issue(
             "too_long",
             f"the id is {len(source_id)} characters long; at most {SOURCE_ID_LIMIT} fit",
-            record.position,
+            position,
             None,
             KIND_ID_FIELD[spec.kind],
             _raw(source_id),
         )
 
     modstamp = record.modstamp
-    if modstamp is None:
-        _, stamp = _first(raw, spec.modstamp_columns)
+    if modstamp is None and plan.modstamps:
+        _, stamp = _pick(raw, plan.modstamps)
         if stamp is not None:
             try:
                 modstamp = normalize_datetime(str(stamp))
             except FieldError as exc:
-                warnings.append(Issue(exc.reason, str(exc), record.position, source_id, "modstamp"))
+                warnings.append(Issue(exc.reason, str(exc), position, source_id, "modstamp"))
     deleted = record.deleted
-    _, flag = _first(raw, spec.deleted_columns)
+    _, flag = _pick(raw, plan.deleted)
     if flag is not None:
         try:
             deleted = deleted or normalize_bool(str(flag))
         except FieldError as exc:
-            warnings.append(Issue(exc.reason, str(exc), record.position, source_id, "deleted"))
+            warnings.append(Issue(exc.reason, str(exc), position, source_id, "deleted"))
 
     # Nothing in a file is dropped: columns no field claims travel along in extraInfo, and so
     # does a repeated column whose value its field did not take.
     extra = {
         k: v
-        for k, v in source_fields.items()
-        if v is not None
-        and v != ""
-        and k != "attributes"
-        and (
-            header_key(k) not in spec.claimed
-            or (header_key(k) in spec.duplicates and header_key(k) not in used)
-        )
+        for (k, v), rule, key in zip(source_fields.items(), plan.extra, plan.keys, strict=True)
+        if rule and v is not None and v != "" and (rule == 1 or key not in used)
     }
-    extra.update(extra_read)
+    if extra_read:
+        extra.update(extra_read)
     for w in warnings:
         w.source_id = source_id
-    return Draft(source_id, fields, extra, modstamp, deleted, record.position, warnings)
+    return Draft(source_id, fields, extra, modstamp, deleted, position, warnings)
 
 
 # Where the values after the first of a multi-value cell go, by how its field is read.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from models import get_engine
 from sync.load import SourceRow, compute_golden
+from sync.load.golden import golden_of_one
 from sync.settings import Settings
 from tests.conftest import truncate_all
 from tests.sync.helpers import golden_view, run_csv
@@ -149,6 +150,14 @@ def test_compute_golden_picks_each_field_as_the_rule_says_in_any_order(
     rnd.shuffle(shuffled)
     got = _as_compared(compute_golden(shuffled, has_login=has_login))
     assert got == expected_golden(rows, has_login=has_login)
+
+
+@settings(max_examples=250, deadline=None)
+@given(source_rows())
+def test_the_one_source_shortcut_gives_what_the_rule_gives(rows: list[SourceRow]) -> None:
+    """A new customer made by one record takes `golden_of_one`; it must equal the general rule."""
+    live = replace(rows[0], deleted=False, deleted_at=None)
+    assert golden_of_one(live.payload) == compute_golden([live], has_login=False)
 
 
 def _row(source: str, stamp: dt.datetime | None, deleted: bool = False, **payload: Any) -> SourceRow:
