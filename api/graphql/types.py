@@ -21,7 +21,7 @@ from api.graphql.enums import (
     enum_value,
 )
 from api.graphql.loaders import RedemptionPageKey
-from api.graphql.relay import Connection, PageArgs, build_connection, to_global_id
+from api.graphql.relay import Connection, PageArgs, build_connection, selects, to_global_id
 from api.graphql.scalars import JSONString
 from models import CustomerPublic
 
@@ -154,7 +154,8 @@ async def _redemption_connection(
     offset: int | None,
 ) -> Connection[RedemptionNode] | None:
     page = PageArgs.parse(first, last, before, after, offset)
-    found = await info.context.loaders.redemptions.load(RedemptionPageKey(customer_pk, kind, page))
+    key = RedemptionPageKey(customer_pk, kind, page, selects(info, "count"))
+    found = await info.context.loaders.redemptions.load(key)
     nodes = [RedemptionNode.from_row(row) for row in found.rows]
     return build_connection(nodes, found.count, found.start)
 
