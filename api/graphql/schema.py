@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import strawberry
 import structlog
-from graphql import GraphQLError, StringValueNode, visit
+from graphql import DocumentNode, GraphQLError, StringValueNode, parse, visit
 from graphql.language import Visitor
 from strawberry.extensions import (
     AddValidationRules,
@@ -57,6 +59,27 @@ class _FindsNul(Visitor):
             self.found = True
 
 
+@lru_cache(maxsize=256)
+def _parse(query: str, **options: Any) -> DocumentNode:
+    return parse(query, **options)
+
+
+class CachedParse(SchemaExtension):
+    """Parses each distinct document once (clients send the same few queries over and over).
+
+    Only documents that parse are cached; one that does not is left to strawberry's own parse,
+    which raises its syntax error where `InvalidRequestIs400` turns it into a 400.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            # A rejected document is parsed again below, the way that reports it.
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = _parse(context.query, **context.parse_options)
+        yield
+
+
 class RefuseNulCharacters(SchemaExtension):
     """A NUL in any string, literal or variable, is refused before validation or the store.
 
@@ -67,7 +90,10 @@ class RefuseNulCharacters(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         finder = _FindsNul()
-        if context.graphql_document is not None:
+        query = context.query or ""
+        # A NUL reaches a string literal only as itself or through a `\u` escape: a document
+        # with neither has none, and is not walked (most requests; the walk is per request).
+        if context.graphql_document is not None and ("\x00" in query or "\\u" in query):
             visit(context.graphql_document, finder)
         if finder.found or contains_nul(context.variables):
             # Set before validation runs: strawberry then skips it and answers this error.
@@ -135,6 +161,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             InvalidRequestIs400,
             # Factories, so every request gets fresh extension state (the caches are shared).
             lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
+            # After the token limit, which sets the parse options the cache is keyed by.
+            CachedParse,
             lambda: AddValidationRules(limits),
             lambda: ValidationCache(maxsize=256),
             # After the cache, which sets the validation result whatever it finds: this one
