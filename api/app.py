@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
@@ -13,7 +15,8 @@ from api.graphql import RequestContext, Services, build_schema
 from api.middleware import RequestGuard
 from api.oauth import spotify_router
 from api.webhooks import DrainRequester, InProcessDrains, webhook_router
-from models import get_engine
+from models import get_engine, get_read_engine
+from sync.log import configure_logging
 from sync.settings import Settings, get_settings
 
 
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
         settings=settings,
         engine=get_engine(settings.database_url),
         mailer=mailer or _default_mailer(settings),
+        read_engine=get_read_engine(settings.database_url),
     )
 
     async def context() -> RequestContext:
@@ -82,11 +86,27 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API with uvicorn (`customer-sync serve`), on a store migrated to head."""
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API with uvicorn (`customer-sync serve`), on a store migrated to head.
+
+    With several `workers` uvicorn forks that many processes, each building its own app
+    (engine, pool, schema), sharing the port: Python runs one request's code at a time per
+    process, so that is how the API uses more than one core.
+    """
     from models import ensure_schema
 
     app = create_app()  # the signing key is checked before the store is touched
     ensure_schema(get_settings().database_url)
     # Our access line replaces uvicorn's, which would print query strings.
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, access_log=False)
+    options: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": False}
+    if workers == 1:
+        uvicorn.run(app, **options)
+    else:
+        uvicorn.run("api.app:create_worker_app", factory=True, workers=workers, **options)
+
+
+def create_worker_app() -> FastAPI:
+    """One of `serve --workers N`'s processes: a fresh interpreter, so it sets up logging first."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

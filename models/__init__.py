@@ -12,6 +12,7 @@ from models.db import (
     SchemaOutOfDateError,
     ensure_schema,
     get_engine,
+    get_read_engine,
     session_scope,
     upgrade,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "WebhookInbox",
     "ensure_schema",
     "get_engine",
+    "get_read_engine",
     "metadata",
     "session_scope",
     "upgrade",

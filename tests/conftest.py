@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import Engine
 
 import models
-from models.db import get_engine
+from models.db import get_engine, get_read_engine
 from tests.shared import shared_dir
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -74,6 +74,8 @@ def pg_url() -> Iterator[str]:
     yield url
     get_engine(url).dispose()
     get_engine.cache_clear()
+    get_read_engine(url).dispose()
+    get_read_engine.cache_clear()
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

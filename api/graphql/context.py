@@ -33,6 +33,8 @@ class Services:
     settings: Settings
     engine: Engine
     mailer: MailSender
+    # The pool reads go through (models.get_read_engine); writes and anything unset use `engine`.
+    read_engine: Engine | None = None
 
 
 class RequestContext(BaseContext):
@@ -51,6 +53,21 @@ class RequestContext(BaseContext):
     def settings(self) -> Settings:
         return self.services.settings
 
+    def _read_now(
+        self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        engine = self.services.read_engine or self.services.engine
+        try:
+            with engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
+        except sa.exc.DBAPIError as exc:
+            # The read pool does not ping: a connection the server dropped fails here once (and
+            # the pool is renewed). A read changes nothing, so it is simply tried again.
+            if not exc.connection_invalidated:
+                raise
+        with engine.connect() as conn:
+            return fn(conn, *args, **kwargs)
+
     async def read(
         self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -62,10 +79,45 @@ class RequestContext(BaseContext):
         """
 
         def run() -> T:
-            with self.services.engine.connect() as conn:
-                return fn(conn, *args, **kwargs)
+            return self._read_now(fn, *args, **kwargs)
 
         return await asyncio.to_thread(run)
+
+    async def read_scoped(
+        self, fn: Callable[Concatenate[sa.Connection, Scope, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, scope, ...)` for the authenticated viewer (else its authentication error).
+
+        The first read of a request checks the token in the same trip to a worker thread and
+        on the same connection: a request that reads once then costs one trip, not two.
+        """
+        if not self._resolved:
+            async with self._viewer_lock:
+                if not self._resolved:
+                    self._resolved = True
+                    token = self._token()
+                    if token is not None:
+
+                        def viewer_then_read(conn: sa.Connection) -> tuple[Viewer | None, T | None]:
+                            viewer = self._load_viewer(conn, token)
+                            return viewer, fn(conn, Scope(viewer), *args, **kwargs) if viewer else None
+
+                        viewer, result = await self.read(viewer_then_read)
+                        if viewer is not None:
+                            return result  # type: ignore[return-value]  # fn's own result
+        return await self.read(fn, await self.scope(), *args, **kwargs)
+
+    def _token(self) -> str | None:
+        header = self.request.headers.get("authorization") if self.request else None
+        return bearer_token(header)
+
+    def _load_viewer(self, conn: sa.Connection, token: str) -> Viewer | None:
+        """The token's viewer, kept for the request; a refused token keeps its reason instead."""
+        try:
+            self._viewer = load_viewer(conn, self.settings, token)
+        except NotAuthenticatedError as exc:
+            self._viewer_error = exc.message
+        return self._viewer
 
     async def write(
         self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -83,13 +135,9 @@ class RequestContext(BaseContext):
         async with self._viewer_lock:
             if not self._resolved:
                 self._resolved = True
-                header = self.request.headers.get("authorization") if self.request else None
-                token = bearer_token(header)
+                token = self._token()
                 if token is not None:
-                    try:
-                        self._viewer = await self.read(load_viewer, self.settings, token)
-                    except NotAuthenticatedError as exc:
-                        self._viewer_error = exc.message
+                    await self.read(self._load_viewer, token)
         return self._viewer
 
     async def scope(self) -> Scope:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -29,12 +30,24 @@ from api.graphql.relay import (
 from api.graphql.types import Ctx, IUserNode, OrderNode, PageArg, PromotionNode, StoreNode
 from models import utcnow
 
+T = TypeVar("T")
+
 
 def _aware(value: datetime | None) -> datetime | None:
     # A date-time without an offset is read as UTC, which is how the store keeps time.
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def _arguments(info: Ctx, parse: Callable[[], T]) -> T:
+    """The parsed arguments; when they are invalid an anonymous caller still hears first that
+    it must sign in (the viewer is checked with the first read, after the arguments)."""
+    try:
+        return parse()
+    except GraphQLError:
+        await info.context.require_viewer()
+        raise
 
 
 @strawberry.type
@@ -54,24 +67,22 @@ class Query:
         after: str | None = None,
         offset: int | None = None,
     ) -> Connection[IUserNode] | None:
-        scope = await info.context.scope()
-        page = PageArgs.parse(first, last, before, after, offset)
+        page = await _arguments(info, lambda: PageArgs.parse(first, last, before, after, offset))
         filters = ConsumerFilter(
             loyalty_id=blank_to_none(loyalty_id),
             phone_number_icontains=blank_to_none(phone_number_icontains),
             email_icontains=blank_to_none(email_icontains),
             phone_region=info.context.settings.default_phone_region,
         )
-        rows, count, start = await info.context.read(
-            list_consumers, scope, filters, page, selects(info, "count")
+        rows, count, start = await info.context.read_scoped(
+            list_consumers, filters, page, selects(info, "count")
         )
         return build_connection([IUserNode.from_row(r) for r in rows], count, start)
 
     @strawberry.field(description="One customer by global id; null when missing or not yours.")
     async def consumer(self, info: Ctx, id: strawberry.ID) -> IUserNode | None:
-        scope = await info.context.scope()
-        pk = from_global_id(id, "IUserNode", "id")
-        row = await info.context.read(get_consumer, scope, pk)
+        pk = await _arguments(info, lambda: from_global_id(id, "IUserNode", "id"))
+        row = await info.context.read_scoped(get_consumer, pk)
         return IUserNode.from_row(row) if row is not None else None
 
     @strawberry.field(description="Promotions available now to one customer (a consumer: itself).")
@@ -151,15 +162,17 @@ class Query:
         after: str | None = None,
         offset: int | None = None,
     ) -> Connection[OrderNode] | None:
-        scope = await info.context.scope()
-        page = PageArgs.parse(first, last, before, after, offset)
-        filters = OrderFilter(
-            consumer_pk=optional_global_id(consumer_id, "IUserNode", "consumer_Id"),
-            store_pk=optional_global_id(store_id, "StoreNode", "store_Id"),
-            completed_at_gte=_aware(completed_at_gte),
-            completed_at_lte=_aware(completed_at_lte),
+        page = await _arguments(info, lambda: PageArgs.parse(first, last, before, after, offset))
+        filters = await _arguments(
+            info,
+            lambda: OrderFilter(
+                consumer_pk=optional_global_id(consumer_id, "IUserNode", "consumer_Id"),
+                store_pk=optional_global_id(store_id, "StoreNode", "store_Id"),
+                completed_at_gte=_aware(completed_at_gte),
+                completed_at_lte=_aware(completed_at_lte),
+            ),
         )
-        rows, count, start = await info.context.read(
-            list_orders, scope, filters, page, selects(info, "count")
+        rows, count, start = await info.context.read_scoped(
+            list_orders, filters, page, selects(info, "count")
         )
         return build_connection([OrderNode.from_row(r) for r in rows], count, start)

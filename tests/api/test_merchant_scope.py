@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from models import Store
+from models import Store, get_read_engine
 from sync.cli import app
 from tests.api.builders import (
     make_customer,
@@ -201,7 +201,7 @@ def test_a_merchant_listing_100_customers_with_redemptions_is_a_bounded_query_co
         make_redemption(api.engine, pk, "POINTS" if pk % 2 else "STAMPS", T0, promotion_pk=promo)
     token = api.token(w["mine"])
 
-    with counting_statements(api.engine) as statements:
+    with counting_statements(api.engine, get_read_engine(api.settings.database_url)) as statements:
         data = api.data(QUERY, token=token)
 
     nodes = [e["node"] for e in data["consumers"]["edges"]]
