@@ -32,16 +32,21 @@ class OrderType(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
 
 
+# How `orders` lists: newest first, undated orders last, then by pk.
+_NEWEST_FIRST = (sa.desc(sa.column("completed_at")).nulls_last(), sa.desc(sa.column("pk")))
+
+
 class Order(SQLModel, table=True):
     """A completed purchase by a customer, keyed by its source."""
 
     __tablename__ = "customer_order"
     __table_args__ = (
         sa.UniqueConstraint("source", "source_id", name="uq_order_source_key"),
-        sa.Index("ix_order_customer_completed", "customer_pk", "completed_at"),
-        # The documented `orders` filters: store_Id and completedAt_Gte/Lte.
-        sa.Index("ix_order_store_completed", "store_pk", "completed_at"),
-        sa.Index("ix_order_completed", "completed_at"),
+        # The documented `orders` filters (consumer_Id, store_Id, completedAt_Gte/Lte), each in
+        # the list's order (migration 0010; SQLite's DESC puts NULLs last by itself).
+        sa.Index("ix_order_customer_completed", "customer_pk", *_NEWEST_FIRST),
+        sa.Index("ix_order_store_completed", "store_pk", *_NEWEST_FIRST),
+        sa.Index("ix_order_completed", *_NEWEST_FIRST),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
