@@ -23,7 +23,6 @@ from api.graphql.enums import (
 from api.graphql.loaders import RedemptionPageKey
 from api.graphql.relay import Connection, PageArgs, build_connection, selects, to_global_id
 from api.graphql.scalars import JSONString
-from models import CustomerPublic
 
 Ctx = Info[RequestContext, None]
 
@@ -196,14 +195,15 @@ class IUserNode(Node):
     creator_pk: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> IUserNode:
-        # Through the read model: it has no secret fields, whatever the table grows.
-        c = CustomerPublic.model_validate(dict(row._mapping))
+    def from_row(cls, c: sa.Row[Any]) -> IUserNode:
+        # Field by field from the row, naming each public field: nothing secret is read, whatever
+        # the table grows (the same fields as models.CustomerPublic, without validating a
+        # pydantic model per row: the store's column types already are these types).
         return cls(
             id=strawberry.ID(to_global_id("IUserNode", c.pk)),
             pk=c.pk,
             last_login=c.last_login,
-            extra_info=JSONString(c.extra_info),
+            extra_info=JSONString(c.extra_info if c.extra_info is not None else {}),
             deleted_at=c.deleted_at,
             user_type=_enum(UserUserType, c.user_type),
             email=c.email,
