@@ -33,7 +33,10 @@ class OrderType(SQLModel, table=True):
 
 
 # How `orders` lists: newest first, undated orders last, then by pk.
-_NEWEST_FIRST = (sa.desc(sa.column("completed_at")).nulls_last(), sa.desc(sa.column("pk")))
+_NEWEST_FIRST: tuple[sa.UnaryExpression[Any], ...] = (
+    sa.desc(sa.column("completed_at")).nulls_last(),
+    sa.desc(sa.column("pk")),
+)
 
 
 class Order(SQLModel, table=True):
