@@ -14,6 +14,15 @@ from sync.cli._common import fail, read_signing_settings
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            envvar="WEB_CONCURRENCY",
+            help="Server processes sharing the port (one per core the API may use).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql, health at /healthz)."""
     # The API's imports are only paid for when serving.
@@ -22,7 +31,7 @@ def serve(
 
     read_signing_settings()
     try:
-        serve_api(host=host, port=port)
+        serve_api(host=host, port=port, workers=workers)
     except InsecureSecretKeyError as exc:  # the app checks too, however it is started
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
