@@ -46,7 +46,7 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("source", "source_id", name="uq_order_source_key"),
         # The documented `orders` filters (consumer_Id, store_Id, completedAt_Gte/Lte), each in
-        # the list's order (migration 0010; SQLite's DESC puts NULLs last by itself).
+        # the list's order (migration 0011; SQLite's DESC puts NULLs last by itself).
         sa.Index("ix_order_customer_completed", "customer_pk", *_NEWEST_FIRST),
         sa.Index("ix_order_store_completed", "store_pk", *_NEWEST_FIRST),
         sa.Index("ix_order_completed", *_NEWEST_FIRST),

@@ -1,7 +1,7 @@
 """order page indexes: the orders list's order (completed_at DESC NULLS LAST, pk DESC) straight from an index
 
-Revision ID: 0010_order_page_indexes
-Revises: 0009_login_throttle
+Revision ID: 0011_order_page_indexes
+Revises: 0010_bulk_pages
 Create Date: 2026-11-30 15:30:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010_order_page_indexes"
-down_revision: str | None = "0009_login_throttle"
+revision: str = "0011_order_page_indexes"
+down_revision: str | None = "0010_bulk_pages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
