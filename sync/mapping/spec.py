@@ -24,6 +24,7 @@ from sync.mapping.normalize import (
     normalize_datetime,
     normalize_email,
     normalize_gender,
+    normalize_phone,
     read_date,
     read_email,
     read_phone,
@@ -450,7 +451,10 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
         used.add(header_key(column))
         documented = fp.documented
         if spec.multi_value_separator and isinstance(value, str):
-            value = _split_values(value, spec.multi_value_separator, fp.how, column, extra_read)
+            value, others = _split_values(value, spec.multi_value_separator)
+            if others:
+                key = _OTHER_VALUES.get(fp.how, column)
+                extra_read[key] = [*extra_read.get(key, []), *_read_others(fp.how, others, spec, region)]
         try:
             read = _read_field(fp.how, value, spec, region, column)
         except FieldError as exc:
@@ -552,13 +556,26 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
 _OTHER_VALUES = {"email": "otherEmails", "email_optional": "otherEmails", "phone": "otherPhoneNumbers"}
 
 
-def _split_values(value: str, separator: str, how: str, column: str, extra: dict[str, Any]) -> str:
-    """The first of the values joined by `separator`; the others are added to `extra`."""
+def _split_values(value: str, separator: str) -> tuple[str, list[str]]:
+    """The first of the values joined by `separator`, and the others."""
     values = [v.strip() for v in value.split(separator) if v.strip()]
-    if len(values) < 2:
-        return values[0] if values else value
-    extra.setdefault(_OTHER_VALUES.get(how, column), []).extend(values[1:])
-    return values[0]
+    return (values[0], values[1:]) if values else (value, [])
+
+
+def _read_others(how: str, values: list[str], spec: MappingSpec, region: str | None) -> list[str]:
+    """The values after a cell's first, read as its field reads them; as given when they cannot be."""
+    read: list[str] = []
+    for value in values:
+        try:
+            if how == "phone":
+                read.append(normalize_phone(value, region or spec.phone_region))
+            elif how in ("email", "email_optional"):
+                read.append(normalize_email(value, allow_special_use=spec.special_use_emails))
+            else:
+                read.append(clean_text(value) or value)
+        except FieldError:
+            read.append(value)
+    return read
 
 
 def _raw(value: Any) -> str:
