@@ -205,8 +205,11 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     result = BatchResult()
     latest: dict[str, Draft] = {}
     for d in drafts:
-        if d.source_id in latest:
-            result.counts[RecordOutcome.DUPLICATE] += 1  # the last one in the file wins
+        earlier = latest.get(d.source_id)
+        if earlier is not None:
+            result.counts[RecordOutcome.DUPLICATE] += 1
+            if not _supersedes(d, earlier):
+                continue
         latest[d.source_id] = d
     existing = _existing(conn, target, list(latest))
 
@@ -221,8 +224,9 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
         outcome, write = _classify(d, digests[sid], ex)
         if ex and ex.get("seen"):
             outcome = RecordOutcome.DUPLICATE  # seen earlier in this run: counted there
-            if _later_line_won(d.position, ex.get("seen_line")):
-                # Chunks of one file load in any order; the last line in the file wins.
+            if _later_line_won(d.position, ex.get("seen_line")) and not _newer_than_stored(d, ex):
+                # Chunks and pages load in any order; what a sequential read leaves must win:
+                # the newer stamp, and between equal stamps the later line (or page).
                 write = False
         result.counts[outcome] += 1
         if not write and d.raw_hash and ex and _holds_exactly(ex, d, digests[sid]):
@@ -307,6 +311,19 @@ def _write_source_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
     upsert_from(conn, cs, sa.select(*[s.c[c] for c in cols]), cols, ["source", "source_id"], on_conflict)
     drop(conn, s)
+
+
+def _supersedes(later: Draft, earlier: Draft) -> bool:
+    """Whether `later`, read after `earlier` with the same source id, wins: as a sequential
+    read decides it across batches, the newer stamp, and between equal stamps the later read."""
+    if later.modstamp is not None and earlier.modstamp is not None:
+        return later.modstamp >= earlier.modstamp
+    return True
+
+
+def _newer_than_stored(d: Draft, existing: dict[str, Any]) -> bool:
+    stored = existing.get("modstamp")
+    return d.modstamp is not None and stored is not None and d.modstamp > stored
 
 
 def _later_line_won(line: int | None, seen_line: int | None) -> bool:
