@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from connectors import FatalSourceError
-from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncReject, SyncRun
+from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncPage, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
 from sync.cli._worker import enqueue, has_broker, report_queued
 from sync.jobs import check_resumable_csv
@@ -105,6 +105,7 @@ def runs_show(
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     rejects = SyncReject.__table__  # type: ignore[attr-defined]
     chunk_table = SyncChunk.__table__  # type: ignore[attr-defined]
+    page_table = SyncPage.__table__  # type: ignore[attr-defined]
     with open_store().connect() as conn:
         try:
             run_id = resolve_run_id(conn, run_id)
@@ -144,6 +145,22 @@ def runs_show(
         data = dict(run)
         # A fanned-out run: each byte range, how far it got, how often it was delivered.
         data["chunks"] = [dict(c) for c in chunks]
+        pages = conn.execute(
+            sa.select(
+                page_table.c["index"],
+                page_table.c.first_position,
+                page_table.c.rows,
+                page_table.c.records,
+                page_table.c.status,
+                page_table.c.deliveries,
+                page_table.c.error,
+            )
+            .where(page_table.c.run_id == run_id)
+            .order_by(page_table.c["index"])
+        ).mappings()
+        # A Bulk run fanned out by result page: the same, per page (no locator: it is the
+        # source's, and the task's arguments show it).
+        data["pages"] = [dict(p) for p in pages]
     data["rejects"] = [dict(i) for i in issues if i["severity"] == "reject"]
     data["warnings_detail"] = [dict(i) for i in issues if i["severity"] == "warning"]
     if as_json:
@@ -174,6 +191,19 @@ def runs_show(
                 c["status"],
                 str(c["deliveries"]),
                 c["error"] or "",
+            )
+        out.print(t)
+    if data["pages"]:
+        t = Table("page", "records", "loaded", "status", "deliveries", "error", title="Bulk result pages")
+        for p in data["pages"]:
+            first, rows = p["first_position"], p["rows"]
+            t.add_row(
+                str(p["index"]),
+                f"{first}-{first + rows - 1}" if rows else "not read yet",
+                str(p["records"]),
+                p["status"],
+                str(p["deliveries"]),
+                p["error"] or "",
             )
         out.print(t)
     for title, items in (("rejects", data["rejects"]), ("warnings", data["warnings_detail"])):

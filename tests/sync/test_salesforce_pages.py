@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from models import get_engine
+from sync.cli import app as cli
 from sync.jobs import BulkFanOut, fan_out_salesforce, load_salesforce_page, resume_run
 from sync.pipeline import SUMMARY_KEYS, PagePlan, StreamBusy
 from sync.settings import Settings
@@ -72,3 +75,12 @@ def test_a_fanned_out_run_whose_workers_died_is_finished_by_runs_resume_as_a_seq
     pages = table_rows(url, "sync_page", order_by="index")
     assert [(p["index"], p["status"], p["records"]) for p in pages] == [(i, "done", 200) for i in range(5)]
     assert len([r for r in fake.requests_to("/jobs/query") if r.method == "POST"]) == 1
+    shown = CliRunner().invoke(cli, ["runs", "show", outcome.run_id, "--json"], env={"DATABASE_URL": url})
+    assert [
+        (p["index"], p["first_position"], p["records"], p["status"])
+        for p in json.loads(shown.stdout)["pages"]
+    ] == [(i, 1 + 200 * i, 200, "done") for i in range(5)]
+    assert (
+        "Bulk result pages"
+        in CliRunner().invoke(cli, ["runs", "show", outcome.run_id], env={"DATABASE_URL": url}).stdout
+    )
