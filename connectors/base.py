@@ -20,7 +20,14 @@ class FatalSourceError(Exception):
 
 
 class TransientSourceError(Exception):
-    """A failure that may pass (timeouts, 5xx, a lost connection): retry the run later."""
+    """A failure that may pass (timeouts, 5xx, a lost connection): retry the run later.
+
+    `retry_after` is how long the source asked to be left alone (a 429's Retry-After), if it said.
+    """
+
+    def __init__(self, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PauseRun(Exception):  # noqa: N818 - it is a signal, not a failure

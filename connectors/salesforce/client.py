@@ -137,6 +137,8 @@ class SalesforceClient:
         self.budget: int | None = None
         self.api_usage: tuple[int, int] | None = None
         self.relogins = 0
+        # The Retry-After of the last answer, when it was a 429 or 503 that gave one.
+        self.retry_after: float | None = None
         self._sf: Salesforce | None = None
         self._retrying = Retrying(
             retry=retry_if_exception(is_transient),
@@ -238,6 +240,10 @@ class SalesforceClient:
         if not urlsplit(response.url).path.startswith("/services/data/"):
             return
         self.calls += 1
+        wait = response.headers.get("Retry-After", "")
+        self.retry_after = (
+            float(wait) if response.status_code in (429, 503) and wait.strip().isdigit() else None
+        )
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             used, limit = int(match.group(1)), int(match.group(2))

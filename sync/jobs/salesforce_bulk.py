@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from connectors import PauseRun, StreamContext, redact
-from connectors.salesforce import SalesforceStream
+from connectors import PauseRun, StreamContext, TransientSourceError, redact
+from connectors.salesforce import SalesforceStream, is_transient
 from models import COUNT_FIELDS, ConnectorState, RunLease, SyncPage, SyncRun, utcnow
 from models.enums import RunStatus
 from sync.load import BatchTarget, upsert_from
@@ -178,6 +178,10 @@ def load_page(
             return False
         except Exception as exc:
             explained = reader.explain_failure(exc)
+            if is_transient(exc):
+                # Retried by the page's task, no sooner than the org asked (a 429's Retry-After).
+                said = redact(explained) if explained else type(exc).__name__
+                raise TransientSourceError(f"salesforce: {said}", reader.client.retry_after) from exc
             if explained is None:
                 raise
             # One line for the run (the client's exceptions do not even travel as results);

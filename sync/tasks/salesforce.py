@@ -113,6 +113,12 @@ def load_salesforce_result_page(self: RunTask, run_id: str, index: int, locator:
         )
     except StreamBusy as exc:
         raise self.retry(exc=exc, countdown=settings.run_lease_seconds) from None
+    except TransientSourceError as exc:
+        if exc.retry_after:
+            # Not before the org said; capped, as every back-off, below the visibility timeout.
+            wait = min(exc.retry_after, settings.celery_retry_backoff_max_seconds)
+            raise self.retry(exc=exc, countdown=wait) from None
+        raise  # retried with the task's back-off
     if last:
         self.app.send_task("sync.run.finish", kwargs={"run_id": run_id})
     return {"run_id": run_id, "index": index, "last": last}

@@ -34,8 +34,10 @@ KNOBS: dict[str, Any] = {
     "salesforce_retry_max_wait_seconds": 0.05,
     "salesforce_request_timeout_seconds": 20,
     "batch_size": 100,
-    "celery_retry_backoff_max_seconds": 2,
+    # Room for the 429's Retry-After below; the task's own back-off starts at under a second.
+    "celery_retry_backoff_max_seconds": 8,
 }
+RETRY_AFTER = 6
 # Short enough that a killed worker's page comes back within seconds; every time limit and
 # back-off below it, as Settings insists.
 CRASH_PAGE = 800
@@ -47,6 +49,7 @@ CRASH_KNOBS: dict[str, Any] = {
     "celery_visibility_timeout_seconds": 5,
     "celery_task_time_limit_seconds": 4,
     "celery_task_soft_time_limit_seconds": 3,
+    "celery_retry_backoff_max_seconds": 2,
 }
 
 
@@ -164,7 +167,11 @@ def test_two_workers_load_a_bulk_job_page_by_page_and_a_faulty_page_retries_alon
         _locator(PAGE * 6): "truncated",
     }
     for locator, kind in faulty.items():
-        org.fail_next(lambda r, loc=locator: r.path.endswith("/results") and r.param("locator") == loc, kind)  # type: ignore[misc]
+        org.fail_next(
+            lambda r, loc=locator: r.path.endswith("/results") and r.param("locator") == loc,  # type: ignore[misc]
+            kind,
+            retry_after=RETRY_AFTER,
+        )
 
     workers = [processes.worker(client_app, **_env(org, KNOBS)) for _ in range(2)]
     client_app.send_task("sync.salesforce.contacts", kwargs={"full": True, "run_id": None})
@@ -183,6 +190,10 @@ def test_two_workers_load_a_bulk_job_page_by_page_and_a_faulty_page_retries_alon
         reads[key] = reads.get(key, 0) + 1
     assert {k: v for k, v in reads.items() if v > 1} == dict.fromkeys(faulty, 2)
     assert len(reads) == len(pages)
+    # The 429 page was read again no sooner than its Retry-After said (the task's own back-off
+    # would have tried within about a second).
+    limited = [r.at for r in org.requests_to("/results") if r.param("locator") == _locator(PAGE * 2)]
+    assert limited[1] - limited[0] >= RETRY_AFTER - 0.5
     by_locator = {p["locator"]: p["deliveries"] for p in pages}
     assert {k: by_locator[k] for k in faulty} == dict.fromkeys(faulty, 2)
     # Both workers loaded pages.

@@ -6,6 +6,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -27,6 +28,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     fault: str | None = None
+    # When it arrived (time.monotonic), to tell how long a client waited before trying again.
+    at: float = field(default_factory=time.monotonic)
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
