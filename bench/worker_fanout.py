@@ -1,4 +1,4 @@
-"""One worker process against two: a generated customer CSV fanned out into chunks, into PostgreSQL."""
+"""One worker process against two: a customer CSV fanned out into chunks, or a Salesforce Bulk job into pages."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 import sqlalchemy as sa
+from celery import Celery
 
 import models
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
@@ -53,8 +57,40 @@ def _drop(admin: sa.Engine, url: str) -> None:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
 
 
-def measure(path: Path, rows: int, workers: int, env: dict[str, str], admin: sa.Engine) -> Result:
-    """Import `path` on `workers` worker processes; the time from sending to the run's end."""
+# Sends the import (the app, a run id for it); then counts its chunks or pages (a connection, run id).
+Send = Callable[[Celery, str], None]
+Slices = Callable[[sa.Connection, str], int]
+
+
+def _csv(path: Path) -> tuple[Send, Slices]:
+    def send(app: Celery, run_id: str) -> None:
+        app.send_task("sync.csv.import", kwargs={"path": str(path), "run_id": run_id, "trigger": "operator"})
+
+    def chunks(conn: sa.Connection, run_id: str) -> int:
+        checkpoint = conn.execute(
+            sa.text("SELECT checkpoint FROM sync_run WHERE id = :i"), {"i": run_id}
+        ).scalar()
+        return int((checkpoint or {}).get("chunks", 1))
+
+    return send, chunks
+
+
+def _salesforce() -> tuple[Send, Slices]:
+    def send(app: Celery, run_id: str) -> None:
+        # The stream task opens its own run; the database is fresh, so it is the only one.
+        app.send_task("sync.salesforce.contacts", kwargs={"full": True, "trigger": "operator"})
+
+    def pages(conn: sa.Connection, run_id: str) -> int:
+        return int(conn.execute(sa.text("SELECT count(*) FROM sync_page")).scalar_one())
+
+    return send, pages
+
+
+def measure(
+    rows: int, workers: int, env: dict[str, str], admin: sa.Engine, how: tuple[Send, Slices]
+) -> Result:
+    """Import on `workers` worker processes; the time from sending to the run's end."""
+    send, slices = how
     url = _database(admin)
     env = {**env, "DATABASE_URL": url}
     settings = Settings(
@@ -95,19 +131,18 @@ def measure(path: Path, rows: int, workers: int, env: dict[str, str], admin: sa.
         run_id = uuid.uuid4().hex
         engine = models.get_engine(url)
         started = time.perf_counter()
-        app.send_task("sync.csv.import", kwargs={"path": str(path), "run_id": run_id, "trigger": "operator"})
+        send(app, run_id)
         while True:
             time.sleep(0.1)
             with engine.connect() as conn:
-                run = conn.execute(
-                    sa.text("SELECT status, read, checkpoint FROM sync_run WHERE id = :i"), {"i": run_id}
-                ).first()
-            if run is not None and run.status in ("succeeded", "failed"):
+                run = conn.execute(sa.text("SELECT id, status, read FROM sync_run")).first()
+            if run is not None and run.status in ("succeeded", "failed", "paused"):
                 break
         seconds = time.perf_counter() - started
         if run.status != "succeeded" or run.read != rows:
             raise RuntimeError(f"the run ended {run.status} having read {run.read} of {rows}")
-        return Result(workers, rows, int((run.checkpoint or {}).get("chunks", 1)), seconds)
+        with engine.connect() as conn:
+            return Result(workers, rows, slices(conn, run.id), seconds)
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -117,6 +152,47 @@ def measure(path: Path, rows: int, workers: int, env: dict[str, str], admin: sa.
         _drop(admin, url)
 
 
+@contextmanager
+def _csv_source(args: argparse.Namespace, env: dict[str, str]) -> Iterator[tuple[Send, Slices]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_csv(Path(tmp) / "customers.csv", SHOPIFY_HEADER, shopify_rows(args.rows, seed=7))
+        size = path.stat().st_size
+        print(
+            f"export: {args.rows:,} rows, {size / 2**20:.1f} MiB; chunks of {args.chunk_bytes / 2**20:.1f} MiB",
+            file=sys.stderr,
+        )
+        yield _csv(path)
+
+
+@contextmanager
+def _salesforce_source(args: argparse.Namespace, env: dict[str, str]) -> Iterator[tuple[Send, Slices]]:
+    # The fake org of the tests, served from this process: the only org a benchmark may use.
+    # Its Bulk pages are built in Python here, beside the workers, on the same cores.
+    from tests.fakes.salesforce import FakeSalesforce
+
+    with FakeSalesforce() as org:
+        org.enforce_api_limit = False
+        start = time.time() - 86_400
+        for i, row in enumerate(shopify_rows(args.rows, seed=7, garbage=0.0)):
+            org.org.add_contact(
+                stamp=datetime.fromtimestamp(start + i / 10, UTC),
+                FirstName=row[1] or f"P{i}",
+                LastName=row[2] or "Person",
+                Email=row[3] or None,
+                MailingCity=row[8] or None,
+            )
+        env.update(
+            SALESFORCE_INSTANCE_URL=org.url,
+            SALESFORCE_ACCESS_TOKEN=org.issue_token(),
+            SALESFORCE_CA_BUNDLE=org.ca_path,
+            SALESFORCE_BULK_THRESHOLD="1",
+            SALESFORCE_BULK_PAGE_SIZE=str(args.page_size),
+            SALESFORCE_BULK_POLL_SECONDS="0.2",
+        )
+        print(f"org: {args.rows:,} contacts; Bulk pages of {args.page_size:,}", file=sys.stderr)
+        yield _salesforce()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker_fanout", description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000, help="rows in the export (default 200000)")
@@ -124,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk-bytes", type=int, default=2 * 1024 * 1024, help="bytes per chunk (default 2 MiB)"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--source",
+        choices=("csv", "salesforce"),
+        default="csv",
+        help="csv: a Shopify export in chunks; salesforce: a fake org's Bulk 2.0 job in result pages",
+    )
+    parser.add_argument(
+        "--page-size", type=int, default=10_000, help="Bulk result page size, salesforce (default 10000)"
+    )
     args = parser.parse_args(argv)
 
     tag = uuid.uuid4().hex[:8]
@@ -137,18 +222,13 @@ def main(argv: list[str] | None = None) -> int:
         "LOG_LEVEL": "WARNING",
     }
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_csv(Path(tmp) / "customers.csv", SHOPIFY_HEADER, shopify_rows(args.rows, seed=7))
-        size = path.stat().st_size
-        print(
-            f"export: {args.rows:,} rows, {size / 2**20:.1f} MiB; chunks of {args.chunk_bytes / 2**20:.1f} MiB",
-            file=sys.stderr,
-        )
-        results = []
+    source = _csv_source if args.source == "csv" else _salesforce_source
+    results = []
+    with source(args, env) as how:
         try:
             for workers in (1, 2):
                 print(f"importing with {workers} worker process(es)…", file=sys.stderr)
-                results.append(measure(path, args.rows, workers, env, admin))
+                results.append(measure(args.rows, workers, env, admin, how))
         finally:
             client = redis.Redis.from_url(args.redis_url)
             for key in client.scan_iter(f"cs-bench-{tag}:*"):
@@ -156,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
             admin.dispose()
     one = results[0]
-    print(f"{'workers':>7}  {'rows':>8}  {'chunks':>6}  {'seconds':>8}  {'rows/s':>8}  {'vs 1':>5}")
+    slices = "chunks" if args.source == "csv" else "pages"
+    print(f"{'workers':>7}  {'rows':>8}  {slices:>6}  {'seconds':>8}  {'rows/s':>8}  {'vs 1':>5}")
     for r in results:
         print(
             f"{r.workers:>7}  {r.rows:>8,}  {r.chunks:>6}  {r.seconds:>8.1f}  {r.rows_per_s:>8,.0f}  {r.rows_per_s / one.rows_per_s:>5.2f}"
