@@ -102,16 +102,17 @@ def accept_delivery(
     return Accepted(len(fresh), len(deliveries) - len(fresh), len(rows))
 
 
-def pending_count(engine: Engine, source: str, stream: str) -> int:
-    """Records and refs of a stream not yet claimed by a run."""
+def pending_count(engine: Engine, source: str, stream: str, *, kind: str | None = None) -> int:
+    """Records and refs (or only one `kind`) of a stream not yet claimed by a run."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(_inbox)
+        .where(_inbox.c.source == source, _inbox.c.stream == stream, _inbox.c.run_id.is_(None))
+    )
+    if kind is not None:
+        query = query.where(_inbox.c.kind == kind)
     with engine.connect() as conn:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(_inbox)
-                .where(_inbox.c.source == source, _inbox.c.stream == stream, _inbox.c.run_id.is_(None))
-            ).scalar_one()
-        )
+        return int(conn.execute(query).scalar_one())
 
 
 class InboxStream(Stream):
@@ -267,7 +268,18 @@ class DrainResult:
 
     records: RunSummary | None = None
     fetch: RunSummary | None = None
+    # Named ids still waiting: their fetch did not complete (the stream was busy, or paused).
+    refs_left: int = 0
     pruned: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A task's result, as Flower shows it."""
+        return {
+            "records": self.records.as_dict() if self.records else None,
+            "fetch": self.fetch.as_dict() if self.fetch else None,
+            "refs_left": self.refs_left,
+            "pruned": self.pruned,
+        }
 
 
 def _open_run(engine: Engine, stream: InboxStream) -> str:
@@ -323,6 +335,9 @@ def drain_refs(settings: Settings, engine: Engine, source: str, stream: str) -> 
     if upto is None or source not in FETCHERS:
         return None
     summary = FETCHERS[source](settings, stream)
+    if summary.status != RunStatus.SUCCEEDED:
+        # A paused or skipped sync has not read up to now: the ids stay for the next one.
+        return summary
     # Only what was pending before the sync began: it read the source up to its own start.
     with engine.begin() as conn:
         conn.execute(
@@ -355,6 +370,8 @@ def drain_inbox(settings: Settings, source: str, stream: str) -> DrainResult:
     result = DrainResult()
     result.records = drain_records(settings, engine, source, stream)
     result.fetch = drain_refs(settings, engine, source, stream)
+    if result.fetch is not None and result.fetch.status != RunStatus.SUCCEEDED:
+        result.refs_left = pending_count(engine, source, stream, kind=REF)
     result.pruned = prune(engine, timedelta(hours=settings.webhook_retention_hours))
     log.info(
         "webhook.drained",

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from api.webhooks import parse_outbound_message, salesforce_record
 from connectors.salesforce import ContactsStream
-from models import CustomerSource, SyncRun, WebhookDelivery, WebhookInbox
+from models import CustomerSource, SyncRun, WebhookDelivery, WebhookInbox, get_engine
+from sync.jobs import sync_salesforce
 from sync.jobs.salesforce import mapping_spec
 from sync.jobs.webhook import (
+    FETCHERS,
+    REF,
     ClaimLostError,
     InboxItem,
     accept_delivery,
@@ -22,7 +27,11 @@ from sync.jobs.webhook import (
     prune,
     salesforce_contact_spec,
 )
+from sync.pipeline import RunSummary
 from sync.settings import Settings
+from tests.fakes import salesforce as salesforce_fakes
+from tests.fakes.salesforce import FakeSalesforce
+from tests.sync.test_salesforce_sync import run_sync, sf_settings
 
 T0 = datetime(2026, 11, 30, 10, tzinfo=UTC)
 
@@ -131,3 +140,88 @@ def test_prune_forgets_old_delivery_ids_and_imported_rows_only(db_url: str, engi
     assert [r["delivery_id"] for r in _rows(engine, WebhookDelivery)] == ["new"]
     # A pending record stays, however old: it has not been imported yet.
     assert [r["source_id"] for r in _rows(engine, WebhookInbox)] == ["003C"]
+
+
+# --- against the fake Salesforce org ------------------------------------------------------------
+
+fake = salesforce_fakes.fake_salesforce
+
+
+def _outbound_of(record: dict[str, Any], nid: str) -> str:
+    """The Outbound Message notification Salesforce would send for `record` (all its fields)."""
+    values = ""
+    for name, value in record.items():
+        if value is None or isinstance(value, dict):
+            continue
+        if isinstance(value, datetime):
+            text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        values += f"<sf:{name}>{escape(text)}</sf:{name}>"
+    return (
+        f"<Notification><Id>{nid}</Id>"
+        '<sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+        f"{values}</sObject></Notification>"
+    )
+
+
+def _envelope(*notifications: str) -> bytes:
+    return (
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        f"<OrganizationId>00D000000000001</OrganizationId>{''.join(notifications)}"
+        "</notifications></soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+def test_a_webhook_and_the_api_sync_land_on_one_source_row_with_one_content(
+    pg_only_url: str, fake: FakeSalesforce
+) -> None:
+    engine = get_engine(pg_only_url)
+    settings = sf_settings(pg_only_url, fake)
+    cid = fake.org.add_contact(
+        stamp=T0, FirstName="Ann", LastName="Lee", Email="ann@example.com", Phone="+1 415 555 0100"
+    )
+    (record,) = [c for c in fake.org.contacts() if c["Id"] == cid]
+    message = parse_outbound_message(_envelope(_outbound_of(record, "04lA1")))
+    columns = [c for cols in salesforce_contact_spec(settings).fields.values() for c in cols]
+    sf = salesforce_record(message.notifications[0], columns)
+    accept_delivery(
+        engine, "salesforce", "contacts", {"04lA1": [InboxItem(sf.source_id, sf.fields, sf.modstamp)]}
+    )
+
+    drained = drain_inbox(settings, "salesforce", "contacts")
+    synced = run_sync(pg_only_url, fake, full=True)
+
+    assert drained.records is not None and drained.records.counts["created"] == 1
+    assert (synced.counts["created"], synced.counts["updated"], synced.counts["unchanged"]) == (0, 0, 1)
+    (row,) = _rows(engine, CustomerSource)
+    assert (row["source"], row["source_id"], row["modstamp"]) == ("salesforce", cid, T0)
+
+
+def test_named_ids_start_an_incremental_sync_and_are_marked_with_its_run(
+    pg_only_url: str, fake: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = get_engine(pg_only_url)
+    cid = fake.org.add_contact(FirstName="Bo", LastName="Ek", Email="bo@example.com")
+
+    def fetch(settings: Settings, stream: str) -> RunSummary:
+        with fake.session() as http:
+            return sync_salesforce(settings, stream=stream, trigger="webhook", session=http)
+
+    monkeypatch.setitem(FETCHERS, "salesforce", fetch)
+    accept_delivery(engine, "salesforce", "contacts", {"sig:1": [InboxItem(cid, kind=REF)]})
+
+    result = drain_inbox(sf_settings(pg_only_url, fake), "salesforce", "contacts")
+
+    assert result.records is None
+    assert result.fetch is not None and result.fetch.counts["created"] == 1
+    assert [r["run_id"] for r in _rows(engine, WebhookInbox)] == [result.fetch.run_id]
+    runs = {r["id"]: r for r in _rows(engine, SyncRun)}
+    assert (runs[result.fetch.run_id]["stream"], runs[result.fetch.run_id]["trigger"]) == (
+        "contacts",
+        "webhook",
+    )
