@@ -14,7 +14,7 @@ from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
 from api.middleware import RequestGuard
 from api.oauth import spotify_router
-from api.webhooks import DrainRequester, InProcessDrains, webhook_router
+from api.webhooks import CeleryDrains, DrainRequester, InProcessDrains, webhook_router
 from models import get_engine, get_read_engine
 from sync.log import configure_logging
 from sync.settings import Settings, get_settings
@@ -27,7 +27,9 @@ def _default_mailer(settings: Settings) -> MailSender:
 
 
 def _drains(settings: Settings) -> DrainRequester:
-    """How webhook imports run: in this process, as no broker is configured."""
+    """How webhook imports run: as tasks on the workers, or without a broker in this process."""
+    if settings.celery_broker_url or settings.redis_url:
+        return CeleryDrains(settings)
     return InProcessDrains(settings)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.webhooks._body import BodyTooLargeError, read_limited_body
-from api.webhooks._drains import DrainRequester, InProcessDrains
+from api.webhooks._drains import CeleryDrains, DrainRequester, InProcessDrains
 from api.webhooks._json import BadDeliveryError, parse_json_delivery
 from api.webhooks._outbound import (
     MAX_NOTIFICATIONS,
@@ -24,6 +24,7 @@ __all__ = [
     "SOAP_CONTENT_TYPE",
     "BadDeliveryError",
     "BodyTooLargeError",
+    "CeleryDrains",
     "DrainRequester",
     "InProcessDrains",
     "MalformedMessageError",

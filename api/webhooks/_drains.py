@@ -62,3 +62,20 @@ class InProcessDrains:
         """Wait until no drain runs (tests, shutdown); False if one still runs after `timeout`."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._again, timeout)
+
+
+class CeleryDrains:
+    """Drains as `sync.webhook.import` tasks on the workers, requests coalesced in Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        # The worker's app and tasks load only when a broker is configured.
+        from sync.celery import make_app
+
+        self._settings = settings
+        self._app = make_app(settings)
+
+    def request(self, source: str, stream: str) -> None:
+        from sync.tasks import request_import
+
+        sent = request_import(self._settings, self._app, source, stream)
+        log.debug("webhook.import_requested", source=source, stream=stream, sent=sent)

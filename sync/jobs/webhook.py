@@ -16,7 +16,7 @@ from connectors import ReadError, SourceRecord, Stream, StreamContext
 from models import SyncRun, UserEntitySource, WebhookDelivery, WebhookInbox, ensure_schema, utcnow
 from models.enums import RunStatus
 from sync.mapping import MappingSpec, native_layout
-from sync.pipeline import RunSummary, create_run, execute_run
+from sync.pipeline import RunSummary, StreamBusy, create_run, execute_run
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.webhook")
@@ -248,14 +248,15 @@ def inbox_source(settings: Settings, source: str) -> InboxSource:
 
 # --- draining ----------------------------------------------------------------------------------
 
-# Sources whose webhooks may name ids for the source to be asked about: (settings, stream) -> run.
-Fetcher = Callable[[Settings, str], RunSummary]
+# Sources whose webhooks may name ids for the source to be asked about:
+# (settings, stream, task id) -> the incremental sync's run.
+Fetcher = Callable[[Settings, str, str | None], RunSummary]
 
 
-def _fetch_salesforce(settings: Settings, stream: str) -> RunSummary:
+def _fetch_salesforce(settings: Settings, stream: str, task_id: str | None) -> RunSummary:
     from sync.jobs.salesforce import sync_salesforce
 
-    return sync_salesforce(settings, stream=stream, trigger="webhook")
+    return sync_salesforce(settings, stream=stream, trigger="webhook", token=task_id, task_id=task_id)
 
 
 FETCHERS: dict[str, Fetcher] = {"salesforce": _fetch_salesforce}
@@ -268,8 +269,9 @@ class DrainResult:
 
     records: RunSummary | None = None
     fetch: RunSummary | None = None
-    # Named ids still waiting: their fetch did not complete (the stream was busy, or paused).
-    refs_left: int = 0
+    # Something pending could not be taken now (the stream was held by another run, or the
+    # fetch paused): the caller should drain again later.
+    again: bool = False
     pruned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -277,12 +279,12 @@ class DrainResult:
         return {
             "records": self.records.as_dict() if self.records else None,
             "fetch": self.fetch.as_dict() if self.fetch else None,
-            "refs_left": self.refs_left,
+            "again": self.again,
             "pruned": self.pruned,
         }
 
 
-def _open_run(engine: Engine, stream: InboxStream) -> str:
+def _open_run(engine: Engine, stream: InboxStream, task_id: str | None) -> str:
     """The stream's newest drain if it stopped half-way (its claimed rows stay claimed), or a new one."""
     newest = (
         sa.select(_runs.c.id, _runs.c.status)
@@ -296,7 +298,9 @@ def _open_run(engine: Engine, stream: InboxStream) -> str:
     # The caller holds the stream, so a `running` drain here is one whose owner died.
     if row is not None and row.status in (RunStatus.RUNNING, RunStatus.FAILED, RunStatus.PAUSED):
         return str(row.id)
-    return create_run(engine, stream, entity_kind="customers", mode="incremental", trigger="webhook")
+    return create_run(
+        engine, stream, entity_kind="customers", mode="incremental", trigger="webhook", task_id=task_id
+    )
 
 
 def _has_pending(engine: Engine, source: str, stream: str, kind: str) -> int | None:
@@ -312,13 +316,19 @@ def _has_pending(engine: Engine, source: str, stream: str, kind: str) -> int | N
     return None if upto is None else int(upto)
 
 
-def drain_records(settings: Settings, engine: Engine, source: str, stream: str) -> RunSummary | None:
-    """Import the records pending for (source, stream) in one run; None when there are none."""
+def drain_records(
+    settings: Settings, engine: Engine, source: str, stream: str, task_id: str | None = None
+) -> RunSummary | None:
+    """Import the records pending for (source, stream) in one run; None when there are none.
+
+    The run holds the stream `(source, "webhook")` under the task's id: a second drain
+    started meanwhile is recorded `skipped` and leaves the records for a later one.
+    """
     how = inbox_source(settings, source)
     reader = InboxStream(engine, source, stream, how.entity_source, needs_modstamp=how.needs_modstamp)
     if _has_pending(engine, source, stream, RECORD) is None:
         return None
-    run_id = _open_run(engine, reader)
+    run_id = _open_run(engine, reader, task_id)
     return execute_run(
         engine,
         settings,
@@ -326,15 +336,18 @@ def drain_records(settings: Settings, engine: Engine, source: str, stream: str) 
         how.spec,
         run_id,
         in_batch=lambda conn, positions: claim_batch(conn, run_id, positions),
+        token=task_id,
     )
 
 
-def drain_refs(settings: Settings, engine: Engine, source: str, stream: str) -> RunSummary | None:
+def drain_refs(
+    settings: Settings, engine: Engine, source: str, stream: str, task_id: str | None = None
+) -> RunSummary | None:
     """Run one incremental sync for the ids webhooks named, then mark them as served by it."""
     upto = _has_pending(engine, source, stream, REF)
     if upto is None or source not in FETCHERS:
         return None
-    summary = FETCHERS[source](settings, stream)
+    summary = FETCHERS[source](settings, stream, task_id)
     if summary.status != RunStatus.SUCCEEDED:
         # A paused or skipped sync has not read up to now: the ids stay for the next one.
         return summary
@@ -360,18 +373,27 @@ def prune(engine: Engine, retention: timedelta) -> int:
     return int(gone)
 
 
-def drain_inbox(settings: Settings, source: str, stream: str) -> DrainResult:
+def drain_inbox(settings: Settings, source: str, stream: str, *, task_id: str | None = None) -> DrainResult:
     """Everything pending for (source, stream): carried records imported, named ids fetched.
 
-    The caller makes sure one drain per (source, stream) runs at a time; a second one would
-    only roll its batches back (ClaimLostError), never import a record twice.
+    One drain per (source, stream) runs at a time (the run's stream lease); a second one is
+    skipped or, at worst, rolls its batches back (ClaimLostError): no record twice.
     """
     engine = ensure_schema(settings.database_url)
     result = DrainResult()
-    result.records = drain_records(settings, engine, source, stream)
-    result.fetch = drain_refs(settings, engine, source, stream)
-    if result.fetch is not None and result.fetch.status != RunStatus.SUCCEEDED:
-        result.refs_left = pending_count(engine, source, stream, kind=REF)
+    try:
+        result.records = drain_records(settings, engine, source, stream, task_id)
+    except StreamBusy as exc:
+        log.info("webhook.drain_busy", source=source, stream=stream, holder=exc.holder)
+        result.again = True
+    try:
+        result.fetch = drain_refs(settings, engine, source, stream, task_id)
+    except StreamBusy as exc:
+        log.info("webhook.fetch_busy", source=source, stream=stream, holder=exc.holder)
+        result.again = True
+    for summary in (result.records, result.fetch):
+        if summary is not None and summary.status != RunStatus.SUCCEEDED:
+            result.again = True
     result.pruned = prune(engine, timedelta(hours=settings.webhook_retention_hours))
     log.info(
         "webhook.drained",

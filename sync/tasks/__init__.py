@@ -11,15 +11,18 @@ from sync.tasks.salesforce import (
     sync_salesforce_orders,
 )
 from sync.tasks.spotify import refresh_spotify_profiles
+from sync.tasks.webhooks import import_webhooks, request_import
 
 __all__ = [
     "TRANSIENT",
     "RunTask",
     "finish_run_task",
     "import_csv_file",
+    "import_webhooks",
     "load_csv_chunk",
     "load_salesforce_result_page",
     "refresh_spotify_profiles",
+    "request_import",
     "retry_run",
     "run_id_for",
     "sync_salesforce_contacts",

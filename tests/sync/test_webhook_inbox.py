@@ -208,7 +208,7 @@ def test_named_ids_start_an_incremental_sync_and_are_marked_with_its_run(
     engine = get_engine(pg_only_url)
     cid = fake.org.add_contact(FirstName="Bo", LastName="Ek", Email="bo@example.com")
 
-    def fetch(settings: Settings, stream: str) -> RunSummary:
+    def fetch(settings: Settings, stream: str, task_id: str | None) -> RunSummary:
         with fake.session() as http:
             return sync_salesforce(settings, stream=stream, trigger="webhook", session=http)
 
