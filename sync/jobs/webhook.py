@@ -16,7 +16,7 @@ from connectors import ReadError, SourceRecord, Stream, StreamContext
 from models import SyncRun, UserEntitySource, WebhookDelivery, WebhookInbox, ensure_schema, utcnow
 from models.enums import RunStatus
 from sync.mapping import MappingSpec, native_layout
-from sync.pipeline import RunSummary, StreamBusy, create_run, execute_run
+from sync.pipeline import RunSummary, StreamBusy, create_run, execute_run, holder_of
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.webhook")
@@ -328,6 +328,11 @@ def drain_records(
     reader = InboxStream(engine, source, stream, how.entity_source, needs_modstamp=how.needs_modstamp)
     if _has_pending(engine, source, stream, RECORD) is None:
         return None
+    held = holder_of(engine, source, RUN_STREAM)
+    if held is not None and held[1] != task_id:
+        # Checked first so that a drain overlapping another leaves no `skipped` run behind;
+        # the lease itself still decides if two start at once.
+        raise StreamBusy(held[0], f"drain {held[0]} of {source} is running")
     run_id = _open_run(engine, reader, task_id)
     return execute_run(
         engine,

@@ -16,12 +16,9 @@ from sync.tasks._base import RunTask
 log = structlog.get_logger("sync.tasks.webhooks")
 
 TASK_NAME = "sync.webhook.import"
-# A lock or a trailing request outlives its task's start by this much at most, should the
-# worker that took it die before it could clear it.
+# A trailing request outlives its window by this much at most, should the worker that took
+# its task die before it could clear it.
 _SLACK_MS = 60_000
-
-# Compare-and-delete: the drain lock is released only by the task that holds it.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 def redis_url(settings: Settings) -> str | None:
@@ -72,28 +69,29 @@ def import_webhooks(self: RunTask, source: str, stream: str) -> dict[str, Any]:
 
     Safe to deliver again: each inbox row is claimed by its run in the batch's transaction,
     so a second delivery finds nothing left (or carries on a drain that died half-way).
+    One drain per stream at a time is the run's stream lease (renewed while it runs, lost
+    `RUN_LEASE_SECONDS` after a worker dies), not a lock of its own that could outlive it.
     """
     settings = get_settings()
     url = redis_url(settings)
-    lock = _key(settings, "drain", source, stream)
-    token = str(self.request.id)
-    r = _client(url) if url else None
-    if r is not None:
+    if url is not None:
+        r = _client(url)
+        if self.request.eta:
+            # A trailing import keeps the window open for one more, set before the trailing
+            # key is cleared so no leading import can start beside it: while a burst goes on,
+            # it is imported once per window.
+            r.set(
+                _key(settings, "window", source, stream),
+                "1",
+                px=int(settings.webhook_debounce_seconds * 1000),
+            )
         # Requests from here on schedule a new trailing import: this one may start reading
         # before their records are written.
         r.delete(_key(settings, "trailing", source, stream))
-        # Held no longer than the task may run (its hard time limit), so a killed worker
-        # cannot keep the stream locked.
-        held_ms = settings.celery_task_time_limit_seconds * 1000 + _SLACK_MS
-        if not r.set(lock, token, nx=True, px=held_ms):
-            # Another drain of the stream runs; its snapshot may miss our records: go after it.
-            raise self.retry(countdown=max(settings.webhook_debounce_seconds, 1.0), max_retries=None)
-    try:
-        result = drain_inbox(settings, source, stream, task_id=token)
-    finally:
-        if r is not None:
-            r.eval(_RELEASE, 1, lock, token)
+    result = drain_inbox(settings, source, stream, task_id=str(self.request.id))
     if result.again:
-        # The stream was held by another run, or the fetch paused: what is pending waits.
-        raise self.retry(countdown=max(settings.webhook_debounce_seconds, 5.0))
+        # The stream was held by another drain (or a dead one's lease has yet to run out), or
+        # the fetch paused: soon again, and often enough to outlast a dead owner's lease.
+        countdown = max(settings.webhook_debounce_seconds, 1.0)
+        raise self.retry(countdown=countdown, max_retries=int(settings.run_lease_seconds / countdown) + 3)
     return result.as_dict()
