@@ -16,6 +16,7 @@ from api.middleware import RequestGuard
 from api.oauth import spotify_router
 from api.webhooks import CeleryDrains, DrainRequester, InProcessDrains, webhook_router
 from models import get_engine, get_read_engine
+from sync.celery import broker_url
 from sync.log import configure_logging
 from sync.settings import Settings, get_settings
 
@@ -28,7 +29,7 @@ def _default_mailer(settings: Settings) -> MailSender:
 
 def _drains(settings: Settings) -> DrainRequester:
     """How webhook imports run: as tasks on the workers, or without a broker in this process."""
-    if settings.celery_broker_url or settings.redis_url:
+    if broker_url(settings):
         return CeleryDrains(settings)
     return InProcessDrains(settings)
 

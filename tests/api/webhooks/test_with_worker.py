@@ -21,7 +21,7 @@ import redis
 
 from api import create_app
 from models import get_engine
-from sync.celery import make_app
+from sync.celery import close_app, make_app
 from sync.settings import Settings
 from tests.api.builders import make_customer, token_for
 from tests.api.webhooks.builders import contact, outbound_message, post_outbound, post_signed, signed_headers
@@ -98,7 +98,7 @@ def worker(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         for key in client.scan_iter(match=f"*{tag}*"):
             client.delete(key)
         client.close()
-        app.close()
+        close_app(app)
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,7 @@ def test_a_task_delivered_again_imports_nothing_twice(queued: Hooks, worker: Wor
     try:
         result = app.send_task("sync.webhook.import", args=["salesforce", "contacts"]).get(timeout=30)
     finally:
-        app.close()
+        close_app(app)
 
     assert result["records"] is None
     assert _runs(queued) == runs_before
