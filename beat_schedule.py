@@ -54,6 +54,14 @@ def timetable(settings: Settings, registered: Collection[str]) -> dict[str, dict
             "kwargs": {"trigger": "beat"},
             "options": {"expires": settings.beat_nightly_expires_seconds},
         }
+    # Webhook imports are requested by the webhooks themselves; this only catches a request
+    # that was lost (broker down after the rows were stored), so every 5 minutes is enough.
+    if "sync.webhook.sweep" in registered:
+        entries["webhook-inbox-sweep"] = {
+            "task": "sync.webhook.sweep",
+            "schedule": schedule(timedelta(minutes=5)),
+            "options": {"expires": 300},
+        }
     return entries
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,7 +60,12 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
     async def context() -> RequestContext:
         return RequestContext(services)
 
-    app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.webhook_drains.close()
+
+    app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.services = services
     app.include_router(
         GraphQLRouter(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
+import redis
 import structlog
 
 from sync.jobs.webhook import drain_inbox
@@ -17,6 +18,9 @@ class DrainRequester(Protocol):
     """Asks for the inbox of (source, stream) to be imported soon; returns at once."""
 
     def request(self, source: str, stream: str) -> None: ...
+
+    def close(self) -> None:
+        """Let go of connections (the app shuts down)."""
 
 
 class InProcessDrains:
@@ -58,6 +62,10 @@ class InProcessDrains:
                 self._idle.notify_all()
                 return
 
+    def close(self) -> None:
+        # A drain under way finishes or is cut off with the process; batches are atomic.
+        self.wait_idle(5)
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no drain runs (tests, shutdown); False if one still runs after `timeout`."""
         with self._idle:
@@ -70,12 +78,22 @@ class CeleryDrains:
     def __init__(self, settings: Settings) -> None:
         # The worker's app and tasks load only when a broker is configured.
         from sync.celery import make_app
+        from sync.tasks.webhooks import redis_url
 
         self._settings = settings
         self._app = make_app(settings)
+        url = redis_url(settings)
+        self._redis = redis.Redis.from_url(url) if url else None
 
     def request(self, source: str, stream: str) -> None:
         from sync.tasks import request_import
 
-        sent = request_import(self._settings, self._app, source, stream)
+        sent = request_import(self._settings, self._app, source, stream, self._redis)
         log.debug("webhook.import_requested", source=source, stream=stream, sent=sent)
+
+    def close(self) -> None:
+        from sync.celery import close_app
+
+        close_app(self._app)
+        if self._redis is not None:
+            self._redis.close()

@@ -115,6 +115,19 @@ def pending_count(engine: Engine, source: str, stream: str, *, kind: str | None 
         return int(conn.execute(query).scalar_one())
 
 
+def waiting_streams(engine: Engine, older_than: timedelta) -> list[tuple[str, str]]:
+    """(source, stream) pairs with rows received more than `older_than` ago and not imported."""
+    cutoff = utcnow() - older_than
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(_inbox.c.source, _inbox.c.stream)
+            .where(_inbox.c.run_id.is_(None), _inbox.c.received_at < cutoff)
+            .group_by(_inbox.c.source, _inbox.c.stream)
+            .order_by(_inbox.c.source, _inbox.c.stream)
+        ).all()
+    return [(str(r.source), str(r.stream)) for r in rows]
+
+
 class InboxStream(Stream):
     """The records one (source, stream) inbox holds, up to the newest row when the drain began.
 

@@ -11,7 +11,7 @@ from sync.tasks.salesforce import (
     sync_salesforce_orders,
 )
 from sync.tasks.spotify import refresh_spotify_profiles
-from sync.tasks.webhooks import import_webhooks, request_import
+from sync.tasks.webhooks import import_webhooks, request_import, sweep_webhooks
 
 __all__ = [
     "TRANSIENT",
@@ -25,6 +25,7 @@ __all__ = [
     "request_import",
     "retry_run",
     "run_id_for",
+    "sweep_webhooks",
     "sync_salesforce_contacts",
     "sync_salesforce_orders",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -9,13 +10,17 @@ import redis
 import structlog
 from celery import Celery, shared_task
 
-from sync.jobs.webhook import drain_inbox
+from models import ensure_schema
+from sync.jobs.webhook import drain_inbox, waiting_streams
 from sync.settings import Settings, get_settings
 from sync.tasks._base import RunTask
 
 log = structlog.get_logger("sync.tasks.webhooks")
 
 TASK_NAME = "sync.webhook.import"
+SWEEP_TASK_NAME = "sync.webhook.sweep"
+# Rows younger than this are still within their own request's reach (window and drain).
+_SWEEP_AFTER = timedelta(minutes=1)
 # A trailing request outlives its window by this much at most, should the worker that took
 # its task die before it could clear it.
 _SLACK_MS = 60_000
@@ -31,6 +36,7 @@ def redis_url(settings: Settings) -> str | None:
 
 @cache
 def _client(url: str) -> redis.Redis:
+    # One per worker process, for its life; a sender that comes and goes passes its own.
     return redis.Redis.from_url(url)
 
 
@@ -38,7 +44,9 @@ def _key(settings: Settings, what: str, source: str, stream: str) -> str:
     return f"{settings.celery_key_prefix}webhook:{what}:{source}:{stream}"
 
 
-def request_import(settings: Settings, app: Celery, source: str, stream: str) -> str | None:
+def request_import(
+    settings: Settings, app: Celery, source: str, stream: str, client: redis.Redis | None = None
+) -> str | None:
     """Ask for `sync.webhook.import(source, stream)`, coalesced; the way it went, for the log.
 
     The first request in a quiet stream sends the task at once (a lone webhook is imported
@@ -51,7 +59,7 @@ def request_import(settings: Settings, app: Celery, source: str, stream: str) ->
     if url is None or window_ms == 0:
         app.send_task(TASK_NAME, args=[source, stream])
         return "sent"
-    r = _client(url)
+    r = client or _client(url)
     if r.set(_key(settings, "window", source, stream), "1", nx=True, px=window_ms):
         app.send_task(TASK_NAME, args=[source, stream])
         return "leading"
@@ -95,3 +103,18 @@ def import_webhooks(self: RunTask, source: str, stream: str) -> dict[str, Any]:
         countdown = max(settings.webhook_debounce_seconds, 1.0)
         raise self.retry(countdown=countdown, max_retries=int(settings.run_lease_seconds / countdown) + 3)
     return result.as_dict()
+
+
+@shared_task(name=SWEEP_TASK_NAME, base=RunTask, bind=True)
+def sweep_webhooks(self: RunTask) -> dict[str, Any]:
+    """Ask again for the import of inbox rows left waiting.
+
+    A request can be lost (the broker was down after the rows were stored, a task gave up
+    its retries): beat runs this every few minutes, so no stored record waits for the next
+    webhook of its stream.
+    """
+    settings = get_settings()
+    streams = waiting_streams(ensure_schema(settings.database_url), _SWEEP_AFTER)
+    for source, stream in streams:
+        request_import(settings, self.app, source, stream)
+    return {"requested": [f"{source}/{stream}" for source, stream in streams]}

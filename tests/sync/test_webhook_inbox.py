@@ -26,6 +26,7 @@ from sync.jobs.webhook import (
     pending_count,
     prune,
     salesforce_contact_spec,
+    waiting_streams,
 )
 from sync.pipeline import RunSummary
 from sync.settings import Settings
@@ -225,3 +226,19 @@ def test_named_ids_start_an_incremental_sync_and_are_marked_with_its_run(
         "contacts",
         "webhook",
     )
+
+
+def test_waiting_streams_are_those_with_old_rows_not_yet_imported(db_url: str, engine: Engine) -> None:
+    accept_delivery(engine, "salesforce", "contacts", {"a": [_contact("003A")]})
+    drain_inbox(_settings(db_url), "salesforce", "contacts")
+    accept_delivery(engine, "salesforce", "contacts", {"b": [_contact("003B")]})
+    accept_delivery(engine, "shop", "customers", {"c": [InboxItem("c-1", {"entitySourceId": "c-1"})]})
+    inbox = WebhookInbox.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.update(inbox).values(received_at=datetime.now(UTC) - timedelta(minutes=5)))
+
+    assert waiting_streams(engine, timedelta(minutes=1)) == [
+        ("salesforce", "contacts"),
+        ("shop", "customers"),
+    ]
+    assert waiting_streams(engine, timedelta(minutes=10)) == []

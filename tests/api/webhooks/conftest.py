@@ -99,6 +99,7 @@ def hooks_server(pg_url: str) -> Iterator[Served]:
     served = serve_in_thread(create_app(webhook_settings(pg_url)))
     yield served
     served.stop()
+    served.app.state.webhook_drains.close()
 
 
 @pytest.fixture

@@ -12,16 +12,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+import sqlalchemy as sa
 
 from api import create_app
-from models import get_engine
+from models import WebhookInbox, get_engine, utcnow
 from sync.celery import close_app, make_app
+from sync.jobs.webhook import InboxItem, accept_delivery
 from sync.settings import Settings
 from tests.api.builders import make_customer, token_for
 from tests.api.webhooks.builders import contact, outbound_message, post_outbound, post_signed, signed_headers
@@ -106,6 +109,7 @@ def queued_server(worker: Worker) -> Iterator[Served]:
     served = serve_in_thread(create_app(worker.settings))
     yield served
     served.stop()
+    served.app.state.webhook_drains.close()
 
 
 @pytest.fixture
@@ -253,3 +257,21 @@ def test_signed_native_records_are_imported_by_the_worker(queued: Hooks) -> None
 
     assert answer.status_code == 202
     assert _until(lambda: "s-1" in queued.sources("shop"), 20)
+
+
+def test_the_sweep_asks_again_for_rows_whose_request_was_lost(queued: Hooks, worker: Worker) -> None:
+    # Stored, but their import never requested (as when the broker was down right after).
+    item = InboxItem("003W00000000001", {"Id": "003W00000000001", "Email": "lost@example.com"}, utcnow())
+    accept_delivery(queued.engine, "salesforce", "contacts", {"04lW1": [item]})
+    inbox = WebhookInbox.__table__  # type: ignore[attr-defined]
+    with queued.engine.begin() as conn:
+        conn.execute(sa.update(inbox).values(received_at=utcnow() - timedelta(minutes=5)))
+
+    app = make_app(worker.settings)
+    try:
+        result = app.send_task("sync.webhook.sweep").get(timeout=30)
+    finally:
+        close_app(app)
+
+    assert result == {"requested": ["salesforce/contacts"]}
+    assert _until(lambda: "003W00000000001" in queued.sources() and _drained(queued), 20)
