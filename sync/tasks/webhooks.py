@@ -56,17 +56,20 @@ def request_import(
     """
     window_ms = int(settings.webhook_debounce_seconds * 1000)
     url = redis_url(settings)
+    # Nobody waits for the result (the run record is the outcome): sending without one keeps
+    # the API's request threads from each opening a result subscription that nothing closes.
+    send = {"ignore_result": True}
     if url is None or window_ms == 0:
-        app.send_task(TASK_NAME, args=[source, stream])
+        app.send_task(TASK_NAME, args=[source, stream], **send)
         return "sent"
     r = client or _client(url)
     if r.set(_key(settings, "window", source, stream), "1", nx=True, px=window_ms):
-        app.send_task(TASK_NAME, args=[source, stream])
+        app.send_task(TASK_NAME, args=[source, stream], **send)
         return "leading"
     if r.set(_key(settings, "trailing", source, stream), "1", nx=True, px=window_ms + _SLACK_MS):
         left = r.pttl(_key(settings, "window", source, stream))
         countdown = max(left, 0) / 1000 if isinstance(left, int) else settings.webhook_debounce_seconds
-        app.send_task(TASK_NAME, args=[source, stream], countdown=countdown)
+        app.send_task(TASK_NAME, args=[source, stream], countdown=countdown, **send)
         return "trailing"
     return None
 
