@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -167,14 +168,20 @@ def test_an_outbound_messages_contact_is_visible_through_graphql_within_seconds(
 
 
 def test_a_burst_of_100_webhooks_coalesces_into_a_few_runs_and_imports_every_record(queued: Hooks) -> None:
+    started = time.monotonic()
     for i in range(100):
         body = outbound_message(contact(f"04lB{i:011d}", f"003B{i:011d}", Email=f"burst{i}@example.com"))
         assert post_outbound(queued.http, queued.url, body).status_code == 200
+    posting = time.monotonic() - started
 
     assert _until(lambda: len(queued.sources()) == 100 and _drained(queued), 60)
 
     runs = _runs(queued)
-    assert 1 <= len(runs) <= 6, [(r["status"], r["read"]) for r in runs]
+    # One import per window while the burst lasts, plus the leading and the last trailing one.
+    # The bound follows how long posting took (about 7 s here, longer on a loaded machine), so
+    # a slow run cannot fail it; one run per webhook (100) would still be far above it.
+    most = math.ceil(posting / WINDOW) + 2
+    assert 1 <= len(runs) <= most, (posting, [(r["status"], r["read"]) for r in runs])
     assert sum(r["read"] for r in runs) == sum(r["created"] for r in runs) == 100
     inbox = queued.inbox()
     assert len(inbox) == 100
