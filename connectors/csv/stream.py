@@ -38,22 +38,25 @@ class CsvStream(Stream):
         self.origin = origin
         # How the layout was chosen ({"preset": …} or {"mapping": …}), so a resume can redo it.
         self.layout_ref = layout_ref or {}
+        # What the file says once as a whole (e.g. ids a spreadsheet damaged), beside the header's own.
+        self.file_warnings: list[ReadWarning] = []
         self.file = CsvFile(path)
         self.entity_source = entity_source
         self.kind = kind  # type: ignore[misc]
 
     def header_warnings(self) -> list[ReadWarning]:
-        """What the header says once for the whole file (repeated column names)."""
+        """What is said once for the whole file: repeated column names, and `file_warnings`."""
         duplicates = self.file.layout.duplicates
         if not duplicates:
-            return []
+            return list(self.file_warnings)
         names = ", ".join(f"{orig!r} (again as {dup!r})" for dup, orig in duplicates.items())
         return [
             ReadWarning(
                 "duplicate_header",
                 f"the header repeats {names}: the first non-empty value is used, the other kept in extraInfo",
                 position=1,
-            )
+            ),
+            *self.file_warnings,
         ]
 
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:

@@ -9,19 +9,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors import FatalSourceError
+from connectors import FatalSourceError, ReadWarning
 from connectors.csv import STDIN, ByteRange, CsvFile, CsvRangeStream, CsvStream, can_split, local_copy
 from models import COUNT_FIELDS, SyncRun, ensure_schema, utcnow
 from models.enums import RunStatus
 from sync.mapping import (
-    KIND_FIELDS,
-    DateOrderVote,
+    ColumnSurvey,
     Layout,
     MappingSpec,
+    apply_survey,
     bind_layout,
     column_destinations,
+    damaged_id_warning,
     detect_layout,
-    header_key,
     load_mapping,
     preset,
 )
@@ -236,9 +236,11 @@ def run_csv_chunk(
     stream, layout = _reopen(engine, run, check_content=False)
 
     def stream_for(span: ByteRange) -> CsvRangeStream:
-        return CsvRangeStream(
+        chunk = CsvRangeStream(
             stream.path, span, stream.source_name, stream.entity_source, stream.kind, stream.layout_ref
         )
+        chunk.file_warnings = stream.file_warnings
+        return chunk
 
     return run_chunk(engine, settings, stream_for, layout.spec, run_id, index, token, span)
 
@@ -281,32 +283,18 @@ def _run_params(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(row.params or {})
 
 
-def column_date_orders(stream: CsvStream, spec: MappingSpec) -> dict[str, str]:
-    """Per date column, the day/month order its own values prove (header key -> order).
+def survey_columns(stream: CsvStream, spec: MappingSpec) -> ColumnSurvey:
+    """What the file's columns show as a whole: each date column's order, damaged id columns.
 
-    The order belongs to the column, not to each value, and the proof may be on the last line,
-    so the date columns are read once through before the import (streamed; nothing is kept).
+    The proof may be on the last line, so those columns are read once through before the
+    import (streamed; nothing is kept).
     """
-    if spec.date_order:
-        return {}
-    header = stream.file.layout.header
-    index = {header_key(h): i for i, h in enumerate(header)}
-    wanted = {
-        i: header[i]
-        for documented, (_, how) in KIND_FIELDS[spec.kind].items()
-        if how == "date"
-        for column in spec.fields.get(documented, [])
-        if (i := index.get(header_key(column))) is not None
-    }
-    if not wanted:
-        return {}
-    votes = {i: DateOrderVote() for i in wanted}
-    for row in stream.file.read():
-        if row.cells is None or len(row.cells) != len(header):
-            continue
-        for i, vote in votes.items():
-            vote.add(row.cells[i])
-    return {header_key(wanted[i]): order for i, vote in votes.items() if (order := vote.order())}
+    survey = ColumnSurvey(spec, stream.file.layout.header)
+    if survey.wanted:
+        for row in stream.file.read():
+            if row.cells is not None:
+                survey.add(row.cells)
+    return survey
 
 
 def _layout_ref(layout: Layout, mapping: Path | None) -> dict[str, Any]:
@@ -327,19 +315,28 @@ def _open(
     *,
     origin: str | None = None,
     date_orders: dict[str, str] | None = None,
+    id_damage: dict[str, Any] | None = None,
 ) -> tuple[CsvStream, Layout]:
-    """The file's stream and its layout fitted to its header, with each date column's order.
+    """The file's stream and its layout fitted to its header and to what its columns show.
 
-    `date_orders` (recorded with the run) spares a chunk or a resume reading the file again.
+    `date_orders` and `id_damage` (recorded with the run) spare a chunk or a resume reading
+    the file again.
     """
     layout = choose_layout(path, kind, preset_name, mapping)
     ref = _layout_ref(layout, mapping)
     stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref, origin=origin)
     file = stream.file.layout
     layout, _ = bind_layout(layout, file.header, file.duplicates)
-    orders = column_date_orders(stream, layout.spec) if date_orders is None else date_orders
-    stream.layout_ref["date_orders"] = orders
-    return stream, replace(layout, spec=replace(layout.spec, date_orders=orders))
+    if date_orders is None:
+        survey = survey_columns(stream, layout.spec)
+        date_orders, id_damage = survey.date_orders(), survey.id_damage()
+    stream.layout_ref["date_orders"] = date_orders
+    if id_damage:
+        stream.layout_ref["id_damage"] = id_damage
+    warning = damaged_id_warning(id_damage or {})
+    if warning is not None:
+        stream.file_warnings.append(ReadWarning(*warning, position=1))
+    return stream, replace(layout, spec=apply_survey(layout.spec, date_orders, id_damage or {}))
 
 
 def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True) -> tuple[CsvStream, Layout]:
@@ -359,6 +356,7 @@ def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True
         mapping,
         run["source"],
         date_orders=params.get("date_orders"),
+        id_damage=params.get("id_damage"),
     )
     if "sha256" not in params:
         # Recorded before its file could be read (see record_unusable_csv): describe it now.

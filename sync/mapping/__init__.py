@@ -42,6 +42,7 @@ from sync.mapping.spec import (
     map_record,
 )
 from sync.mapping.spotify import SPOTIFY_SPEC, spotify_profile_fields
+from sync.mapping.survey import ColumnSurvey, apply_survey, damaged_id_warning
 
 __all__ = [
     "DAY_FIRST_FORMATS",
@@ -53,6 +54,7 @@ __all__ = [
     "MONTH_FIRST_FORMATS",
     "PRESETS",
     "SPOTIFY_SPEC",
+    "ColumnSurvey",
     "DateOrderVote",
     "Draft",
     "FieldError",
@@ -60,9 +62,11 @@ __all__ = [
     "Layout",
     "MappingSpec",
     "PresetFit",
+    "apply_survey",
     "bind_layout",
     "clean_text",
     "column_destinations",
+    "damaged_id_warning",
     "describe_layout",
     "detect_layout",
     "header_key",

@@ -448,14 +448,18 @@ def restore_postal_code(code: str, country: str | None) -> str | None:
 
 _SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _SF_ID = re.compile(r"[a-zA-Z0-9]{15}")
+_SF_ID_18 = re.compile(r"[a-zA-Z0-9]{15}[a-zA-Z0-5]{3}")
 
 
 def salesforce_id_18(value: str) -> str:
     """The case-safe 18-character form of a 15-character Salesforce id; anything else as given.
 
     Each added character encodes which of five id characters are upper case, so ids that
-    differ only in case stay apart in case-blind systems.
+    differ only in case stay apart in case-blind systems. That is also why an 18-character id
+    whose case a tool changed (all upper, all lower) comes back exactly: its suffix says.
     """
+    if _SF_ID_18.fullmatch(value):
+        return _case_from_suffix(value) or value
     if not _SF_ID.fullmatch(value):
         return value
     suffix = ""
@@ -463,3 +467,30 @@ def salesforce_id_18(value: str) -> str:
         bits = sum(1 << i for i, ch in enumerate(value[start : start + 5]) if "A" <= ch <= "Z")
         suffix += _SF_SUFFIX[bits]
     return value + suffix
+
+
+def _case_from_suffix(value: str) -> str | None:
+    # None when the suffix marks a digit upper case: then it is no Salesforce id at all.
+    suffix = value[15:].upper()
+    chars = list(value[:15])
+    for block, code in enumerate(suffix):
+        bits = _SF_SUFFIX.index(code)
+        for i in range(5):
+            ch = chars[block * 5 + i]
+            if bits >> i & 1:
+                if not ch.isalpha():
+                    return None
+                chars[block * 5 + i] = ch.upper()
+            else:
+                chars[block * 5 + i] = ch.lower()
+    return "".join(chars) + suffix
+
+
+# Excel writes a long number in a General cell as `7.02255E+12` (LibreOffice alike, some
+# locales with a decimal comma): every digit after the sixth is gone.
+_SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?E\+\d{1,3}", re.IGNORECASE)
+
+
+def spreadsheet_rounded(value: str) -> bool:
+    """Whether a value is a number a spreadsheet wrote in scientific notation, its digits lost."""
+    return bool(_SCIENTIFIC.fullmatch(value.strip()))
