@@ -43,6 +43,12 @@ def import_csv_command(
             "--enqueue", help="Send it to the Celery worker (needs CELERY_BROKER_URL); print the run id."
         ),
     ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Time zone of date-times written without one, e.g. Europe/Berlin (default: the layout's, else UTC)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import a CSV export into the store and print the run summary (or, queued, the run id)."""
@@ -50,7 +56,7 @@ def import_csv_command(
     if enqueue_it and str(path) == "-":
         fail("--enqueue needs a file the worker can read; standard input is read here only")
     if enqueue_it:
-        _enqueue_csv(settings, path, kind.value, preset, mapping, source_name, as_json)
+        _enqueue_csv(settings, path, kind.value, preset, mapping, source_name, timezone, as_json)
         return
     show_progress = not as_json and err.is_terminal
     progress = Progress(
@@ -76,6 +82,7 @@ def import_csv_command(
                 preset_name=preset,
                 mapping=mapping,
                 source_name=source_name,
+                timezone=timezone,
                 on_batch=on_batch,
             )
     except (FatalSourceError, StreamBusy) as exc:
@@ -92,6 +99,7 @@ def _enqueue_csv(
     preset: str | None,
     mapping: Path | None,
     source_name: str | None,
+    timezone: str | None,
     as_json: bool,
 ) -> None:
     require_broker(settings)
@@ -106,6 +114,7 @@ def _enqueue_csv(
             mapping=mapping,
             source_name=source_name,
             trigger="cli",
+            timezone=timezone,
         )
     except FatalSourceError as exc:
         fail(str(exc))
@@ -119,5 +128,6 @@ def _enqueue_csv(
         "source_name": source_name,
         "run_id": run_id,
         "trigger": "cli",
+        "timezone": timezone,
     }
     report_queued(run_id, enqueue(settings, "sync.csv.import", kwargs), as_json)

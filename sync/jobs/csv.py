@@ -19,6 +19,7 @@ from sync.mapping import (
     MappingSpec,
     apply_survey,
     bind_layout,
+    check_timezone,
     column_destinations,
     damaged_id_warning,
     detect_layout,
@@ -61,6 +62,7 @@ def import_csv(
     source_name: str | None = None,
     trigger: str = "cli",
     run_id: str | None = None,
+    timezone: str | None = None,
     on_batch: Callable[[CsvStream, dict[str, int]], None] | None = None,
 ) -> RunSummary:
     """Import `path` (`-`: standard input) into the store and return the run summary.
@@ -68,7 +70,9 @@ def import_csv(
     Raises FatalSourceError, before any run is recorded, when the file or layout is unusable.
     """
     with local_copy(path) as readable:
-        stream, layout = _open(readable, kind, preset_name, mapping, source_name, origin=str(path))
+        stream, layout = _open(
+            readable, kind, preset_name, mapping, source_name, origin=str(path), timezone=timezone
+        )
         engine = ensure_schema(settings.database_url)
         run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
         callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
@@ -116,6 +120,7 @@ def queue_csv(
     trigger: str = "cli",
     run_id: str | None = None,
     task_id: str | None = None,
+    timezone: str | None = None,
 ) -> str:
     """Record a `queued` run importing `path` (kept as it is if `run_id` exists) and return its id.
 
@@ -124,7 +129,7 @@ def queue_csv(
     engine = ensure_schema(settings.database_url)
     if run_id and _run_params(engine, run_id) is not None:
         return run_id
-    stream, _ = _open(path, kind, preset_name, mapping, source_name)
+    stream, _ = _open(path, kind, preset_name, mapping, source_name, timezone=timezone)
     return create_run(
         engine,
         stream,
@@ -149,6 +154,7 @@ def record_unusable_csv(
     trigger: str,
     task_id: str | None,
     error: str,
+    timezone: str | None = None,
 ) -> None:
     """A run that could not even open its file, recorded `failed` so operators see why.
 
@@ -159,6 +165,8 @@ def record_unusable_csv(
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     params: dict[str, Any] = {"path": str(path.resolve()), "kind": kind}
     params.update({"mapping": str(mapping.resolve())} if mapping else {"preset": preset_name})
+    if timezone:
+        params["timezone"] = timezone
     with engine.begin() as conn:
         exists = conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
         values = {"status": RunStatus.FAILED, "error": error[:2000], "task_id": task_id}
@@ -316,6 +324,7 @@ def _open(
     origin: str | None = None,
     date_orders: dict[str, str] | None = None,
     id_damage: dict[str, Any] | None = None,
+    timezone: str | None = None,
 ) -> tuple[CsvStream, Layout]:
     """The file's stream and its layout fitted to its header and to what its columns show.
 
@@ -324,6 +333,13 @@ def _open(
     """
     layout = choose_layout(path, kind, preset_name, mapping)
     ref = _layout_ref(layout, mapping)
+    if timezone:
+        # Given for this file, it wins over the layout's own.
+        try:
+            layout = replace(layout, spec=replace(layout.spec, timezone=check_timezone(timezone)))
+        except ValueError as exc:
+            raise FatalSourceError(str(exc)) from None
+        ref["timezone"] = timezone
     stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref, origin=origin)
     file = stream.file.layout
     layout, _ = bind_layout(layout, file.header, file.duplicates)
@@ -357,6 +373,7 @@ def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True
         run["source"],
         date_orders=params.get("date_orders"),
         id_damage=params.get("id_damage"),
+        timezone=params.get("timezone"),
     )
     if "sha256" not in params:
         # Recorded before its file could be read (see record_unusable_csv): describe it now.

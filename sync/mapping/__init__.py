@@ -8,6 +8,7 @@ from sync.mapping.layouts import (
     PRESETS,
     Layout,
     bind_layout,
+    check_timezone,
     column_destinations,
     describe_layout,
     load_mapping,
@@ -29,6 +30,7 @@ from sync.mapping.normalize import (
     normalize_email,
     normalize_gender,
     normalize_phone,
+    read_datetime,
 )
 from sync.mapping.raw import raw_hasher, spec_fingerprint
 from sync.mapping.spec import (
@@ -64,6 +66,7 @@ __all__ = [
     "PresetFit",
     "apply_survey",
     "bind_layout",
+    "check_timezone",
     "clean_text",
     "column_destinations",
     "damaged_id_warning",
@@ -83,6 +86,7 @@ __all__ = [
     "normalize_phone",
     "preset",
     "raw_hasher",
+    "read_datetime",
     "salesforce_object",
     "score_presets",
     "spec_fingerprint",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.base import FatalSourceError
 from models.enums import UserEntitySource
@@ -75,6 +76,7 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
     order = data.get("date_order")
     if order is not None and order not in DATE_ORDERS:
         raise ValueError("date_order must be 'day-first' or 'month-first'")
+    timezone = check_timezone(data.get("timezone"))
     id_format = data.get("id_format")
     if id_format not in (None, "salesforce"):
         raise ValueError("id_format must be 'salesforce' when given")
@@ -96,6 +98,7 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
         ignore_columns=_as_list(data.get("ignore")),
         id_format=id_format,
         multi_value_separator=separator,
+        timezone=timezone,
         blank_values=frozenset(_as_list(data.get("blank_values"))),
         special_use_emails=True,
     )
@@ -107,6 +110,17 @@ def layout_from_toml(name: str, data: dict[str, Any], kind: str | None = None) -
         _signatures(data.get("detect")),
         description=str(data.get("description", "")),
     )
+
+
+def check_timezone(name: Any) -> str | None:
+    """An IANA time zone name as given (None stays None); ValueError naming it otherwise."""
+    if name is None:
+        return None
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Berlin, or UTC)") from None
+    return str(name)
 
 
 def native_layout(kind: str) -> Layout:

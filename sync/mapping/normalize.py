@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -295,8 +295,10 @@ def normalize_date(value: str, formats: Sequence[str] = DAY_FIRST_FORMATS) -> da
 
 DATE_ORDERS: tuple[str, ...] = ("day-first", "month-first")
 # 3/14/1985, 14.03.85, 03-14-1985: two small numbers and a year, in an order the value may not tell.
-# A time after the date (spreadsheets write `3/14/1985 0:00`) says nothing about the date.
-_TIME_OF_DAY = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)?"
+# A time after the date (spreadsheets write `3/14/1985 0:00`, `09-06-2026 16:14`, `6/9/2026
+# 4:14 PM`) says nothing about the date; its parts are groups 5-9 (hour, minute, second,
+# fraction, a/p).
+_TIME_OF_DAY = r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
 _NUMERIC_DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})" + _TIME_OF_DAY)
 # Year first (1985-3-14, 1985/03/14) is year-month-day everywhere.
 _YEAR_FIRST = re.compile(r"(\d{4})([./-])(\d{1,2})\2(\d{1,2})" + _TIME_OF_DAY)
@@ -361,26 +363,89 @@ def read_date(value: str, order: str | None, formats: Sequence[str] = ()) -> dat
             return datetime.strptime(candidate, fmt).date()
         except ValueError:
             continue
+    found = _numeric_date(candidate, order)
+    if found is None:
+        raise FieldError("invalid_date", f"not a date: {value!r}")
+    return found[0]
+
+
+def _numeric_date(candidate: str, order: str | None) -> tuple[date, re.Match[str]] | None:
+    """The date of `y-m-d` or `d/m/y` (a time may follow, in the match), None for other shapes."""
     year_first = _YEAR_FIRST.fullmatch(candidate)
     if year_first:
         try:
-            return date(int(year_first.group(1)), int(year_first.group(3)), int(year_first.group(4)))
+            parts = int(year_first.group(1)), int(year_first.group(3)), int(year_first.group(4))
+            return date(*parts), year_first
         except ValueError:
-            raise FieldError("invalid_date", f"not a date: {value!r}") from None
+            raise FieldError("invalid_date", f"not a date: {candidate!r}") from None
     match = _NUMERIC_DATE.fullmatch(candidate)
     if not match:
-        raise FieldError("invalid_date", f"not a date: {value!r}")
+        return None
     first, sep, second, year = int(match.group(1)), match.group(2), int(match.group(3)), match.group(4)
     told = date_order_evidence(candidate) or order or ("day-first" if sep == "." else None)
     if told is None and first != second:
         raise FieldError(
-            "ambiguous_date", f"{value!r} could be day-first or month-first, and its column does not say"
+            "ambiguous_date", f"{candidate!r} could be day-first or month-first, and its column does not say"
         )
     day, month = (first, second) if told in (None, "day-first") else (second, first)
     try:
-        return date(_year(year), month, day)
+        return date(_year(year), month, day), match
     except ValueError:
-        raise FieldError("invalid_date", f"not a date: {value!r}") from None
+        raise FieldError("invalid_date", f"not a date: {candidate!r}") from None
+
+
+def _clock(match: re.Match[str]) -> tuple[int, int, int, int]:
+    """Hour, minute, second and microsecond of a date's time part (midnight when it has none)."""
+    hour, minute, second, fraction, meridiem = match.group(5, 6, 7, 8, 9)
+    if hour is None:
+        return 0, 0, 0, 0
+    h = int(hour)
+    if meridiem:
+        if not 1 <= h <= 12:
+            raise ValueError("a 12-hour clock reads 1 to 12")
+        h = h % 12 + (12 if meridiem in "Pp" else 0)
+    return h, int(minute), int(second or 0), int((fraction or "0").ljust(6, "0"))
+
+
+# Salesforce writes the offset without a colon (`…000+0000`), which fromisoformat wants.
+_OFFSET_WITHOUT_COLON = re.compile(r"(.*[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)([+-]\d\d)(\d\d)")
+_EXCEL_SERIAL = re.compile(r"\d{1,5}(?:\.\d+)?")
+
+
+def read_datetime(value: str, order: str | None = None, zone: tzinfo = UTC) -> datetime:
+    """An instant (in UTC) from ISO 8601, an Excel serial, or `d/m/y h:m` as a spreadsheet writes it.
+
+    The day/month order of a numeric date is the value's own when it proves one (a part above
+    12), else the column's `order`; with neither it is refused (`ambiguous_date`), never
+    guessed. A time without an offset is a time in `zone` (the layout's; UTC unless it says).
+    """
+    candidate = value.strip()
+    iso = candidate[:-1] + "+00:00" if candidate[-1:] in ("Z", "z") else candidate
+    if match := _OFFSET_WITHOUT_COLON.fullmatch(iso):
+        iso = f"{match.group(1)}{match.group(2)}:{match.group(3)}"
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError:
+        parsed = _spreadsheet_datetime(candidate, value, order)
+    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
+
+
+def _spreadsheet_datetime(candidate: str, value: str, order: str | None) -> datetime:
+    if _EXCEL_SERIAL.fullmatch(candidate) and 1 <= float(candidate) < 2_958_466:
+        # An Excel date-time serial: days since its epoch, the time as the fraction.
+        days = float(candidate)
+        return datetime.combine(_EXCEL_EPOCH, datetime.min.time()) + timedelta(
+            days=int(days), seconds=round((days - int(days)) * 86_400)
+        )
+    found = _numeric_date(candidate, order)
+    if found is None:
+        raise FieldError("invalid_datetime", f"not a date and time: {value!r}")
+    day, match = found
+    try:
+        hour, minute, second, microsecond = _clock(match)
+        return datetime(day.year, day.month, day.day, hour, minute, second, microsecond)
+    except ValueError:
+        raise FieldError("invalid_datetime", f"not a date and time: {value!r}") from None
 
 
 def normalize_datetime(value: str) -> datetime:

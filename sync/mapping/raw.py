@@ -15,7 +15,8 @@ from sync.mapping.spec import MappingSpec
 # once (the stored hashes no longer match), so the store picks the new normalisation up.
 # 2: the real-exports normalisers (phones, e-mails, dates, ZIPs, lengths) landed after 1.
 # 3: 18-character Salesforce ids whose case was lost are restored from their suffix.
-RAW_HASH_VERSION = "3"
+# 4: date-times a spreadsheet wrote (`09-06-2026 16:14`) are read, in the layout's time zone.
+RAW_HASH_VERSION = "4"
 
 
 def _stable(value: Any) -> Any:

@@ -7,10 +7,11 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connectors.base import SourceRecord
 from models import Customer, CustomerSource, Order, OrderType, Promotion, Redemption, Store
@@ -21,11 +22,11 @@ from sync.mapping.normalize import (
     clean_text,
     normalize_bool,
     normalize_country,
-    normalize_datetime,
     normalize_email,
     normalize_gender,
     normalize_phone,
     read_date,
+    read_datetime,
     read_email,
     read_phone,
     restore_postal_code,
@@ -161,10 +162,13 @@ class MappingSpec:
     deleted_columns: list[str] = field(default_factory=list)
     # Extra strptime formats a mapping file names; tried before the numeric d/m/y reading.
     date_formats: tuple[str, ...] = ()
-    # "day-first" / "month-first" when the layout says so; else each column's own evidence
-    # (`date_orders`, header key -> order, found by reading the column) decides.
+    # Each date or date-time column's own evidence (`date_orders`, header key -> order, found
+    # by reading the column) decides its day/month order; the layout's `date_order` decides
+    # the columns whose values prove nothing.
     date_order: str | None = None
     date_orders: dict[str, str] = field(default_factory=dict)
+    # The IANA zone of date-times written without an offset (spreadsheets drop it); None: UTC.
+    timezone: str | None = None
     phone_region: str | None = None
     # Columns mapped to nothing but not worth keeping in extraInfo (internal noise).
     ignore_columns: list[str] = field(default_factory=list)
@@ -200,8 +204,16 @@ class MappingSpec:
         return frozenset(header_key(c) for g in [*groups, self.ignore_columns] for c in g)
 
     def date_order_of(self, column: str) -> str | None:
-        """The order numeric dates in `column` are read in: the layout's, else the column's evidence."""
-        return self.date_order or self.date_orders.get(header_key(column))
+        """The order numeric dates in `column` are read in: the column's evidence, else the layout's.
+
+        Evidence wins: `25-12-1990` cannot be month-first, whatever a preset assumed.
+        """
+        return self.date_orders.get(header_key(column)) or self.date_order
+
+    @cached_property
+    def zone(self) -> tzinfo:
+        """Where date-times without an offset were written."""
+        return ZoneInfo(self.timezone) if self.timezone else UTC
 
     def __post_init__(self) -> None:
         known = KIND_FIELDS[self.kind]
@@ -276,7 +288,7 @@ def _read_field(how: str, value: Any, spec: MappingSpec, region: str | None, col
         case "date":
             return _Read(read_date(text, spec.date_order_of(column), spec.date_formats).isoformat())
         case "datetime":
-            return _Read(normalize_datetime(text).isoformat())
+            return _Read(read_datetime(text, spec.date_order_of(column), spec.zone).isoformat())
         case "gender":
             return _Read(normalize_gender(text))
         case "country":
@@ -524,10 +536,10 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
 
     modstamp = record.modstamp
     if modstamp is None and plan.modstamps:
-        _, stamp = _pick(raw, plan.modstamps)
-        if stamp is not None:
+        stamp_column, stamp = _pick(raw, plan.modstamps)
+        if stamp_column is not None:
             try:
-                modstamp = normalize_datetime(str(stamp))
+                modstamp = read_datetime(str(stamp), spec.date_order_of(stamp_column), spec.zone)
             except FieldError as exc:
                 warnings.append(Issue(exc.reason, str(exc), position, source_id, "modstamp"))
     deleted = record.deleted

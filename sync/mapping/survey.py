@@ -67,13 +67,12 @@ class ColumnSurvey:
         dated = [
             column
             for documented, (_, how) in KIND_FIELDS[spec.kind].items()
-            if how == "date"
+            if how in ("date", "datetime")
             for column in spec.fields.get(documented, [])
-            if not spec.date_order
         ]
         self.dates = {
             i: (header[i], DateOrderVote())
-            for column in dated
+            for column in [*dated, *spec.modstamp_columns]
             if (i := index.get(header_key(column))) is not None
         }
         # Only customers have a key to fall back on (their e-mail or phone).

@@ -47,6 +47,7 @@ def import_csv_file(
     source_name: str | None = None,
     run_id: str | None = None,
     trigger: str = "operator",
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     """Import one CSV file under `run_id`; re-applied with the same arguments, it resumes."""
     settings = get_settings()
@@ -63,6 +64,7 @@ def import_csv_file(
             trigger=trigger,
             run_id=run_id,
             task_id=self.request.id,
+            timezone=timezone,
         )
     except FatalSourceError as exc:
         record_unusable_csv(
@@ -76,6 +78,7 @@ def import_csv_file(
             trigger=trigger,
             task_id=self.request.id,
             error=str(exc),
+            timezone=timezone,
         )
         raise
     return continue_csv(self, settings, run_id)
