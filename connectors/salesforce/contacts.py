@@ -19,7 +19,8 @@ class ContactsStream(SalesforceStream):
         "lastname": ["LastName"],
         "phoneNumber": ["Phone", "MobilePhone"],
         "birthday": ["Birthdate"],
-        "country": ["MailingCountry"],
+        # MailingCountryCode exists in orgs with country picklists; it is selected only where it does.
+        "country": ["MailingCountry", "MailingCountryCode"],
         "city": ["MailingCity"],
         "street": ["MailingStreet"],
         "zipCode": ["MailingPostalCode"],

@@ -16,7 +16,8 @@ from sync.mapping.spec import MappingSpec
 # 2: the real-exports normalisers (phones, e-mails, dates, ZIPs, lengths) landed after 1.
 # 3: 18-character Salesforce ids whose case was lost are restored from their suffix.
 # 4: date-times a spreadsheet wrote (`09-06-2026 16:14`) are read, in the layout's time zone.
-RAW_HASH_VERSION = "4"
+# 5: an unreadable phone or country falls back to the field's next column.
+RAW_HASH_VERSION = "5"
 
 
 def _stable(value: Any) -> Any:

@@ -334,13 +334,36 @@ def column_limits(kind: str) -> dict[str, int]:
 SOURCE_ID_LIMIT: int = CustomerSource.__table__.c.source_id.type.length  # type: ignore[attr-defined]
 
 
-def _region_of(country: Any) -> str | None:
-    # National phone numbers are read in the record's own country when it has one.
-    if isinstance(country, str) and country.strip():
+def _region_of(raw: Mapping[str, Any], candidates: Candidates) -> str | None:
+    # National phone numbers are read in the record's own country when it has one: the first
+    # of its country columns that reads (`MailingCountry`, else `MailingCountryCode`).
+    for _, key in candidates:
+        country = raw.get(key)
+        if isinstance(country, str) and country.strip():
+            try:
+                return normalize_country(country)
+            except FieldError:
+                continue
+    return None
+
+
+# Fields whose next column is tried when the first one's value cannot be read: a second phone
+# (`MobilePhone`) or country (`MailingCountryCode`) is the same fact, written another way.
+_FALL_BACK = frozenset({"phone", "country"})
+
+
+def _next_readable(
+    raw: Mapping[str, Any], fp: _FieldPlan, after: str, spec: MappingSpec, region: str | None
+) -> tuple[str, Any, _Read] | None:
+    columns = [column for column, _ in fp.candidates]
+    for column in columns[columns.index(after) + 1 :]:
+        found, value = _pick(raw, _candidates([column]))
+        if found is None:
+            continue
         try:
-            return normalize_country(country)
+            return column, value, _read_field(fp.how, value, spec, region, column)
         except FieldError:
-            return None
+            continue
     return None
 
 
@@ -447,7 +470,7 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             k: None if isinstance(v, str) and v.strip() in spec.blank_values else v for k, v in raw.items()
         }
     position = record.position
-    region = _region_of(_pick(raw, plan.country)[1]) if spec.kind == "customers" else None
+    region = _region_of(raw, plan.country) if spec.kind == "customers" else None
     # The id first, so that every reject of this record names it.
     given_id = _source_id(record, _pick(raw, plan.ids)[1], spec)
     fields: dict[str, Any] = {}
@@ -473,8 +496,13 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             issue = Issue(exc.reason, str(exc), position, given_id, documented, _raw(value))
             if fp.how in ("email", "decimal_required") and documented not in spec.lenient:
                 return issue
+            fallback = _next_readable(raw, fp, column, spec, region) if fp.how in _FALL_BACK else None
             warnings.append(issue)
-            continue
+            if fallback is None:
+                continue
+            column, value, read = fallback
+            used.add(header_key(column))
+            issue.message += f"; {column!r} was read instead"
         limit = fp.limit
         if limit and isinstance(read.value, str) and len(read.value) > limit:
             warnings.append(

@@ -393,3 +393,20 @@ def test_no_secret_reaches_logs_or_run_records(
     for secret in secrets_:
         assert secret not in text
         assert secret not in records
+
+
+def test_a_phone_that_does_not_read_tries_mobile_phone_and_the_mailing_country_code(
+    pg_only_url: str, fake: FakeSalesforce
+) -> None:
+    # An org with country picklists has MailingCountryCode beside MailingCountry.
+    fake.org.add_field("Contact", "MailingCountryCode", "picklist")
+    ann = fake.org.add_contact(
+        FirstName="Ann", LastName="Lee", Email="ann@example.com", Phone="12", MobilePhone="+49 171 1234567"
+    )
+    val = fake.org.add_contact(
+        FirstName="Val", LastName="Lee", Email="val@example.com", Phone="030 1234567", MailingCountryCode="DE"
+    )
+    run_sync(pg_only_url, fake)
+    stored = store_contacts(pg_only_url)
+    assert stored[ann]["phone_number"] == "+491711234567"
+    assert (stored[val]["phone_number"], stored[val]["country"]) == ("+49301234567", "DE")

@@ -321,3 +321,36 @@ def test_unreadable_date_times_say_why(value: str, reason: str) -> None:
     with pytest.raises(FieldError) as caught:
         read_datetime(value, None)
     assert caught.value.reason == reason
+
+
+# --- Salesforce rows whose phone needs a country ---
+
+
+def test_a_phone_that_does_not_read_tries_mobile_phone_and_the_country_code(
+    db_url: str, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "Id,FirstName,LastName,Email,Phone,MobilePhone,MailingCountry,MailingCountryCode\n"
+        "003D000000QVIaKIAX,Ann,Lee,ann@example.com,12,+49 171 1234567,,\n"
+        "0015000000VALDtAAP,Val,Lee,val@example.com,030 1234567,,Bundesrepublik,DE\n"
+        "0015000000VALDuAAP,Uma,Lee,uma@example.com,030 1234567,,,\n",
+    )
+    summary = run_csv(db_url, path, preset_name="salesforce-dataloader")
+    people = by_email(db_url)
+    assert people["ann@example.com"]["phone_number"] == "+491711234567"
+    assert (people["val@example.com"]["phone_number"], people["val@example.com"]["country"]) == (
+        "+49301234567",
+        "DE",
+    )
+    # Nothing else to try: read in DEFAULT_PHONE_REGION (US), where it is no number.
+    assert people["uma@example.com"]["phone_number"] is None
+    found = sorted((w["reason"], w["field"], w["line"]) for w in warnings(db_url, summary.run_id))
+    assert found == [
+        ("invalid_country", "country", 3),
+        ("invalid_phone", "phoneNumber", 2),
+        ("invalid_phone", "phoneNumber", 4),
+    ]
+    fell_back = [w["message"] for w in warnings(db_url, summary.run_id) if w["line"] in (2, 3)]
+    assert any("'MobilePhone' was read instead" in m for m in fell_back)
+    assert any("'MailingCountryCode' was read instead" in m for m in fell_back)
