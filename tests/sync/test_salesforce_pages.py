@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 
 from models import get_engine
 from sync.cli import app as cli
-from sync.jobs import BulkFanOut, fan_out_salesforce, load_salesforce_page, resume_run
+from sync.jobs import (
+    BulkFanOut,
+    fan_out_salesforce,
+    finish_salesforce_pages,
+    load_salesforce_page,
+    resume_run,
+)
 from sync.pipeline import SUMMARY_KEYS, PagePlan, StreamBusy
 from sync.settings import Settings
 from tests.conftest import truncate_all
@@ -84,3 +90,39 @@ def test_a_fanned_out_run_whose_workers_died_is_finished_by_runs_resume_as_a_seq
         "Bulk result pages"
         in CliRunner().invoke(cli, ["runs", "show", outcome.run_id], env={"DATABASE_URL": url}).stdout
     )
+
+
+def _orders(url: str) -> list[tuple[Any, ...]]:
+    rows = table_rows(url, "customer_order")
+    return sorted((r["source_id"], str(r["total"]), r["customer_pk"], str(r["completed_at"])) for r in rows)
+
+
+def test_orders_fanned_out_by_page_carry_their_bill_to_emails_as_a_sequential_run(
+    pg_only_url: str, fake: FakeSalesforce
+) -> None:
+    url = pg_only_url
+    people = add_people(fake, 30, stamp=an_hour_ago())
+    for i in range(600):
+        # Every 50th has no bill-to contact: rejected, no customer to book it on.
+        fake.org.add_order(BillToContactId=None if i % 50 == 0 else people[i % 30], TotalAmount=i + 0.5)
+    run_sync(url, fake, **KNOBS)
+    reference = run_sync(url, fake, stream="orders", full=True, **KNOBS)
+    assert reference.counts["rejected"] == 12
+    booked = _orders(url)
+    truncate_all(get_engine(url))
+    run_sync(url, fake, **KNOBS)  # the same customers, in the same order: the same keys
+
+    settings = _session_settings(url, fake)
+    outcome = fan_out_salesforce(settings, stream="orders", full=True, task_id="w" * 32)
+    assert isinstance(outcome, BulkFanOut)
+    queue = list(outcome.pages)
+    while queue:
+        load_salesforce_page(settings, outcome.run_id, queue.pop(0), queue.append)
+    summary = finish_salesforce_pages(settings, outcome.run_id, "w" * 32)
+
+    assert summary.status == "succeeded"
+    assert {k: summary.counts.get(k, 0) for k in SUMMARY_KEYS} == {
+        k: reference.counts.get(k, 0) for k in SUMMARY_KEYS
+    }
+    assert _orders(url) == booked
+    assert len(table_rows(url, "sync_page", order_by="index")) == 3
