@@ -36,7 +36,7 @@ from models.runs import (
     SyncRun,
     SyncSeen,
 )
-from models.source import CustomerSource
+from models.source import CustomerSource, SourceTombstone
 from models.spotify import OAuthStateUse, SpotifyLink, SpotifyLinkStatus
 from models.webhooks import WebhookDelivery, WebhookInbox
 
@@ -66,6 +66,7 @@ __all__ = [
     "RunLease",
     "RunStatus",
     "SchemaOutOfDateError",
+    "SourceTombstone",
     "SpotifyLink",
     "SpotifyLinkStatus",
     "Store",

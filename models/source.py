@@ -1,4 +1,4 @@
-"""A customer as one source last told it: the rows the golden record is computed from."""
+"""A customer as one source last told it (the golden record's inputs), and deletes of records not seen yet."""
 
 from __future__ import annotations
 
@@ -40,3 +40,20 @@ class CustomerSource(SQLModel, table=True):
     conflict: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SourceTombstone(SQLModel, table=True):
+    """A delete of a (source, source id) the store has no row for yet, with the delete's stamp.
+
+    Sources send deletes out of order with the records they delete (a delta before its base, a
+    Salesforce `getDeleted` before the Contact's page): a record no newer than this delete that
+    arrives later stays deleted; a newer one revives it, and this row goes.
+    """
+
+    __tablename__ = "source_tombstone"
+
+    source: str = Field(max_length=64, primary_key=True)
+    source_id: str = Field(max_length=255, primary_key=True)
+    entity_source: str = Field(max_length=16)
+    modstamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from models import Customer, CustomerSource, SyncSeen
+from models import Customer, CustomerSource, SourceTombstone, SyncSeen
 from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_of_one, recompute_customers
@@ -33,6 +33,15 @@ _stage_source = temp_table(
     sa.Column("deleted_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime),
+)
+
+_stage_tombstone = temp_table(
+    "stage_tombstone",
+    sa.Column("source", sa.String),
+    sa.Column("source_id", sa.String, primary_key=True),
+    sa.Column("entity_source", sa.String),
+    sa.Column("modstamp", UTCDateTime),
+    sa.Column("deleted_at", UTCDateTime),
 )
 
 _stage_new_customer = temp_table(
@@ -67,7 +76,10 @@ class BatchResult:
 
 
 def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[str, Any]:
+    """Per source id: its stored source row, else the stamp of a delete that came first
+    (`tombstone`), and whether this run has read it (`seen`, `seen_line`)."""
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    tomb = SourceTombstone.__table__  # type: ignore[attr-defined]
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
     found: dict[str, Any] = {}
     for i in range(0, len(ids), 5000):
@@ -85,6 +97,14 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
             .where(cs.c.source_id.in_(chunk))
         ).mappings()
         found.update({r["source_id"]: dict(r) for r in rows})
+        unknown = [sid for sid in chunk if sid not in found]
+        if unknown:
+            for sid, stamp in conn.execute(
+                sa.select(tomb.c.source_id, tomb.c.modstamp)
+                .where(tomb.c.source == target.source)
+                .where(tomb.c.source_id.in_(unknown))
+            ).all():
+                found[sid] = {"tombstone": stamp}
         for sid, line in conn.execute(
             sa.select(seen.c.source_id, seen.c.line)
             .where(seen.c.run_id == target.run_id)
@@ -98,7 +118,12 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
 def _classify(draft: Draft, digest: str, existing: dict[str, Any] | None) -> tuple[str, bool]:
     """The record's outcome, and whether its source row must be written."""
     if existing is None or "customer_pk" not in existing:
-        return (RecordOutcome.UNCHANGED, False) if draft.deleted else (RecordOutcome.CREATED, True)
+        if draft.deleted:
+            return RecordOutcome.UNCHANGED, False  # kept as a tombstone, see _keep_tombstones
+        deleted_at = (existing or {}).get("tombstone")
+        if draft.modstamp and deleted_at and draft.modstamp <= deleted_at:
+            return RecordOutcome.UNCHANGED, False  # the source deleted it after this version
+        return RecordOutcome.CREATED, True
     stored = existing["modstamp"]
     if draft.modstamp and stored and draft.modstamp < stored:
         return RecordOutcome.UNCHANGED, False  # stale: the source already told us something newer
@@ -240,6 +265,16 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
                 d
             )
 
+    # A delete of a record the store has not seen must outlive it: its older copy may come later.
+    _keep_tombstones(
+        conn,
+        target,
+        [d for sid, d in latest.items() if d.deleted and "customer_pk" not in existing.get(sid, {})],
+    )
+    _forget_tombstones(
+        conn, target, [d.source_id for d in new if "tombstone" in existing.get(d.source_id, {})]
+    )
+
     customer_of = {sid: ex["customer_pk"] for sid, ex in existing.items() if "customer_pk" in ex}
     resolved, fresh, creators = _resolve_identities(conn, target, new)
     customer_of.update(resolved)
@@ -324,6 +359,48 @@ def _supersedes(later: Draft, earlier: Draft) -> bool:
 def _newer_than_stored(d: Draft, existing: dict[str, Any]) -> bool:
     stored = existing.get("modstamp")
     return d.modstamp is not None and stored is not None and d.modstamp > stored
+
+
+def _keep_tombstones(conn: sa.Connection, target: BatchTarget, deletes: list[Draft]) -> None:
+    """Store deletes of source ids without a source row; a stored one keeps the newest stamp."""
+    if not deletes:
+        return
+    tomb = SourceTombstone.__table__  # type: ignore[attr-defined]
+    s = _stage_tombstone
+    now = utcnow()
+    stage(
+        conn,
+        s,
+        (
+            {
+                "source": target.source,
+                "source_id": d.source_id,
+                "entity_source": target.entity_source,
+                "modstamp": d.modstamp,
+                "deleted_at": now,
+            }
+            for d in deletes
+        ),
+    )
+    cols = [c.name for c in s.columns]
+
+    def newest(excluded: Any) -> dict[str, Any]:
+        newer = sa.or_(tomb.c.modstamp.is_(None), excluded.modstamp > tomb.c.modstamp)
+        return {"modstamp": sa.case((newer, excluded.modstamp), else_=tomb.c.modstamp)}
+
+    upsert_from(conn, tomb, sa.select(*[s.c[c] for c in cols]), cols, ["source", "source_id"], newest)
+    drop(conn, s)
+
+
+def _forget_tombstones(conn: sa.Connection, target: BatchTarget, source_ids: list[str]) -> None:
+    """Drop the tombstones of records a newer version revived (they now have a source row)."""
+    tomb = SourceTombstone.__table__  # type: ignore[attr-defined]
+    for i in range(0, len(source_ids), 5000):
+        conn.execute(
+            tomb.delete()
+            .where(tomb.c.source == target.source)
+            .where(tomb.c.source_id.in_(source_ids[i : i + 5000]))
+        )
 
 
 def _later_line_won(line: int | None, seen_line: int | None) -> bool:
