@@ -15,7 +15,11 @@ def parse_stamp(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"Salesforce dateTime without a zone: {text!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Past year 9999 (or before year 1) once in UTC: as bad as any unreadable stamp.
+        raise ValueError(f"Salesforce dateTime out of range: {text!r}") from None
 
 
 def soql_datetime(value: datetime) -> str:

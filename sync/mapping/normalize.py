@@ -464,7 +464,11 @@ def normalize_datetime(value: str) -> datetime:
             parsed = datetime.combine(normalize_date(value), datetime.min.time())
         except FieldError:
             raise FieldError("invalid_datetime", f"not a date and time: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        # `9999-12-31T23:59:59-14:00` is past year 9999 once in UTC: a bad value, not a crash.
+        raise FieldError("invalid_datetime", f"not a date and time we can store: {value!r}") from None
 
 
 _TRUE = {"1", "true", "yes", "y", "t", "x", "subscribed", "on"}

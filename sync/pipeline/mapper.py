@@ -44,7 +44,18 @@ def map_batch(
         if isinstance(item, ReadError):
             issues.append(("reject", Issue(item.reason, item.message, item.position, raw=item.raw)))
             continue
-        mapped = map_record(item, spec)
+        try:
+            mapped = map_record(item, spec)
+        except Exception as exc:
+            # A value no normaliser foresaw must not fail the whole batch (and, for a queue
+            # such as the webhook inbox, every later run that reads it again): that one
+            # record is rejected with the error's kind, the rest load.
+            mapped = Issue(
+                "unreadable",
+                f"the record could not be mapped ({type(exc).__name__}); fix it at the source",
+                item.position,
+                item.source_id,
+            )
         if isinstance(mapped, Issue):
             issues.append(("reject", mapped))
         else:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from api.webhooks import parse_outbound_message, salesforce_record
 from connectors.salesforce import ContactsStream
-from models import CustomerSource, SyncRun, WebhookDelivery, WebhookInbox, get_engine
+from models import CustomerSource, SyncReject, SyncRun, WebhookDelivery, WebhookInbox, get_engine
 from sync.jobs import sync_salesforce
 from sync.jobs.salesforce import mapping_spec
 from sync.jobs.webhook import (
@@ -242,3 +242,32 @@ def test_waiting_streams_are_those_with_old_rows_not_yet_imported(db_url: str, e
         ("shop", "customers"),
     ]
     assert waiting_streams(engine, timedelta(minutes=10)) == []
+
+
+def test_a_record_the_load_cannot_take_is_rejected_and_the_rest_drain_now_and_later(
+    db_url: str, engine: Engine
+) -> None:
+    # A birthday of 5,000 digits makes int() raise past the date normaliser: it used to fail
+    # the mapping of its whole batch, stay in the inbox, and fail every later drain of the stream.
+    bad = InboxItem("c-bad", {"entitySourceId": "c-bad", "email": "bad@example.com", "birthday": "0" * 5000})
+    good = [InboxItem(f"c-{i}", {"entitySourceId": f"c-{i}", "email": f"p{i}@example.com"}) for i in range(3)]
+    accept_delivery(engine, "shop", "customers", {"sig:1": [good[0], bad, *good[1:]]})
+
+    first = drain_inbox(_settings(db_url), "shop", "customers")
+    accept_delivery(engine, "shop", "customers", {"sig:2": [InboxItem("c-9", {"entitySourceId": "c-9"})]})
+    later = drain_inbox(_settings(db_url), "shop", "customers")
+
+    assert first.records is not None and first.records.status == "succeeded"
+    counts = first.records.counts
+    assert (counts["read"], counts["created"], counts["rejected"]) == (4, 3, 1)
+    assert later.records is not None and later.records.status == "succeeded"
+    assert (later.records.counts["read"], later.records.counts["created"]) == (1, 1)
+    assert pending_count(engine, "shop", "customers") == 0
+    (reject,) = [r for r in _rows(engine, SyncReject) if r["severity"] == "reject"]
+    assert (reject["run_id"], reject["source_id"], reject["reason"]) == (
+        first.records.run_id,
+        "c-bad",
+        "unreadable",
+    )
+    assert reject["message"] == "the record could not be mapped (ValueError); fix it at the source"
+    assert sorted(r["source_id"] for r in _rows(engine, CustomerSource)) == ["c-0", "c-1", "c-2", "c-9"]

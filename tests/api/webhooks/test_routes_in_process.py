@@ -101,6 +101,23 @@ def test_a_contact_without_a_stamp_is_rejected_with_a_reason(hooks: Hooks) -> No
     assert run["rejected"] == 1
 
 
+def test_a_stamp_past_the_calendar_is_acked_and_its_contact_rejected_not_a_500(hooks: Hooks) -> None:
+    # -14:00 puts 9999-12-31T23:59:59 into year 10000 in UTC, which used to raise past the parser.
+    answer = post_outbound(
+        hooks.http,
+        hooks.url,
+        outbound_message(
+            contact("04lA1", "003A1", "9999-12-31T23:59:59.000-14:00"), contact("04lA2", "003A2")
+        ),
+    )
+    hooks.settle()
+
+    assert answer.status_code == 200 and ACK in answer.content
+    assert list(hooks.sources()) == ["003A2"]
+    (run,) = hooks.runs()
+    assert (run["read"], run["created"], run["rejected"]) == (2, 1, 1)
+
+
 def test_other_sobjects_are_acked_and_not_imported(hooks: Hooks) -> None:
     body = outbound_message(notification("04lL1", "Lead", Id="00Q000000000001", LastName="Lead"))
     answer = post_outbound(hooks.http, hooks.url, body)
@@ -209,6 +226,7 @@ def test_a_replayed_signed_request_is_taken_once(hooks: Hooks) -> None:
         ("NUL in a value", 400),
         ("NUL in a key", 400),
         ("deeply nested body", 400),
+        ("stamp past the calendar", 400),
     ],
 )
 def test_a_bad_signed_request_gets_a_4xx_and_imports_nothing(hooks: Hooks, case: str, status: int) -> None:
@@ -243,6 +261,9 @@ def test_a_bad_signed_request_gets_a_4xx_and_imports_nothing(hooks: Hooks, case:
         headers = signed_headers(body)
     elif case == "deeply nested body":
         body = b"[" * 30_000
+        headers = signed_headers(body)
+    elif case == "stamp past the calendar":
+        body = b'{"records": [{"entitySourceId": "c-1", "updatedAt": "9999-12-31T23:59:59-14:00"}]}'
         headers = signed_headers(body)
     elif case == "ids for a source without a fetch":
         body = b'{"records": [{"id": "c-1", "updatedAt": "2026-11-30T10:00:00Z"}]}'
