@@ -22,7 +22,7 @@ from api.webhooks._outbound import (
 )
 from api.webhooks._signing import SignatureError, verify_signature
 from api.webhooks._soap import SOAP_CONTENT_TYPE, ack_envelope, fault_envelope
-from sync.jobs.webhook import FETCH_STREAMS, Accepted, InboxItem, accept_delivery
+from sync.jobs.webhook import FETCH_STREAMS, REF, Accepted, InboxItem, accept_delivery, fetch_problem
 from sync.settings import Settings
 
 log = structlog.get_logger("api.webhooks")
@@ -161,6 +161,16 @@ class WebhookEndpoints:
         except BadDeliveryError as exc:
             log.warning("webhook.rejected", source=source, reason="malformed", error=str(exc))
             return _error(400, str(exc))
+        if any(item.kind == REF for item in items):
+            problem = fetch_problem(self.settings, source)
+            if problem is not None:
+                # Ids alone are nothing to import until the source can be asked for them: taken
+                # now, they would wait in the inbox for ever. 503, not 4xx: the request is
+                # right and the gap is this server's configuration, so a sender that retries
+                # server errors delivers it again once the credentials are set (as with a
+                # missing WEBHOOK_SECRET or SALESFORCE_ORGANIZATION_ID).
+                log.warning("webhook.rejected", source=source, reason="fetch_unconfigured")
+                return _error(503, f"ids cannot be fetched from {source}: {problem}")
         # The signature names this exact request: a replay of it inside the window is a duplicate.
         delivery = "sig:" + request.headers.get("x-signature", "").strip().removeprefix("sha256=")
         try:

@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from connectors import ReadError, SourceRecord, Stream, StreamContext
+from connectors import FatalSourceError, ReadError, SourceRecord, Stream, StreamContext
 from models import SyncRun, UserEntitySource, WebhookDelivery, WebhookInbox, ensure_schema, utcnow
 from models.enums import RunStatus
 from sync.mapping import MappingSpec, native_layout
@@ -272,7 +272,29 @@ def _fetch_salesforce(settings: Settings, stream: str, task_id: str | None) -> R
     return sync_salesforce(settings, stream=stream, trigger="webhook", token=task_id, task_id=task_id)
 
 
+def _salesforce_unready(settings: Settings) -> str | None:
+    from connectors.salesforce import auth_mode
+
+    try:
+        auth_mode(settings.salesforce)
+    except FatalSourceError as exc:
+        return str(exc)
+    return None
+
+
 FETCHERS: dict[str, Fetcher] = {"salesforce": _fetch_salesforce}
+# Why a source's fetch cannot run with these settings (no credentials), or None when it can.
+FETCH_UNREADY: dict[str, Callable[[Settings], str | None]] = {"salesforce": _salesforce_unready}
+
+
+def fetch_problem(settings: Settings, source: str) -> str | None:
+    """Why ids named for `source` could not be fetched now, in one line; None when they can."""
+    if source not in FETCHERS:
+        return f"{source} cannot be asked for records by id"
+    unready = FETCH_UNREADY.get(source)
+    return unready(settings) if unready is not None else None
+
+
 FETCH_STREAMS: dict[str, tuple[str, ...]] = {"salesforce": ("contacts", "orders")}
 
 

@@ -278,6 +278,22 @@ def test_a_bad_signed_request_gets_a_4xx_and_imports_nothing(hooks: Hooks, case:
     assert hooks.inbox() == [] and hooks.runs() == []
 
 
+def test_signed_salesforce_ids_without_salesforce_credentials_answer_503_and_store_nothing(
+    hooks: Hooks,
+) -> None:
+    # Ids carry no field values: only a Salesforce sync could import them, and none can log in.
+    assert hooks.settings.salesforce.username is None and hooks.settings.salesforce.access_token is None
+    body = b'{"records": [{"id": "003A00000000001", "updatedAt": "2026-11-30T10:00:00Z"}]}'
+
+    answer = hooks.http.post(f"{hooks.url}/webhooks/salesforce", content=body, headers=signed_headers(body))
+    hooks.settle()
+
+    assert answer.status_code == 503, answer.text
+    (line,) = answer.json().values()
+    assert line.startswith("ids cannot be fetched from salesforce: no Salesforce credentials")
+    assert hooks.inbox() == [] and hooks.runs() == []
+
+
 def test_without_a_webhook_secret_signed_webhooks_answer_503(pg_only_url: str) -> None:
     served = serve_in_thread(create_app(webhook_settings(pg_only_url, webhook_secret=None)))
     body = b'{"records": []}'
