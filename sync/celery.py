@@ -128,6 +128,24 @@ def _guard_flower(settings: Settings) -> None:
     if not given and not os.environ.get("FLOWER_AUTH"):
         sys.stderr.write("error: Flower needs FLOWER_BASIC_AUTH=user:password; it never runs open\n")
         raise SystemExit(2)
+    _close_flower_monitor()
+
+
+def _close_flower_monitor() -> None:
+    """Make /metrics and /healthcheck ask for Flower's login like every other page.
+
+    Flower 2.x serves both to anyone, whatever auth is set (its handlers lack the
+    `authenticated` check the others have; flower#1342): the metrics name every task and
+    worker and count their runs. Tornado's `authenticated` runs Flower's own basic-auth
+    check, which answers 401 without the right login. A Prometheus scrape or a health probe
+    sends the same `user:password`.
+    """
+    import tornado.web
+    from flower.views import monitor
+
+    for handler in (monitor.Metrics, monitor.Healthcheck):
+        if not hasattr(handler.get, "__wrapped__"):
+            handler.get = tornado.web.authenticated(handler.get)
 
 
 def _app() -> Celery:

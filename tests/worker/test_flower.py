@@ -102,3 +102,51 @@ def test_flower_refuses_to_start_without_basic_auth(processes: Processes) -> Non
     assert done.stderr.strip().splitlines() == [
         "error: Flower needs FLOWER_BASIC_AUTH=user:password; it never runs open"
     ]
+
+
+# Every page and API route Flower 2.2 serves, /metrics and /healthcheck included.
+_FLOWER_PATHS = [
+    "/",
+    "/workers",
+    "/tasks",
+    "/tasks/datatable",
+    "/broker",
+    "/api/workers",
+    "/api/tasks",
+    "/api/task/types",
+    "/api/queues/length",
+    "/metrics",
+    "/healthcheck",
+]
+
+
+def test_flower_serves_nothing_without_its_basic_auth_metrics_included(processes: Processes) -> None:
+    port = _free_port()
+    flower = processes.spawn(
+        "flower", ["flower", f"--port={port}", "--address=127.0.0.1"], flower_basic_auth=":".join(AUTH)
+    )
+    base = f"http://127.0.0.1:{port}"
+    api = httpx.Client(base_url=base, auth=AUTH, timeout=5)
+
+    def up() -> bool:
+        try:
+            return api.get("/api/workers").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 30, flower)
+    with (
+        httpx.Client(base_url=base, timeout=5) as anyone,
+        httpx.Client(base_url=base, auth=("operator", "wrong"), timeout=5) as guesser,
+    ):
+        for path in _FLOWER_PATHS:
+            for client in (anyone, guesser):
+                answer = client.get(path)
+                assert answer.status_code == 401, (path, answer.status_code, answer.text[:200])
+                assert b"# HELP" not in answer.content
+
+    # The operator (and a Prometheus scrape with basic_auth) still reads them.
+    metrics = api.get("/metrics")
+    assert metrics.status_code == 200 and b"flower_" in metrics.content
+    assert api.get("/healthcheck").text == "OK"
+    api.close()
