@@ -176,10 +176,15 @@ def revoke_refresh_token(conn: sa.Connection, raw: str, now: datetime | None = N
     return _revoke_family(conn, row.family, now or utcnow())
 
 
-def family_is_live(family: str, customer_pk: int, now: datetime) -> sa.ColumnElement[bool]:
+def family_is_live(
+    family: str | sa.ColumnElement[str],
+    customer_pk: int | sa.ColumnElement[int],
+    now: datetime | sa.ColumnElement[datetime],
+) -> sa.ColumnElement[bool]:
     """SQL: `customer_pk`'s session `family` has an unrevoked, unexpired token (not logged out).
 
     The owner is part of the check: a token naming another `sub` on a live session is refused.
+    Values or bound parameters (the viewer's statement is built once, with parameters).
     """
     return sa.exists().where(
         _refresh.c.family == family,
