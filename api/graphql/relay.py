@@ -150,7 +150,12 @@ class Edge(Generic[NodeT]):
 class Connection(Generic[NodeT]):
     """A page of nodes; `count` is the total after filtering, not the page length."""
 
-    count: int
+    count: int = strawberry.field(
+        description="How many match the filters in all, not the page length. Exact, and counted only "
+        "when selected: counting reads every match (a filter matching 500,000 customers reads "
+        "500,000 index entries), so leave it out unless it is shown; `pageInfo.hasNextPage` "
+        "does not need it."
+    )
     edges: list[Edge[NodeT]]
     page_info: PageInfo
 
