@@ -203,7 +203,7 @@ def run_benchmark(
             }
             for method in methods:
                 n = sample_rows if method == "orm" else rows
-                with _database(admin, method, method in ("project", "orm"), report.databases) as url:
+                with _database(admin, method, method in ("project", "pool", "orm"), report.databases) as url:
                     say(f"{method}: {n:,} rows, {', '.join(PHASES)}")
                     job = Job(method, url, *files[n], n, batch_size, tmp)
                     report.imports.extend(run_isolated(job, isolate))

@@ -37,6 +37,7 @@ PHASES = (FIRST, UNCHANGED, CHANGED)
 # Method key -> label. The keys are what `--json` and the smoke test name.
 METHODS: dict[str, str] = {
     "project": "this project: import csv --mapping (COPY + ON CONFLICT)",
+    "pool": "this project, mapping in 2 processes (MAPPING_WORKERS=2)",
     "floor": "floor: COPY + one INSERT … ON CONFLICT",
     "dlt": "dlt merge (csv.DictReader source)",
     "orm": "row-by-row ORM (SQLModel), on a sample",
@@ -87,6 +88,7 @@ def store_digest(emails: Iterable[str | None]) -> str:
 # Per method: where its customers' e-mails are.
 _EMAILS = {
     "project": "SELECT email FROM customer",
+    "pool": "SELECT email FROM customer",
     "orm": "SELECT email FROM customer",
     "floor": "SELECT email FROM floor_customer",
     "dlt": "SELECT email FROM dlt_bench.customers",
@@ -111,12 +113,18 @@ def _clock(engine: sa.Engine) -> Any:
 # --- this project -----------------------------------------------------------------------------
 
 
-def _project(job: Job, path: str) -> dict[str, int]:
-    settings = Settings(database_url=job.url, batch_size=job.batch_size)
+def _project(job: Job, path: str, mapping_workers: int = 0) -> dict[str, int]:
+    settings = Settings(database_url=job.url, batch_size=job.batch_size, mapping_workers=mapping_workers)
     summary = import_csv(settings, Path(path), mapping=MAPPING, source_name=SOURCE)
     if summary.status != "succeeded":
         raise RuntimeError(f"the pipeline run ended {summary.status}: {summary.error}")
     return {k: int(summary.counts.get(k, 0)) for k in (*SUMMARY_KEYS, "conflicts")}
+
+
+def _project_pool(job: Job, path: str) -> dict[str, int]:
+    # The same run with its mapping in two forked processes, one batch each, while the
+    # importing process reads, hashes and writes.
+    return _project(job, path, mapping_workers=2)
 
 
 def _customer_store(engine: sa.Engine, since: Any) -> tuple[int, int]:
@@ -298,6 +306,7 @@ def _orm(job: Job, path: str) -> dict[str, int]:
 
 _WORK: dict[str, tuple[Callable[[Job, str], dict[str, int]], Callable[[sa.Engine, Any], tuple[int, int]]]] = {
     "project": (_project, _customer_store),
+    "pool": (_project_pool, _customer_store),
     "floor": (_floor, _floor_store),
     "dlt": (_dlt, _dlt_store),
     "orm": (_orm, _customer_store),

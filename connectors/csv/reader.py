@@ -282,7 +282,8 @@ class CsvFile:
                 cells, problem = None, str(exc)
             end = first_line - 1 + reader.line_num  # type: ignore[attr-defined]
             row = CsvRow(start, cells)
-            for number in range(start, end + 1):
+            # Most files have no note and no oversized line: nothing to look up per line then.
+            for number in range(start, end + 1) if notes or oversized else ():
                 if number in notes:
                     row.notes.append(("encoding", notes.pop(number)))
                 if number in oversized:

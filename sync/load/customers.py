@@ -14,6 +14,7 @@ from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
+from sync.load.sets import one_of
 from sync.load.staging import drop, stage, temp_table
 from sync.load.upsert import upsert_from
 from sync.mapping import Draft, Issue, new_loyalty_id
@@ -94,7 +95,7 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
                 cs.c.deleted,
             )
             .where(cs.c.source == target.source)
-            .where(cs.c.source_id.in_(chunk))
+            .where(one_of(conn, cs.c.source_id, chunk))
         ).mappings()
         found.update({r["source_id"]: dict(r) for r in rows})
         unknown = [sid for sid in chunk if sid not in found]
@@ -108,7 +109,7 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
         for sid, line in conn.execute(
             sa.select(seen.c.source_id, seen.c.line)
             .where(seen.c.run_id == target.run_id)
-            .where(seen.c.source_id.in_(chunk))
+            .where(one_of(conn, seen.c.source_id, chunk))
         ).all():
             found.setdefault(sid, {})["seen"] = True
             found[sid]["seen_line"] = line
@@ -163,7 +164,7 @@ def _resolve_identities(
         dict(
             conn.execute(
                 sa.select(cust.c.loyalty_id, cust.c.pk).where(
-                    cust.c.loyalty_id.in_(by_loyalty), ~unverified_sign_up()
+                    one_of(conn, cust.c.loyalty_id, by_loyalty), ~unverified_sign_up()
                 )
             ).all()
         )
@@ -468,7 +469,7 @@ def find_unchanged(conn: sa.Connection, target: BatchTarget, raw_hashes: Iterabl
                     seen, sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == cs.c.source_id)
                 )
             )
-            .where(cs.c.source == target.source, cs.c.raw_hash.in_(wanted[i : i + 5000]))
+            .where(cs.c.source == target.source, one_of(conn, cs.c.raw_hash, wanted[i : i + 5000]))
         )
         found.update({h: Known(sid, bool(was_seen)) for h, sid, was_seen in rows})
     return found

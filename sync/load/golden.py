@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from models import Customer, CustomerLogin, CustomerSource
 from models._types import JSONType, UTCDateTime, utcnow
 from models.customer import GOLDEN_FIELDS
+from sync.load.sets import one_of
 from sync.load.staging import drop, stage, temp_table
 
 _IN_CHUNK = 5000
@@ -144,7 +145,7 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
     current: dict[int, dict[str, Any]] = {}
     with_login: set[int] = set()
     for chunk in _chunks(pks):
-        for r in conn.execute(sa.select(cs).where(cs.c.customer_pk.in_(chunk))).mappings():
+        for r in conn.execute(sa.select(cs).where(one_of(conn, cs.c.customer_pk, chunk))).mappings():
             rows[r["customer_pk"]].append(
                 SourceRow(
                     r["source"],
@@ -158,11 +159,13 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
                 )
             )
         for r in conn.execute(
-            sa.select(cust.c.pk, *[cust.c[n] for n in _COMPARED]).where(cust.c.pk.in_(chunk))
+            sa.select(cust.c.pk, *[cust.c[n] for n in _COMPARED]).where(one_of(conn, cust.c.pk, chunk))
         ).mappings():
             current[r["pk"]] = dict(r)
         with_login.update(
-            conn.execute(sa.select(login.c.customer_pk).where(login.c.customer_pk.in_(chunk))).scalars().all()
+            conn.execute(sa.select(login.c.customer_pk).where(one_of(conn, login.c.customer_pk, chunk)))
+            .scalars()
+            .all()
         )
 
     goldens = {pk: compute_golden(rows[pk], pk in with_login) for pk in pks if pk in current}
@@ -191,7 +194,9 @@ def _resolve_emails(
     holders: dict[str, int] = {}
     for i in range(0, len(all_emails), _IN_CHUNK):
         chunk = all_emails[i : i + _IN_CHUNK]
-        for pk, email in conn.execute(sa.select(cust.c.pk, cust.c.email).where(cust.c.email.in_(chunk))):
+        for pk, email in conn.execute(
+            sa.select(cust.c.pk, cust.c.email).where(one_of(conn, cust.c.email, chunk))
+        ):
             holders[email] = pk
     # Customers being recomputed release the e-mails they will no longer carry.
     for pk in goldens:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from models import Customer, CustomerLogin, CustomerSource, Order, PointsLedger, Redemption, utcnow
 from sync.load.golden import recompute_customers
+from sync.load.sets import one_of
 
 _customer: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 _login: sa.Table = CustomerLogin.__table__  # type: ignore[attr-defined]
@@ -42,7 +43,7 @@ def _stand_ins(conn: sa.Connection, emails: Collection[str]) -> dict[str, int]:
     email = _source.c.payload["email"].as_string()
     rows = conn.execute(
         sa.select(email, sa.func.min(_source.c.customer_pk))
-        .where(email.in_(list(emails)), _source.c.deleted.is_(False))
+        .where(one_of(conn, email, emails), _source.c.deleted.is_(False))
         .where(~sa.exists().where(_login.c.customer_pk == _source.c.customer_pk))
         .group_by(email)
     ).all()
@@ -61,7 +62,7 @@ def customers_for_emails(conn: sa.Connection, emails: Collection[str]) -> tuple[
     held: set[str] = set()
     for email, pk, unverified in conn.execute(
         sa.select(_customer.c.email, _customer.c.pk, unverified_sign_up()).where(
-            _customer.c.email.in_(list(emails))
+            one_of(conn, _customer.c.email, emails)
         )
     ):
         if unverified:

@@ -140,6 +140,50 @@ def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | No
     return number if phonenumbers.is_valid_number(number) else None
 
 
+# Cells made of digits and punctuation only: what phonenumbers reads as the digits alone.
+_PLAIN_NUMBER = re.compile(r"[0-9 ().-]+")
+
+
+@lru_cache(maxsize=1024)
+def _shortest_number(country_code: int) -> int:
+    """The fewest digits a valid number of `country_code` has after it (0: no bound known).
+
+    0 also where the main region's national prefix may be rewritten on parsing (its
+    `national_prefix_transform_rule`), where a shorter cell could still parse longer.
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    shortest = None
+    for region in regions:
+        metadata = (
+            phonenumbers.PhoneMetadata.metadata_for_nongeo_region(country_code)
+            if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+            else phonenumbers.PhoneMetadata.metadata_for_region(region)
+        )
+        if metadata is None or metadata.general_desc is None or not metadata.general_desc.possible_length:
+            return 0
+        if metadata.national_prefix_transform_rule is not None:
+            return 0
+        fewest = min(metadata.general_desc.possible_length)
+        shortest = fewest if shortest is None else min(shortest, fewest)
+    return shortest or 0
+
+
+def _too_short_for_a_country_code(digits: str, text: str) -> bool:
+    """Whether `+text` surely is no valid number: its digits after the country code are fewer
+    than any number of that code has (parsing only ever drops digits from a plain cell).
+
+    Saves the second parse of nearly every national number written without a trunk prefix.
+    """
+    if not digits or digits[0] == "0" or not _PLAIN_NUMBER.fullmatch(text):
+        return False
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            shortest = _shortest_number(code)
+            return bool(shortest) and len(digits) - size < shortest
+    return False
+
+
 def _one_number(text: str, region: str | None) -> tuple[phonenumbers.PhoneNumber, FieldWarning | None] | None:
     """One number, also when its country code was typed without `+` (as spreadsheets drop it)."""
     if text.startswith("00"):
@@ -148,7 +192,7 @@ def _one_number(text: str, region: str | None) -> tuple[phonenumbers.PhoneNumber
     digits = re.sub(r"\D", "", text)
     if text.startswith("+") or not region or digits.startswith("0"):
         return (national, None) if national else None
-    international = _parse_valid("+" + text, None)
+    international = None if _too_short_for_a_country_code(digits, text) else _parse_valid("+" + text, None)
     if international is None or (national is not None and national == international):
         return (national, None) if national else None
     own_code = str(phonenumbers.country_code_for_region(region))

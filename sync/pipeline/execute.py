@@ -29,7 +29,7 @@ from models.enums import RecordOutcome, RunStatus
 from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
 from sync.mapping import Draft, Issue, MappingSpec
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
-from sync.pipeline.mapper import MappedBatch, batch_mapper
+from sync.pipeline.mapper import MappedBatch, batch_mapper, map_batch
 from sync.pipeline.runs import (
     SUMMARY_KEYS,
     RunFailedError,
@@ -133,9 +133,9 @@ def _execute_run(
     try:
         items = _items(stream, ctx, done if stream.resume_by_skip else 0)
         with Heartbeat(engine, lease), batch_mapper(settings) as mapper:
-            # Inline mapping commits each batch at once; with a pool, one more batch maps
-            # while the previous one is written.
-            in_flight = 1 if settings.mapping_workers > 0 else 0
+            # Inline mapping commits each batch at once; with a pool, as many batches map as
+            # there are workers while the oldest is written.
+            in_flight = settings.mapping_workers
             pending: deque[_Pending] = deque()
             stopped: BaseException | None = None
             while True:
@@ -158,14 +158,17 @@ def _execute_run(
                             stream.checkpoint(),
                             [item.position for item in batch],
                             split.skipped,
+                            list(pending),
                         )
                     )
                 while pending and (len(pending) > in_flight or not batch):
                     job = pending.popleft()
+                    _map_overlap(job, spec)
                     delta = _commit_batch(
                         engine, stream.source_name, stream.name, target, load, job, lease, in_batch
                     )
                     counts.update(delta)
+                    job.settle()
                     bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
                     if on_batch:
                         on_batch(dict(counts))
@@ -219,6 +222,43 @@ class _Pending:
     checkpoint: dict[str, Any]
     positions: list[int | None]
     skipped: Skipped = field(default_factory=Skipped)
+    # Batches read before this one and not yet written when this one was split (a pool's).
+    ahead: list[_Pending] = field(default_factory=list)
+    # Once written: the source ids this batch read.
+    ids: set[str] = field(default_factory=set)
+
+    def settle(self) -> None:
+        """Keep only the ids once written (later batches still in flight check against them)."""
+        self.ids = {sid for sid, _ in self.skipped.unchanged}
+        self.ids.update(d.source_id for d in self.mapped.result().drafts)
+        self.ahead = []
+        self.skipped.rows = []
+
+
+def _map_overlap(job: _Pending, spec: MappingSpec) -> None:
+    """Map the rows `job` skipped as unchanged that a batch ahead of it also read.
+
+    With a pool, a batch is split before the batches ahead of it are written, so a row the
+    store held as read may have been rewritten (or marked read) since: mapped now, the loader
+    sees what was written and counts and orders it as the inline path would.
+    """
+    if not job.ahead:
+        return
+    earlier: set[str] = set().union(*(a.ids for a in job.ahead))
+    job.ahead = []
+    skipped = job.skipped
+    redo = [i for i, (sid, _) in enumerate(skipped.unchanged) if sid in earlier]
+    if not redo:
+        return
+    again = map_batch([skipped.rows[i][0] for i in redo], spec, [skipped.rows[i][1] for i in redo])
+    mapped = job.mapped.result()
+    mapped.read += again.read
+    mapped.issues.extend(again.issues)
+    # In file order, so the last line of a source id still wins in the loader.
+    mapped.drafts = sorted([*mapped.drafts, *again.drafts], key=lambda d: d.position or 0)
+    gone = set(redo)
+    skipped.unchanged = [u for i, u in enumerate(skipped.unchanged) if i not in gone]
+    skipped.rows = [r for i, r in enumerate(skipped.rows) if i not in gone]
 
 
 @retry(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors import SourceRecord
+from models import CustomerSource
 from models.enums import RecordOutcome
 from sync.load import BatchTarget, find_unchanged, mark_seen
 from sync.mapping import MappingSpec, raw_hasher
@@ -22,6 +23,8 @@ class Skipped:
     # (source id, line) of each row counted `unchanged`
     unchanged: list[tuple[str, int | None]] = field(default_factory=list)
     duplicates: int = 0  # read again within this run, counted `duplicates`
+    # Beside `unchanged`: each row and its raw hash, should it have to be mapped after all.
+    rows: list[tuple[SourceRecord, str]] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -50,11 +53,17 @@ class UnchangedRows:
         self.target = target
         self.enabled = spec.kind == "customers"
         self.hash = raw_hasher(spec)
+        # A source the store holds no row of (a first import) can have no unchanged row: its
+        # rows are hashed, not looked up. A row repeated later in the run is then mapped, and
+        # the loader, which sees what this run wrote, counts it a duplicate all the same.
+        self.lookup = self.enabled and _holds_any(engine, target.source)
 
     def split(self, batch: list[Item]) -> Split:
         if not self.enabled:
             return Split(batch, None, Skipped())
         hashes = [self.hash(item) if isinstance(item, SourceRecord) else None for item in batch]
+        if not self.lookup:
+            return Split(batch, hashes, Skipped())
         with self.engine.connect() as conn:
             known = find_unchanged(conn, self.target, [h for h in hashes if h])
         if not known:
@@ -72,8 +81,17 @@ class UnchangedRows:
                 skipped.duplicates += 1
             else:
                 skipped.unchanged.append((hit.source_id, item.position))
+                skipped.rows.append((item, digest))  # type: ignore[arg-type]  # a hit is a record
                 taken.add(hit.source_id)
         return Split(items, kept, skipped)
+
+
+def _holds_any(engine: Engine, source: str) -> bool:
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return (
+            conn.execute(sa.select(cs.c.source_id).where(cs.c.source == source).limit(1)).first() is not None
+        )
 
 
 def record_skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -> Counter[str]:

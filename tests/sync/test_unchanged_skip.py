@@ -90,3 +90,23 @@ def test_a_row_read_twice_in_one_run_is_a_duplicate_even_when_skipped(
     assert_counts_add_up(summary)
     assert (summary.counts["read"], summary.counts["unchanged"], summary.counts["duplicates"]) == (23, 20, 3)
     assert mapped == []
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_with_a_mapping_pool_the_last_line_still_wins_over_a_row_skipped_early(
+    db_url: str, tmp_path: Path, workers: int
+) -> None:
+    """A pool splits a batch before the batches ahead of it are written; a row it skipped as
+    unchanged that one of those rewrote is mapped after all, and the file's last line wins."""
+    rows = list(customer_rows(20))
+    run_csv(db_url, write_csv(tmp_path / "a.csv", CUSTOMER_HEADER, iter(rows)), mapping=MAPPING)
+    street = CUSTOMER_HEADER.index("street")
+    moved = [*rows[3][:street], "1 New Road", *rows[3][street + 1 :]]
+    # Line 5 moves customer 3 out; the last line (in the third batch of 7) moves it back.
+    again = write_csv(tmp_path / "b.csv", CUSTOMER_HEADER, iter([*rows[:3], moved, *rows[4:], rows[3]]))
+    summary = run_csv(db_url, again, batch_size=7, mapping=MAPPING, mapping_workers=workers)
+    assert_counts_add_up(summary)
+    counts = summary.counts
+    assert (counts["read"], counts["updated"], counts["duplicates"], counts["unchanged"]) == (21, 1, 1, 19)
+    streets = {r["entity_source_id"]: r["street"] for r in table_rows(db_url, "customer")}
+    assert streets[rows[3][0]] == rows[3][street]
