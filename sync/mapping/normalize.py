@@ -320,9 +320,8 @@ DAY_FIRST_FORMATS: tuple[str, ...] = ("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m
 MONTH_FIRST_FORMATS: tuple[str, ...] = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 
 
-def normalize_date(value: str, formats: Sequence[str] = DAY_FIRST_FORMATS) -> date:
-    """A calendar date from ISO 8601, an Excel serial number, or one of `formats`."""
-    candidate = value.strip()
+def _fixed_form_date(candidate: str, formats: Sequence[str]) -> date | None:
+    """`candidate` read as an Excel serial number, ISO 8601 or one of `formats`; None if none fits."""
     if candidate.isdigit() and 1 <= int(candidate) <= 2_958_465 and len(candidate) <= 5:
         return _EXCEL_EPOCH + timedelta(days=int(candidate))
     try:
@@ -334,7 +333,15 @@ def normalize_date(value: str, formats: Sequence[str] = DAY_FIRST_FORMATS) -> da
             return datetime.strptime(candidate, fmt).date()
         except ValueError:
             continue
-    raise FieldError("invalid_date", f"not a date: {value!r}")
+    return None
+
+
+def normalize_date(value: str, formats: Sequence[str] = DAY_FIRST_FORMATS) -> date:
+    """A calendar date from ISO 8601, an Excel serial number, or one of `formats`."""
+    found = _fixed_form_date(value.strip(), formats)
+    if found is None:
+        raise FieldError("invalid_date", f"not a date: {value!r}")
+    return found
 
 
 DATE_ORDERS: tuple[str, ...] = ("day-first", "month-first")
@@ -396,17 +403,9 @@ def read_date(value: str, order: str | None, formats: Sequence[str] = ()) -> dat
     written, so they need no order.
     """
     candidate = value.strip()
-    if candidate.isdigit() and 1 <= int(candidate) <= 2_958_465 and len(candidate) <= 5:
-        return _EXCEL_EPOCH + timedelta(days=int(candidate))
-    try:
-        return date.fromisoformat(candidate[:10])
-    except ValueError:
-        pass
-    for fmt in formats:
-        try:
-            return datetime.strptime(candidate, fmt).date()
-        except ValueError:
-            continue
+    fixed = _fixed_form_date(candidate, formats)
+    if fixed is not None:
+        return fixed
     found = _numeric_date(candidate, order)
     if found is None:
         raise FieldError("invalid_date", f"not a date: {value!r}")
