@@ -32,6 +32,7 @@ from models import Customer, SyncRun, get_engine, utcnow
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 ORG_ID = "00D1I000003qqqE"
+OUTBOUND_TOKEN = uuid.uuid4().hex
 BIN = Path(sys.executable).parent
 
 QUERY = (
@@ -121,6 +122,7 @@ def stack(database_url: str, logs: Path) -> Iterator[Stack]:
         "CELERY_QUEUE": f"bench-{tag}",
         "CELERY_KEY_PREFIX": f"bench-{tag}:",
         "SALESFORCE_ORGANIZATION_ID": ORG_ID,
+        "SALESFORCE_OUTBOUND_TOKEN": OUTBOUND_TOKEN,
         "WEBHOOK_SECRET": uuid.uuid4().hex,
         "SECRET_KEY": uuid.uuid4().hex * 2,
         "APP_ENV": "development",
@@ -228,7 +230,11 @@ def _visible(http: httpx.Client, s: Stack, prefix: str) -> set[str]:
 
 
 def _post(http: httpx.Client, s: Stack, body: bytes) -> None:
-    answer = http.post(f"{s.url}/webhooks/salesforce", content=body, headers={"Content-Type": "text/xml"})
+    answer = http.post(
+        f"{s.url}/webhooks/salesforce?token={OUTBOUND_TOKEN}",
+        content=body,
+        headers={"Content-Type": "text/xml"},
+    )
     if answer.status_code != 200:
         raise RuntimeError(f"webhook answered {answer.status_code}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
@@ -64,6 +65,14 @@ class WebhookEndpoints:
         if not expected:
             # Salesforce retries a failed delivery for 24 hours: time enough to configure it.
             return _soap(503, fault_envelope("SALESFORCE_ORGANIZATION_ID is not configured", server=True))
+        token = self.settings.salesforce.outbound_token
+        if token is None or not token.get_secret_value():
+            return _soap(503, fault_envelope("SALESFORCE_OUTBOUND_TOKEN is not configured", server=True))
+        given = request.query_params.get("token", "")
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            # Checked before the body is read: a caller without the URL's token learns nothing more.
+            log.warning("webhook.rejected", source=SALESFORCE, reason="token")
+            return _soap(401, fault_envelope("the endpoint URL's token is missing or wrong"))
         try:
             body = await read_limited_body(request, self.settings.webhook_max_body_bytes)
             message = parse_outbound_message(body)

@@ -19,6 +19,10 @@ class SalesforceSettings(BaseSettings):
     instance_url: str | None = None
     # The org whose Outbound Messages the webhook takes (15- or 18-character id).
     organization_id: str | None = None
+    # Outbound Messages are unsigned and an org id is no secret (every message and web-to-lead
+    # form shows it), so the endpoint URL configured in Salesforce carries this token
+    # (`/webhooks/salesforce?token=…`) and a message without it is refused.
+    outbound_token: SecretStr | None = None
     access_token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None

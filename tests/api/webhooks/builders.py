@@ -13,6 +13,7 @@ from api.webhooks import signature
 
 ORG_ID = "00D1I000003qqqE"
 SECRET = "whsec-test-0123456789abcdef"
+OUTBOUND_TOKEN = "om-token-0123456789abcdef"
 
 
 def notification(nid: str, sobject: str = "Contact", **fields: str | None) -> str:
@@ -51,9 +52,16 @@ def outbound_message(*notifications: str, org: str = ORG_ID) -> bytes:
     ).encode()
 
 
-def post_outbound(http: httpx.Client, base_url: str, body: bytes) -> httpx.Response:
+def outbound_url(base_url: str, token: str | None = OUTBOUND_TOKEN) -> str:
+    """The endpoint URL as configured in Salesforce: it carries the token (None: without it)."""
+    return f"{base_url}/webhooks/salesforce" + ("" if token is None else f"?token={token}")
+
+
+def post_outbound(
+    http: httpx.Client, base_url: str, body: bytes, token: str | None = OUTBOUND_TOKEN
+) -> httpx.Response:
     return http.post(
-        f"{base_url}/webhooks/salesforce",
+        outbound_url(base_url, token),
         content=body,
         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
     )

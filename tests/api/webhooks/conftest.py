@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from api import create_app
 from models import CustomerSource, SyncRun, WebhookInbox, get_engine
 from sync.settings import Settings
-from tests.api.webhooks.builders import ORG_ID, SECRET
+from tests.api.webhooks.builders import ORG_ID, OUTBOUND_TOKEN, SECRET
 
 
 @dataclass
@@ -54,6 +54,7 @@ def webhook_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-0123456789abcdef",
         "webhook_secret": SECRET,
         "salesforce_organization_id": ORG_ID,
+        "salesforce_outbound_token": OUTBOUND_TOKEN,
         "webhook_sources": ["shop"],
         "webhook_max_body_bytes": 64 * 1024,
         "celery_broker_url": None,

@@ -314,3 +314,28 @@ def test_without_an_organization_id_outbound_messages_answer_a_server_fault(pg_o
         served.stop()
     assert answer.status_code == 503
     assert b"soapenv:Server" in answer.content and b"SALESFORCE_ORGANIZATION_ID" in answer.content
+
+
+@pytest.mark.parametrize("token", [None, "", "om-token-0123456789abcdeX"])
+def test_an_outbound_message_without_the_endpoint_token_is_refused_and_imports_nothing(
+    hooks: Hooks, token: str | None
+) -> None:
+    # The org id is printed in every message: knowing it must not let anyone write customers.
+    body = outbound_message(contact("04lA1", "003A1", Email="victim@example.com", FirstName="Forged"))
+    answer = post_outbound(hooks.http, hooks.url, body, token=token)
+
+    assert answer.status_code == 401
+    assert b"soapenv:Client" in answer.content and b"token" in answer.content
+    hooks.settle()
+    assert hooks.inbox() == [] and hooks.runs() == [] and hooks.sources() == {}
+
+
+def test_without_an_outbound_token_outbound_messages_answer_a_server_fault(pg_only_url: str) -> None:
+    served = serve_in_thread(create_app(webhook_settings(pg_only_url, salesforce_outbound_token=None)))
+    try:
+        with httpx.Client() as http:
+            answer = post_outbound(http, served.url, outbound_message(contact("04lA1", "003A1")))
+    finally:
+        served.stop()
+    assert answer.status_code == 503
+    assert b"soapenv:Server" in answer.content and b"SALESFORCE_OUTBOUND_TOKEN" in answer.content

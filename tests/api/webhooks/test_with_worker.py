@@ -28,7 +28,14 @@ from sync.celery import close_app, make_app
 from sync.jobs.webhook import InboxItem, accept_delivery
 from sync.settings import Settings
 from tests.api.builders import make_customer, token_for
-from tests.api.webhooks.builders import contact, outbound_message, post_outbound, post_signed, signed_headers
+from tests.api.webhooks.builders import (
+    contact,
+    outbound_message,
+    outbound_url,
+    post_outbound,
+    post_signed,
+    signed_headers,
+)
 from tests.api.webhooks.conftest import Hooks, Served, serve_in_thread, webhook_settings
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
@@ -236,13 +243,11 @@ def _bad_requests(url: str) -> list[tuple[str, bytes, dict[str, str], int]]:
         (f"{url}/webhooks/shop", good, signed_headers(good, timestamp=int(time.time()) - 600), 401),
         (f"{url}/webhooks/shop", b'{"records": [', signed_headers(b'{"records": ['), 400),
         (f"{url}/webhooks/shop", big, signed_headers(big), 413),
-        (
-            f"{url}/webhooks/salesforce",
-            outbound_message(contact("04lX1", "003X1"), org="00D00000000WRNG"),
-            xml,
-            400,
-        ),
-        (f"{url}/webhooks/salesforce", b"<soapenv:Envelope><oops", xml, 400),
+        (outbound_url(url), outbound_message(contact("04lX1", "003X1"), org="00D00000000WRNG"), xml, 400),
+        # The right org id is no credential: without the endpoint URL's token nothing is taken.
+        (outbound_url(url, None), outbound_message(contact("04lX2", "003X2")), xml, 401),
+        (outbound_url(url, "guessed"), outbound_message(contact("04lX3", "003X3")), xml, 401),
+        (outbound_url(url), b"<soapenv:Envelope><oops", xml, 400),
     ]
 
 
