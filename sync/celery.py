@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from sync.log import configure_logging
-from sync.settings import Settings, get_settings
+from sync.settings import Settings, describe_settings_error, get_settings
 
 __all__ = ["TASK_MODULES", "app", "broker_url", "celery_config", "close_app", "make_app"]
 
@@ -149,7 +151,15 @@ def _close_flower_monitor() -> None:
 
 
 def _app() -> Celery:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except (ValidationError, SettingsError) as exc:
+        if _under_celery_command():
+            sys.stderr.write(f"error: {describe_settings_error(exc)}\n")
+            raise SystemExit(2) from None
+        # Imported by the CLI or the API at start-up: they read the settings themselves and
+        # say what is wrong in one line; a traceback from this import would come first.
+        return Celery("sync", include=list(TASK_MODULES))
     if not _under_celery_command():
         # Imported by a library user or a test: configured if a broker is, inert otherwise
         # (the CLI and the API send tasks through `make_app` with their own settings).

@@ -152,3 +152,25 @@ def test_a_salesforce_error_body_is_redacted_before_it_is_stored_or_logged(
     # The rest of the body stays, so an operator can still see why.
     assert "rejected" in run.error
     json.dumps(run.error)
+
+
+@pytest.mark.parametrize("command", [["customer-sync", "runs", "list"], ["celery", "-A", "sync", "worker"]])
+def test_a_bad_setting_is_one_line_from_a_fresh_process_too(tmp_path: Path, command: list[str]) -> None:
+    # In a new process `sync.celery` builds its app while the CLI is imported, before any
+    # command reads the settings: that import must not be where a bad setting surfaces.
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "BATCH_SIZE": "abc"}
+    done = subprocess.run(
+        [str(bin_dir / command[0]), *command[1:]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BATCH_SIZE" in lines[0] and "expected" in lines[0], done.stderr
