@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from graphql import GraphQLError
 
@@ -67,19 +65,3 @@ def outcome_of(errors: list[GraphQLError] | None, rejected: bool) -> str:
         if code in codes:
             return outcome
     return "invalid" if rejected and codes == {""} else "bad_input"
-
-
-def contains_nul(value: Any) -> bool:
-    """Whether a NUL character hides anywhere in a (JSON-shaped) value, however deeply nested."""
-    pending = [value]  # a stack, not recursion: variables may nest as deep as JSON allows
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-    return False

@@ -23,10 +23,11 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api.graphql.errors import bad_input, contains_nul, outcome_of, present_errors
+from api.graphql.errors import bad_input, outcome_of, present_errors
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.scalars import SCALARS
+from models.text import unstorable, unstorable_in
 from sync.settings import Settings
 
 
@@ -51,12 +52,11 @@ class InvalidRequestIs400(SchemaExtension):
 log = structlog.get_logger("api.graphql")
 
 
-class _FindsNul(Visitor):
-    found = False
+class _FindsUnstorable(Visitor):
+    found: str | None = None
 
     def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
-        if "\x00" in node.value:
-            self.found = True
+        self.found = self.found or unstorable(node.value)
 
 
 @lru_cache(maxsize=256)
@@ -81,23 +81,26 @@ class CachedParse(SchemaExtension):
 
 
 class RefuseNulCharacters(SchemaExtension):
-    """A NUL in any string, literal or variable, is refused before validation or the store.
+    """A NUL or a lone surrogate in any string, literal or variable, is refused before
+    validation or the store (`models.text`).
 
-    PostgreSQL cannot hold one in text; without this check the driver's own complaint would
-    be the answer.
+    The store cannot hold either; without this check the driver's own complaint would be the
+    answer.
     """
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        finder = _FindsNul()
+        finder = _FindsUnstorable()
         query = context.query or ""
         # A NUL reaches a string literal only as itself or through a `\u` escape: a document
         # with neither has none, and is not walked (most requests; the walk is per request).
+        # graphql-core refuses a surrogate in a literal as a syntax error already.
         if context.graphql_document is not None and ("\x00" in query or "\\u" in query):
             visit(context.graphql_document, finder)
-        if finder.found or contains_nul(context.variables):
+        found = finder.found or unstorable_in(context.variables)
+        if found is not None:
             # Set before validation runs: strawberry then skips it and answers this error.
-            context.pre_execution_errors = [bad_input("Text may not contain NUL (\\u0000) characters.")]
+            context.pre_execution_errors = [bad_input(f"Text may not contain {found}.")]
         yield
 
 

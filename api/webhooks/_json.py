@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from models.text import unstorable_in
 from sync.jobs.webhook import RECORD, REF, InboxItem
 from sync.mapping import KIND_ID_FIELD, FieldError, normalize_datetime
 
@@ -35,22 +36,6 @@ def _identifier(value: Any, where: str) -> str:
     return text
 
 
-def _has_nul(document: Any) -> bool:
-    """Whether any key or string value holds U+0000 (walked with a stack: no recursion)."""
-    stack = [document]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 def parse_json_delivery(body: bytes, *, refs: bool, records: bool) -> list[InboxItem]:
     """Read `{"records": [...]}`: each entry `{"id", "updatedAt"}` (a ref) or a native record.
 
@@ -63,9 +48,10 @@ def parse_json_delivery(body: bytes, *, refs: bool, records: bool) -> list[Inbox
     except RecursionError:
         # json.loads recurses once per nesting level: `[[[[…` from a sender is its error, not ours.
         raise BadDeliveryError("the body is nested too deeply") from None
-    if _has_nul(document):
-        # PostgreSQL's jsonb and text cannot hold U+0000: refused here, not failed on insert.
-        raise BadDeliveryError("the body has a NUL character (\\u0000) in a string")
+    found = unstorable_in(document)
+    if found is not None:
+        # The store cannot hold these (models.text): refused here, not failed on insert.
+        raise BadDeliveryError(f"the body has {found} in a string")
     entries = document.get("records") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise BadDeliveryError('the body must be an object with a "records" list')

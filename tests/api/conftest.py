@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -78,7 +79,10 @@ class Api:
         body: dict[str, Any] = {"query": query}
         if variables is not None:
             body["variables"] = variables
-        return self.http.post(self.url, json=body, headers=headers)
+        # json.dumps escapes as browsers do (a lone surrogate travels as `\ud800`); httpx's
+        # own encoder writes raw UTF-8, which cannot carry one.
+        headers["Content-Type"] = "application/json"
+        return self.http.post(self.url, content=json.dumps(body), headers=headers)
 
     def gql(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None

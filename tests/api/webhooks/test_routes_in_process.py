@@ -225,6 +225,8 @@ def test_a_replayed_signed_request_is_taken_once(hooks: Hooks) -> None:
         ("ids for a source without a fetch", 400),
         ("NUL in a value", 400),
         ("NUL in a key", 400),
+        ("lone surrogate in a value", 400),
+        ("lone surrogate in an id", 400),
         ("deeply nested body", 400),
         ("stamp past the calendar", 400),
     ],
@@ -258,6 +260,14 @@ def test_a_bad_signed_request_gets_a_4xx_and_imports_nothing(hooks: Hooks, case:
         headers = signed_headers(body)
     elif case == "NUL in a key":
         body = b'{"records": [{"entitySourceId": "c-1", "email": "one@example.com", "n\\u0000": "x"}]}'
+        headers = signed_headers(body)
+    elif case == "lone surrogate in a value":
+        body = (
+            b'{"records": [{"entitySourceId": "c-1", "email": "one@example.com", "firstname": "a\\ud800"}]}'
+        )
+        headers = signed_headers(body)
+    elif case == "lone surrogate in an id":
+        body = b'{"records": [{"entitySourceId": "sur\\ud800", "email": "one@example.com"}]}'
         headers = signed_headers(body)
     elif case == "deeply nested body":
         body = b"[" * 30_000
