@@ -315,15 +315,24 @@ def test_without_a_webhook_secret_signed_webhooks_answer_503(pg_only_url: str) -
     assert answer.json() == {"error": "webhooks are off: WEBHOOK_SECRET is not configured"}
 
 
-def test_without_an_organization_id_outbound_messages_answer_a_server_fault(pg_only_url: str) -> None:
-    served = serve_in_thread(create_app(webhook_settings(pg_only_url, salesforce_organization_id=None)))
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [
+        ("salesforce_organization_id", b"SALESFORCE_ORGANIZATION_ID"),
+        ("salesforce_outbound_token", b"SALESFORCE_OUTBOUND_TOKEN"),
+    ],
+)
+def test_without_its_settings_outbound_messages_answer_a_server_fault(
+    pg_only_url: str, unset: str, named: bytes
+) -> None:
+    served = serve_in_thread(create_app(webhook_settings(pg_only_url, **{unset: None})))
     try:
         with httpx.Client() as http:
             answer = post_outbound(http, served.url, outbound_message(contact("04lA1", "003A1")))
     finally:
         served.stop()
     assert answer.status_code == 503
-    assert b"soapenv:Server" in answer.content and b"SALESFORCE_ORGANIZATION_ID" in answer.content
+    assert b"soapenv:Server" in answer.content and named in answer.content
 
 
 @pytest.mark.parametrize("token", [None, "", "om-token-0123456789abcdeX"])
@@ -338,14 +347,3 @@ def test_an_outbound_message_without_the_endpoint_token_is_refused_and_imports_n
     assert b"soapenv:Client" in answer.content and b"token" in answer.content
     hooks.settle()
     assert hooks.inbox() == [] and hooks.runs() == [] and hooks.sources() == {}
-
-
-def test_without_an_outbound_token_outbound_messages_answer_a_server_fault(pg_only_url: str) -> None:
-    served = serve_in_thread(create_app(webhook_settings(pg_only_url, salesforce_outbound_token=None)))
-    try:
-        with httpx.Client() as http:
-            answer = post_outbound(http, served.url, outbound_message(contact("04lA1", "003A1")))
-    finally:
-        served.stop()
-    assert answer.status_code == 503
-    assert b"soapenv:Server" in answer.content and b"SALESFORCE_OUTBOUND_TOKEN" in answer.content
