@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,23 @@ def table_rows(url: str, table: str, order_by: str = "pk") -> list[dict[str, Any
         return [
             dict(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order_by}")).mappings()
         ]
+
+
+def decoded_rows(url: str, table: str) -> list[dict[str, Any]]:
+    """`table_rows` with JSON columns as values: SQLite hands them back as text."""
+    rows = table_rows(url, table)
+    for row in rows:
+        for key in ("extra_info", "payload"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+    return rows
+
+
+def write_file(tmp_path: Path, text: str, name: str = "f.csv") -> Path:
+    """`text` written as UTF-8 to `tmp_path/name`."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def golden_view(url: str) -> dict[str, dict[str, Any]]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from sync.cli import app
+from tests.sync.helpers import decoded_rows as table_rows
 from tests.sync.helpers import run_csv
 from tests.sync.helpers import table_rows as _table_rows
+from tests.sync.helpers import write_file as write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,22 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def invoke(db_url: str, *args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args), env={"DATABASE_URL": db_url, "LOG_LEVEL": "WARNING"})
     return result.exit_code, result.stdout, result.stderr
-
-
-def table_rows(url: str, table: str) -> list[dict[str, Any]]:
-    # SQLite hands JSON columns back as text; compare them as values on both stores.
-    rows = _table_rows(url, table)
-    for row in rows:
-        for key in ("extra_info", "payload"):
-            if isinstance(row.get(key), str):
-                row[key] = json.loads(row[key])
-    return rows
-
-
-def write(tmp_path: Path, text: str, name: str = "f.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --- 13. a wrongly detected layout is loud ---

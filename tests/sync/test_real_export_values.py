@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from tests.sync.helpers import decoded_rows as table_rows
 from tests.sync.helpers import run_csv
-from tests.sync.helpers import table_rows as _table_rows
-
-
-def table_rows(url: str, table: str) -> list[dict[str, Any]]:
-    # SQLite hands JSON columns back as text; compare them as values on both stores.
-    rows = _table_rows(url, table)
-    for row in rows:
-        for key in ("extra_info", "payload"):
-            if isinstance(row.get(key), str):
-                row[key] = json.loads(row[key])
-    return rows
-
-
-def write(tmp_path: Path, text: str, name: str = "f.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.sync.helpers import write_file as write
 
 
 def issues(url: str, run_id: str, severity: str = "warning") -> list[tuple[str, str | None, int | None]]:

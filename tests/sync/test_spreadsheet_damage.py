@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,25 +14,10 @@ import pytest
 from connectors.base import FatalSourceError
 from sync.mapping import FieldError, read_datetime
 from tests.sync.helpers import assert_counts_add_up, run_csv
-from tests.sync.helpers import table_rows as _table_rows
+from tests.sync.helpers import decoded_rows as table_rows
+from tests.sync.helpers import write_file as write
 
 EXE = Path(sys.executable).with_name("customer-sync")
-
-
-def table_rows(url: str, table: str) -> list[dict[str, Any]]:
-    # SQLite hands JSON columns back as text; compare them as values on both stores.
-    rows = _table_rows(url, table)
-    for row in rows:
-        for key in ("extra_info", "payload"):
-            if isinstance(row.get(key), str):
-                row[key] = json.loads(row[key])
-    return rows
-
-
-def write(tmp_path: Path, text: str, name: str = "f.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def warnings(url: str, run_id: str) -> list[dict[str, Any]]:
