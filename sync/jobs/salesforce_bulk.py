@@ -18,7 +18,6 @@ from models.enums import RunStatus
 from sync.load import BatchTarget, upsert_from
 from sync.mapping import MappingSpec
 from sync.pipeline import (
-    ChunkTakenOver,
     FetchedPage,
     Lease,
     PagePlan,
@@ -172,9 +171,6 @@ def load_page(
                 RunStatus.PAUSED,
                 exc.reason,
             )
-            return False
-        except ChunkTakenOver:
-            # Another delivery of this page committed first and carries it on.
             return False
         except Exception as exc:
             explained = reader.explain_failure(exc)

@@ -159,17 +159,10 @@ def run_chunk(
     done = chunk.records
     items = islice(stream.records(StreamContext()), done, None)
     bound.info("chunk.start", resumed_from=done)
-    done = load_slice(engine, settings, _chunks, (run_id, index), done, items, target, spec, lease)
-    with engine.begin() as conn:
-        marked = conn.execute(
-            sa.update(_chunks)
-            .where(_chunks.c.run_id == run_id, _chunks.c["index"] == index, _chunks.c.records == done)
-            .where(_chunks.c.status != "done")
-            .values(status="done", updated_at=utcnow())
-        ).rowcount
-    if marked != 1:
+    loaded = load_slice(engine, settings, _chunks, (run_id, index), done, items, target, spec, lease)
+    if loaded is None:
         return False
-    bound.info("chunk.done", records=done)
+    bound.info("chunk.done", records=loaded)
     return chunks_left(engine, run_id) == 0
 
 
@@ -183,12 +176,15 @@ def load_slice(
     target: BatchTarget,
     spec: MappingSpec,
     lease: Lease,
-) -> int:
-    """Load one slice of a fanned-out run (a chunk, a page) batch by batch; its records done.
+) -> int | None:
+    """Load the rest of a slice of a fanned-out run (a chunk, a page) batch by batch, then mark
+    it done: its records done, or None when another delivery of it got there first.
 
     `table` holds the slice's row, keyed (run id, index), with its `records` committed. Each
     batch commits with the slice's new position, guarded by the position it started from,
-    so two deliveries of one slice can never both count a batch (ChunkTakenOver).
+    so two deliveries of one slice can never both count a batch. The delivery that loses a
+    guard ends quietly (its batch rolled back whole; the slice is the other one's to finish):
+    raising would fail a healthy run.
     """
     run_id, index = key
     load = loader_for(spec.kind)
@@ -198,10 +194,23 @@ def load_slice(
         # Rows the store already holds exactly as read are not mapped again.
         split = unchanged.split(batch)
         mapped = map_batch(split.items, spec, split.raw_hashes)
-        _commit_slice_batch(engine, table, key, done, len(batch), target, load, mapped, split.skipped, lease)
+        try:
+            _commit_slice_batch(
+                engine, table, key, done, len(batch), target, load, mapped, split.skipped, lease
+            )
+        except ChunkTakenOver:
+            bound.info("slice.taken_over", records=done)
+            return None
         done += len(batch)
         bound.info("slice.batch", records=done)
-    return done
+    with engine.begin() as conn:
+        marked = conn.execute(
+            sa.update(table)
+            .where(table.c.run_id == run_id, table.c["index"] == index, table.c.records == done)
+            .where(table.c.status != "done")
+            .values(status="done", updated_at=utcnow())
+        ).rowcount
+    return done if marked == 1 else None
 
 
 @retry(

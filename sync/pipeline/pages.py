@@ -145,17 +145,10 @@ def run_page(
         done = page.records
         bound.info("page.start", resumed_from=done, records=len(fetched.records))
         items = iter(fetched.records[done:])
-        done = load_slice(engine, settings, _pages, (run_id, index), done, items, target, spec, lease)
-    with engine.begin() as conn:
-        marked = conn.execute(
-            sa.update(_pages)
-            .where(_pages.c.run_id == run_id, _pages.c["index"] == index, _pages.c.records == done)
-            .where(_pages.c.status != "done")
-            .values(status="done", updated_at=utcnow())
-        ).rowcount
-    if marked != 1:
+        loaded = load_slice(engine, settings, _pages, (run_id, index), done, items, target, spec, lease)
+    if loaded is None:
         return False
-    bound.info("page.done", records=done)
+    bound.info("page.done", records=loaded)
     return pages_left(engine, run_id) == 0
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 import structlog
 from celery import Task
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.engine import Engine
 
 from connectors import TransientSourceError
 from models import ensure_schema
@@ -75,3 +76,25 @@ class RunTask(Task):
                 )
             except sa.exc.SQLAlchemyError as db_exc:
                 log.error("task.fail_run_failed", run_id=run_id, error=type(db_exc).__name__)
+
+
+class SliceTask(RunTask):
+    """A task that loads one slice (a chunk, a page) of a fanned-out run, sent with `run_id`
+    and `index`: when it gives up, it fails its slice, and the slice its run (`fail_slice`).
+    """
+
+    def run_of(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> str | None:
+        return None  # the slice fails its run itself, below
+
+    def fail_slice(self, engine: Engine, run_id: str, index: int, error: str) -> None:
+        """Mark slice `index` of `run_id` failed with `error`, and its run with it."""
+        raise NotImplementedError
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+        params = dict(zip(("run_id", "index"), args, strict=False)) | kwargs
+        if "run_id" in params and "index" in params:
+            engine = ensure_schema(get_settings().database_url)
+            self.fail_slice(engine, params["run_id"], int(params["index"]), one_line(exc))

@@ -7,13 +7,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from celery import shared_task
+from sqlalchemy.engine import Engine
 
 from connectors import FatalSourceError
 from models import SyncRun, ensure_schema
 from sync.jobs import FanOut, queue_csv, record_unusable_csv, run_csv, run_csv_chunk
 from sync.pipeline import StreamBusy, fail_chunk, set_task
 from sync.settings import Settings, get_settings
-from sync.tasks._base import RunTask, one_line, run_id_for
+from sync.tasks._base import RunTask, SliceTask, run_id_for
 
 
 class CsvImportTask(RunTask):
@@ -21,20 +22,9 @@ class CsvImportTask(RunTask):
         return str(kwargs.get("run_id") or run_id_for(task_id))
 
 
-class CsvChunkTask(RunTask):
-    def run_of(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> str | None:
-        return None  # the chunk fails its run itself, below
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
-    ) -> None:
-        super().on_failure(exc, task_id, args, kwargs, einfo)
-        params = dict(zip(("run_id", "index"), args, strict=False)) | kwargs
-        if "run_id" in params and "index" in params:
-            settings = get_settings()
-            fail_chunk(
-                ensure_schema(settings.database_url), params["run_id"], int(params["index"]), one_line(exc)
-            )
+class CsvChunkTask(SliceTask):
+    def fail_slice(self, engine: Engine, run_id: str, index: int, error: str) -> None:
+        fail_chunk(engine, run_id, index, error)
 
 
 @shared_task(name="sync.csv.import", base=CsvImportTask, bind=True)

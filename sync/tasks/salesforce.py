@@ -6,14 +6,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import shared_task
+from sqlalchemy.engine import Engine
 
 from connectors import TransientSourceError
 from connectors.salesforce import is_transient
-from models import ensure_schema
 from sync.jobs import BulkFanOut, fan_out_salesforce, load_salesforce_page
 from sync.pipeline import PagePlan, RunFailedError, StreamBusy, fail_page
 from sync.settings import get_settings
-from sync.tasks._base import RunTask, one_line
+from sync.tasks._base import RunTask, SliceTask
 
 T = TypeVar("T")
 
@@ -77,20 +77,9 @@ def sync_salesforce_orders(
     return _sync(self, "orders", full, trigger, run_id)
 
 
-class SalesforcePageTask(RunTask):
-    def run_of(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> str | None:
-        return None  # the page fails its run itself, below
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
-    ) -> None:
-        super().on_failure(exc, task_id, args, kwargs, einfo)
-        params = dict(zip(("run_id", "index"), args, strict=False)) | kwargs
-        if "run_id" in params and "index" in params:
-            settings = get_settings()
-            fail_page(
-                ensure_schema(settings.database_url), params["run_id"], int(params["index"]), one_line(exc)
-            )
+class SalesforcePageTask(SliceTask):
+    def fail_slice(self, engine: Engine, run_id: str, index: int, error: str) -> None:
+        fail_page(engine, run_id, index, error)
 
 
 @shared_task(name="sync.salesforce.page", base=SalesforcePageTask, bind=True)
