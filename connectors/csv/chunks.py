@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.base import ReadError, SourceRecord, StreamContext
+from connectors.base import ReadError, SourceRecord, SourceWarning, StreamContext
 from connectors.csv.reader import CsvFile
 from connectors.csv.stream import CsvStream
 
@@ -85,7 +85,7 @@ class CsvRangeStream(CsvStream):
         super().__init__(path, *args, **kwargs)
         self.span = span
 
-    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         # Decoded line by line like the whole file (a stray cp1252 row reads the same in a
         # chunk); the header's own warnings belong to the chunk that starts the file.
         rows = self.file.read_range(self.span.start, self.span.end, self.span.first_line)

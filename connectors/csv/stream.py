@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import ReadError, ReadWarning, SourceRecord, Stream, StreamContext
+from connectors.base import ReadError, ReadWarning, SourceRecord, SourceWarning, Stream, StreamContext
 from connectors.csv.reader import STDIN, CsvFile, CsvRow
 
 
@@ -59,17 +59,22 @@ class CsvStream(Stream):
             *self.file_warnings,
         ]
 
-    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError]:
+    def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         return self._records_from(self.file.read(), header_warnings=True)
 
     def _records_from(
         self, rows: Iterator[CsvRow], *, header_warnings: bool
-    ) -> Iterator[SourceRecord | ReadError]:
+    ) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         layout = self.file.layout
         header = layout.header
         width = len(header)
         named = all(header)  # every column has a name: a row's fields are its cells zipped on
-        pending = self.header_warnings() if header_warnings else []
+        if header_warnings:
+            # Items of their own, not notes on the first record: a re-run skips that record
+            # as unchanged, and would drop them with it. A resume counts them among the items
+            # it had committed, so they are said once per run all the same.
+            for warning in self.header_warnings():
+                yield SourceWarning(warning.reason, warning.message, position=warning.position)
         for row in rows:
             cells = row.cells
             if cells is None:
@@ -87,9 +92,6 @@ class CsvStream(Stream):
                 )
                 continue
             warnings = [ReadWarning(reason, message) for reason, message in row.notes]
-            if pending:
-                # Said once per run, on its first record, so a resume does not say it again.
-                warnings, pending = pending + warnings, []
             if named and "\x1f'" not in "\x1f" + "\x1f".join(cells):
                 # No cell starts with an apostrophe: the C zip, not a call per cell.
                 fields = dict(zip(header, cells, strict=True))
