@@ -53,7 +53,9 @@ def test_a_re_import_of_the_same_file_reports_its_header_warning_again(db_url: s
     assert _said(db_url, again) == ONCE
 
 
-def test_a_fanned_out_re_import_reports_it_once_from_the_first_chunk(pg_only_url: str, tmp_path: Path) -> None:
+def test_a_fanned_out_re_import_reports_it_once_from_the_first_chunk(
+    pg_only_url: str, tmp_path: Path
+) -> None:
     url, path = pg_only_url, _file(tmp_path)
     settings = settings_for(url, batch_size=10, csv_fanout_min_bytes=1, csv_chunk_bytes=1024)
     for expected in ("created", "unchanged"):
