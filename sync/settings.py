@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     # CSV files at least this large are cut into chunks of about `csv_chunk_bytes`, one task each.
     csv_fanout_min_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     csv_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    # `user:password` for Flower's UI and API; `celery -A sync flower` refuses to start without.
+    # `user:password` for Flower's UI and API (several joined by commas, as Flower reads them);
+    # `celery -A sync flower` refuses to start without.
     flower_basic_auth: SecretStr | None = None
     # beat_schedule.py: incremental syncs this often; full syncs nightly at this UTC time.
     beat_incremental_every_seconds: int = Field(default=15 * 60, ge=1)
@@ -167,6 +168,31 @@ class Settings(BaseSettings):
                 "or sqlite:///PATH"
             )
         return f"{driver}://{rest}"
+
+    @field_validator("flower_basic_auth", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        # `FLOWER_BASIC_AUTH=` in a `.env` means "not given": Flower then refuses to start.
+        return None if value == "" else value
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _flower_logins(cls, value: SecretStr | None) -> SecretStr | None:
+        """Each comma-separated login is `user:password`, neither part empty.
+
+        Flower compares what a browser sends (always `user:password`) with each login whole,
+        so `user` alone would lock everyone out and `user:` let anyone in without a password.
+        The value is never echoed: it holds the passwords.
+        """
+        if value is None:
+            return None
+        for login in value.get_secret_value().split(","):
+            user, colon, password = login.partition(":")
+            if not (user.strip() and colon and password):
+                raise ValueError(
+                    "expected user:password (several joined by commas), each with a user and a password"
+                )
+        return value
 
     @property
     def introspection_enabled(self) -> bool:
@@ -241,7 +267,7 @@ def describe_settings_error(exc: ValidationError | SettingsError) -> str:
     name = _env_name(exc.title, fields[0] if fields else "")
     given = error.get("input")
     # URLs, keys and tokens are never echoed: a database URL carries its password.
-    secret = any(word in name for word in ("URL", "KEY", "SECRET", "TOKEN", "PASSWORD"))
+    secret = any(word in name for word in ("URL", "KEY", "SECRET", "TOKEN", "PASSWORD", "AUTH"))
     short = isinstance(given, str | int | float) and len(str(given)) <= 60
     shown = f" ({given!r})" if short and not secret else ""
     message = error["msg"].removeprefix("Value error, ")

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from models import SyncRun, get_engine
 from sync.cli import app
+from sync.settings import Settings, describe_settings_error
 
 BAD_SETTINGS = [
     ("BATCH_SIZE", "abc", "BATCH_SIZE"),
@@ -21,6 +23,7 @@ BAD_SETTINGS = [
     ("ACCESS_TOKEN_TTL_SECONDS", "2", "ACCESS_TOKEN_TTL_SECONDS"),
     ("SOURCE_PRIORITY", "{bad", "SOURCE_PRIORITY"),
     ("DATABASE_URL", "mysql://root@127.0.0.1/shop", "postgresql"),
+    ("FLOWER_BASIC_AUTH", "operator", "FLOWER_BASIC_AUTH"),
 ]
 
 
@@ -174,3 +177,27 @@ def test_a_bad_setting_is_one_line_from_a_fresh_process_too(tmp_path: Path, comm
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "BATCH_SIZE" in lines[0] and "expected" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize(
+    "value", ["operator", "operator:", ":hunter2-pw", "alice:hunter2-pw,bob", "alice:hunter2-pw,bob:", " :pw"]
+)
+def test_flower_logins_without_a_user_or_a_password_are_refused_without_echoing_them(value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(flower_basic_auth=value)
+    said = describe_settings_error(caught.value)
+    assert said == (
+        "FLOWER_BASIC_AUTH is not valid: expected user:password (several joined by commas), "
+        "each with a user and a password"
+    )
+
+
+@pytest.mark.parametrize("value", ["operator:pw", "alice:pw,bob:other", "carol:pass:with:colons"])
+def test_flower_logins_as_flower_reads_them_are_accepted(value: str) -> None:
+    given = Settings(flower_basic_auth=value).flower_basic_auth
+    assert given is not None and given.get_secret_value() == value
+
+
+def test_an_empty_flower_login_is_no_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "")
+    assert Settings().flower_basic_auth is None

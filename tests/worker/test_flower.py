@@ -104,6 +104,22 @@ def test_flower_refuses_to_start_without_basic_auth(processes: Processes) -> Non
     ]
 
 
+def test_flower_refuses_a_login_without_a_password_in_one_line(processes: Processes) -> None:
+    done = subprocess.run(
+        [str(CELERY), "-A", "sync", "flower", "--port=0"],
+        env=processes.env(flower_basic_auth="operator:a-long-test-password,auditor"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: FLOWER_BASIC_AUTH is not valid: expected user:password (several joined by commas), "
+        "each with a user and a password"
+    ]
+
+
 # Every page and API route Flower 2.2 serves, /metrics and /healthcheck included.
 _FLOWER_PATHS = [
     "/",
