@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 REDACTED = "[redacted]"
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# A directory or file name as people and installers write them: a word, maybe capitalised,
+# maybe with digits, `-` or `_` (`site-packages`, `Users`, `python3`, `2026-11-30`), shorter
+# than a token. A random base64 token cut at its `/`s is not: its parts mix cases, or hold `+`.
+_PATH_PART = re.compile(r"[A-Z]?[a-z0-9_\-]{0,38}")
+
+
+def _unless_a_path(match: re.Match[str]) -> str:
+    """Redact a long run of token characters, unless it is a path: words between slashes.
+
+    `/` is a base64 character, so `/home/ops/customer-sync/venv/lib/python3` (the part of a
+    traceback's `python3.11/…` path before the dot) is one long run; its parts are words.
+    """
+    run = match.group(0)
+    if "/" in run and all(_PATH_PART.fullmatch(part) for part in run.split("/")):
+        return run
+    return REDACTED
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # A Salesforce session id: the 15/18-character org id, "!", then the secret part.
     (re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]+"), REDACTED),
     # A JWT (header.payload.signature, base64url).
@@ -25,8 +44,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{REDACTED}",
     ),
-    # Anything else long and random-looking (refresh tokens are 40 hex; run and request ids, 32, stay).
-    (re.compile(r"\b[A-Za-z0-9+/_\-]{40,}={0,2}"), REDACTED),
+    # Anything else long and random-looking (refresh tokens are 40 hex; run and request ids, 32,
+    # stay), file paths excepted.
+    (re.compile(r"\b[A-Za-z0-9+/_\-]{40,}={0,2}"), _unless_a_path),
 )
 
 
