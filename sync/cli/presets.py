@@ -26,7 +26,13 @@ def presets_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(layouts)
         return
-    table = Table("preset", "file", "headers", "source id", "stamp", title="presets")
+    # A name is what the next command is typed with: never cut, whatever the terminal's width.
+    # The other columns wrap, long words folded rather than cut off with an ellipsis.
+    widest = max(len(layout["name"]) for layout in layouts)
+    table = Table(title="presets")
+    table.add_column("preset", no_wrap=True, min_width=widest)
+    for heading in ("file", "headers", "source id", "stamp"):
+        table.add_column(heading, overflow="fold")
     for layout in layouts:
         source_id = _columns(layout["id"]) if layout["id"] else "derived from e-mail/phone"
         table.add_row(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sync.cli import app
@@ -23,6 +24,17 @@ def test_presets_list_names_every_preset_with_its_file_and_key() -> None:
         assert name in result.output
     assert "Google Contacts export (Google CSV)" in result.output
     assert "Klaviyo ID" in result.output
+
+
+@pytest.mark.parametrize("width", ["80", "40"])
+def test_presets_list_never_cuts_a_name_on_a_narrow_terminal(width: str) -> None:
+    result = CliRunner().invoke(app, ["presets", "list"], env={"COLUMNS": width})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= int(width) for line in lines)
+    # Each name whole, in the first column: what `presets show NAME` is typed with.
+    names = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    assert [n for n in names if n] == list(PRESETS)
 
 
 def test_presets_list_json_gives_each_presets_whole_mapping() -> None:
