@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     # The worker (sync/celery.py). The broker and result backend default to REDIS_URL.
     celery_result_backend: str | None = None
     celery_queue: str = Field(default="customer-sync", min_length=1)
-    # Prepended to every Redis key (broker, results, beat), so apps can share one Redis.
+    # Prepended to every Redis key (broker, results, beat, webhook windows), so apps can share
+    # one Redis; a `:` is added to one that ends in a letter or digit (`cs` -> `cs:`).
     celery_key_prefix: str = ""
     # Redis hands an unacknowledged task to another worker after this long: every time limit,
     # countdown and back-off below must stay under it (checked below).
@@ -168,6 +169,18 @@ class Settings(BaseSettings):
                 "or sqlite:///PATH"
             )
         return f"{driver}://{rest}"
+
+    @field_validator("celery_key_prefix")
+    @classmethod
+    def _separated_prefix(cls, value: str) -> str:
+        """The prefix ends in a separator, so every key reads `PREFIX:name`.
+
+        kombu, the result backend, redbeat and the webhook windows each glue the prefix to
+        names of their own (`_kombu.binding.…`, `redbeat…`, `webhook:…`): `cs` gave
+        `cs_kombu.binding.…` beside `csredbeat…`. A prefix ending in `:`, `-`, `_`, `.` or
+        `/` is kept as written.
+        """
+        return f"{value}:" if value and value[-1].isalnum() else value
 
     @field_validator("flower_basic_auth", mode="before")
     @classmethod
