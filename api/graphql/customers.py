@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from api.graphql.loaders import points_earned_column
 from api.graphql.relay import PageArgs, select_page
 from api.graphql.scope import Scope
 from models import Customer
@@ -71,26 +72,41 @@ def phone_contains(term: str, default_region: str) -> sa.ColumnElement[bool]:
     return phone.ilike(f"%{digits}%")
 
 
+def _customer_columns(with_points: bool) -> list[Any]:
+    return [_customer, points_earned_column()] if with_points else [_customer]
+
+
 def list_consumers(
-    conn: sa.Connection, scope: Scope, filters: ConsumerFilter, page: PageArgs, with_count: bool = True
+    conn: sa.Connection,
+    scope: Scope,
+    filters: ConsumerFilter,
+    page: PageArgs,
+    with_count: bool = True,
+    with_points: bool = False,
 ) -> tuple[list[sa.Row[Any]], int, int]:
     """`(rows, count, start)` of one page of the customers this viewer may see, by pk.
 
-    Without `with_count` the total is not counted when the page does not need it (see `select_page`).
+    Without `with_count` the total is not counted when the page does not need it (see
+    `select_page`); `with_points` adds each row's `points_earned` (see `points_earned_column`).
     """
     where = filters.conditions(scope)
     return select_page(
         conn,
-        sa.select(_customer).where(*where).order_by(_customer.c.pk),
+        sa.select(*_customer_columns(with_points)).where(*where).order_by(_customer.c.pk),
         sa.select(sa.func.count()).select_from(_customer).where(*where),
         page,
         with_count=with_count,
     )
 
 
-def get_consumer(conn: sa.Connection, scope: Scope, pk: int) -> sa.Row[Any] | None:
-    """The customer, or None when it does not exist or this viewer may not see it (alike)."""
-    return conn.execute(sa.select(_customer).where(_customer.c.pk == pk, scope.customers())).first()
+def get_consumer(conn: sa.Connection, scope: Scope, pk: int, with_points: bool = False) -> sa.Row[Any] | None:
+    """The customer, or None when it does not exist or this viewer may not see it (alike).
+
+    `with_points` adds its `points_earned` (see `points_earned_column`).
+    """
+    return conn.execute(
+        sa.select(*_customer_columns(with_points)).where(_customer.c.pk == pk, scope.customers())
+    ).first()
 
 
 def find_customer_pk(

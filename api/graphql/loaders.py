@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
-from api.graphql.relay import PageArgs, select_page
+from api.graphql.relay import PageArgs, head_window, page_of_head, select_page
 from api.graphql.scope import Scope
 from models import Customer, PointsLedger, Redemption
 
@@ -52,6 +52,20 @@ def points_earned(conn: sa.Connection, pks: Sequence[int]) -> dict[int, int]:
         .group_by(_ledger.c.customer_pk)
     )
     return {int(pk): int(total) for pk, total in rows}
+
+
+def points_earned_column() -> sa.Label[int]:
+    """`points_earned` of each `customer` row of a statement, as `points_earned` counts them.
+
+    A correlated subquery (`ix_points_ledger_customer`), evaluated for the rows returned only:
+    a page of customers gets its points in its own statement instead of a second trip.
+    """
+    earned = (
+        sa.select(sa.func.coalesce(sa.func.sum(_ledger.c.delta), 0))
+        .where(_ledger.c.customer_pk == _customer.c.pk, _ledger.c.delta > 0)
+        .scalar_subquery()
+    )
+    return earned.label("points_earned")
 
 
 def customers_by_pk(
@@ -128,15 +142,79 @@ def redemption_pages(
 
 
 _Group = tuple[str | None, PageArgs, bool]
+_NEWEST_FIRST = (_redemption.c.created_at.desc(), _redemption.c.pk.desc())
 
 
-def _redemption_groups(
-    conn: sa.Connection, scope: Scope, groups: dict[_Group, list[int]]
-) -> dict[_Group, dict[int, RowPage]]:
-    return {
-        (kind, page, with_count): redemption_pages(conn, scope, sorted(set(pks)), kind, page, with_count)
-        for (kind, page, with_count), pks in groups.items()
-    }
+def _heads(
+    conn: sa.Connection, scope: Scope, wanted: Sequence[tuple[int, str | None, int, int]]
+) -> list[list[sa.Row[Any]]]:
+    """For each `(customer pk, kind, start, end)`: the `end - start + 1` rows at `start`, newest first.
+
+    On PostgreSQL one statement (`UNION ALL` of the pages, each its own index scan), so a
+    consumer's three connections are one round trip; elsewhere one statement each (SQLite does
+    not take a page with ORDER BY/LIMIT inside a compound select).
+    """
+
+    def one(part: int, pk: int, kind: str | None, start: int, end: int) -> sa.Select[Any]:
+        where = [_redemption.c.customer_pk == pk, scope.redemptions()]
+        if kind is not None:
+            where.append(_redemption.c.kind == kind)
+        return (
+            sa.select(_redemption, sa.literal(part).label("part"))
+            .where(*where)
+            .order_by(*_NEWEST_FIRST)
+            .offset(start)
+            .limit(end - start + 1)
+        )
+
+    pages: list[list[sa.Row[Any]]] = [[] for _ in wanted]
+    members = [one(part, *head) for part, head in enumerate(wanted)]
+    if len(members) > 1 and conn.dialect.name == "postgresql":
+        # Pages are told apart by `part`; the outer ORDER BY keeps each page's own order.
+        folded = sa.union_all(*members).order_by(
+            sa.literal_column("part"), sa.literal_column("created_at").desc(), sa.literal_column("pk").desc()
+        )
+        for row in conn.execute(folded):
+            pages[row.part].append(row)
+        return pages
+    return [list(conn.execute(member).all()) for member in members]
+
+
+def redemption_page_set(
+    conn: sa.Connection, scope: Scope, keys: Sequence[RedemptionPageKey]
+) -> dict[RedemptionPageKey, RowPage]:
+    """The page of every key, in as few statements as the keys allow.
+
+    A page of one customer read from its start without its count (`relay.head_window`: what a
+    consumer's connections ask for unless they select `count` or `last`) is folded with the
+    others like it into one statement; the rest go by (kind, page) group through
+    `redemption_pages`, a list of customers in two statements per group.
+    """
+    found: dict[RedemptionPageKey, RowPage] = {}
+    heads: list[tuple[RedemptionPageKey, int, int]] = []
+    groups: dict[_Group, list[int]] = defaultdict(list)
+    pks_per_group: dict[_Group, set[int]] = defaultdict(set)
+    for key in keys:
+        pks_per_group[(key.kind, key.page, key.with_count)].add(key.customer_pk)
+    for key in dict.fromkeys(keys):
+        group = (key.kind, key.page, key.with_count)
+        window = head_window(key.page, key.with_count)
+        if window is not None and len(pks_per_group[group]) == 1:
+            heads.append((key, *window))
+        else:
+            groups[group].append(key.customer_pk)
+    read = _heads(conn, scope, [(key.customer_pk, key.kind, start, end) for key, start, end in heads])
+    for (key, start, end), rows in zip(heads, read, strict=True):
+        page = page_of_head(rows, start, end)
+        if page is None:  # past the last row: only a count can place it
+            groups[(key.kind, key.page, key.with_count)].append(key.customer_pk)
+        else:
+            found[key] = RowPage(rows=page[0], count=page[1], start=page[2])
+    for (kind, page_args, with_count), pks in groups.items():
+        by_pk = redemption_pages(conn, scope, sorted(set(pks)), kind, page_args, with_count)
+        for pk, result in by_pk.items():
+            found[RedemptionPageKey(pk, kind, page_args, with_count)] = result
+    return found
 
 
 class Loaders:
@@ -157,14 +235,6 @@ class Loaders:
         return [rows.get(pk) for pk in pks]
 
     async def _load_redemptions(self, keys: list[RedemptionPageKey]) -> list[RowPage]:
-        groups: dict[_Group, list[int]] = defaultdict(list)
-        for key in keys:
-            groups[(key.kind, key.page, key.with_count)].append(key.customer_pk)
-        # Every group in one trip to a worker thread (a consumer's three connections are three groups).
-        found = await self._context.read(_redemption_groups, await self._context.scope(), groups)
-        pages = {
-            RedemptionPageKey(pk, kind, page, with_count): result
-            for (kind, page, with_count), by_pk in found.items()
-            for pk, result in by_pk.items()
-        }
-        return [pages[key] for key in keys]
+        # Every page in one trip to a worker thread (a consumer's three connections: one statement).
+        found = await self._context.read(redemption_page_set, await self._context.scope(), keys)
+        return [found[key] for key in keys]

@@ -13,18 +13,20 @@ from api.graphql.customers import (
     ConsumerFilter,
     blank_to_none,
     find_customer_pk,
-    get_consumer,
     list_consumers,
 )
 from api.graphql.orders import OrderFilter, list_orders
 from api.graphql.promotions import available_promotions
+from api.graphql.read_ahead import consumer_with_nested, redemption_keys
 from api.graphql.relay import (
     Connection,
     PageArgs,
     build_connection,
+    fields_named,
     from_global_id,
     optional_global_id,
     selects,
+    selects_node_field,
     to_global_id,
 )
 from api.graphql.types import Ctx, IUserNode, OrderNode, PageArg, PromotionNode, StoreNode
@@ -74,16 +76,29 @@ class Query:
             email_icontains=blank_to_none(email_icontains),
             phone_region=info.context.settings.default_phone_region,
         )
+        # Their points come in the page's own statement, not in a second trip.
+        with_points = selects_node_field(info, "pointsEarned")
         rows, count, start = await info.context.read_scoped(
-            list_consumers, filters, page, selects(info, "count")
+            list_consumers, filters, page, selects(info, "count"), with_points
         )
+        if with_points:
+            info.context.loaders.points_earned.prime_many({r.pk: int(r.points_earned) for r in rows})
         return build_connection([IUserNode.from_row(r) for r in rows], count, start)
 
     @strawberry.field(description="One customer by global id; null when missing or not yours.")
     async def consumer(self, info: Ctx, id: strawberry.ID) -> IUserNode | None:
         pk = await _arguments(info, lambda: from_global_id(id, "IUserNode", "id"))
-        row = await info.context.read_scoped(get_consumer, pk)
-        return IUserNode.from_row(row) if row is not None else None
+        # Its points and redemption pages are read with it (one trip), then handed to the loaders
+        # its fields ask.
+        with_points = any(fields_named(f.selections, "pointsEarned") for f in info.selected_fields)
+        keys = redemption_keys(info.selected_fields, pk)
+        row, pages = await info.context.read_scoped(consumer_with_nested, pk, with_points, keys)
+        if row is None:
+            return None
+        if with_points:
+            info.context.loaders.points_earned.prime(pk, int(row.points_earned))
+        info.context.loaders.redemptions.prime_many(pages)
+        return IUserNode.from_row(row)
 
     @strawberry.field(description="Promotions available now to one customer (a consumer: itself).")
     async def consumer_available_promotions(

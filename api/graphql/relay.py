@@ -162,17 +162,59 @@ class Connection(Generic[NodeT]):
 
 def selects(info: Info[Any, Any], name: str) -> bool:
     """Whether the query asks the current field for `name` (directly or through fragments)."""
+    return any(fields_named(field.selections, name) for field in info.selected_fields)
 
-    def walk(selections: list[Selection]) -> bool:
-        for selection in selections:
-            if isinstance(selection, SelectedField):
-                if selection.name == name:
-                    return True
-            elif walk(selection.selections):
-                return True
-        return False
 
-    return any(walk(field.selections) for field in info.selected_fields)
+def fields_named(selections: Sequence[Selection], name: str) -> list[SelectedField]:
+    """The fields called `name` among `selections`, fragments included (not inside other fields)."""
+    found: list[SelectedField] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == name:
+                found.append(selection)
+        else:
+            found.extend(fields_named(selection.selections, name))
+    return found
+
+
+def selects_node_field(info: Info[Any, Any], name: str) -> bool:
+    """Whether the current connection field's `edges { node { ... } }` asks for `name`."""
+    return any(
+        fields_named(node.selections, name)
+        for field in info.selected_fields
+        for edge in fields_named(field.selections, "edges")
+        for node in fields_named(edge.selections, "node")
+    )
+
+
+def head_window(page: PageArgs, with_count: bool) -> tuple[int, int] | None:
+    """The `[start, end)` of a page that can be read from its start without counting, else None.
+
+    That is a `first` page (`after`/`offset`/`before` allowed) whose `count` is not selected;
+    read `end - start + 1` rows at `start` and give them to `page_of_head`.
+    """
+    if with_count or page.last is not None or page.first is None:
+        return None
+    start = page.lower
+    end = start + page.first if page.before is None else min(page.before, start + page.first)
+    return (start, end) if end > start else None
+
+
+def page_of_head(
+    found: Sequence[sa.Row[Any]], start: int, end: int
+) -> tuple[list[sa.Row[Any]], int, int] | None:
+    """`(rows, count, start)` from the rows read for `head_window`, or None when only a count can tell.
+
+    The count is the smallest total consistent with the page (one more row than the page, if
+    there was one): never shown, only used for the page info. No row at start 0 means no match
+    at all (a count of 0); no row past the start needs the count to place the page.
+    """
+    if found:
+        more = len(found) > end - start
+        return list(found[: end - start]), start + min(len(found), end - start) + more, start
+    if start == 0:
+        return [], 0, 0
+    return None
 
 
 def select_page(
@@ -188,17 +230,14 @@ def select_page(
     Counting visits every match (a filter matching half a million customers reads half a
     million index entries), so without `with_count` (the query did not select `count`) a page
     that can be found from its start is read with one row more, which is all `hasNextPage`
-    needs, and the count returned is the smallest total consistent with that page: never shown,
-    only used for the page info. `last`, or a page past the end, still counts.
+    needs (see `head_window`, `page_of_head`). `last`, or a page past the end, still counts.
     """
-    if not with_count and page.last is None and page.first is not None:
-        start = page.lower
-        end = start + page.first if page.before is None else min(page.before, start + page.first)
-        if end > start:
-            found = conn.execute(rows.offset(start).limit(end - start + 1)).all()
-            if found:
-                more = len(found) > end - start
-                return list(found[: end - start]), start + min(len(found), end - start) + more, start
+    window = head_window(page, with_count)
+    if window is not None:
+        start, end = window
+        found = page_of_head(conn.execute(rows.offset(start).limit(end - start + 1)).all(), start, end)
+        if found is not None:
+            return found
     total = int(conn.execute(count).scalar_one())
     start, end = page.window(total)
     if end <= start:
