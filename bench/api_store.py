@@ -10,13 +10,37 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 import models
+from bench.exports import EMAIL_DOMAINS, EMAIL_FAMILY, EMAIL_GIVEN, EMAIL_UNNUMBERED
 from models import get_engine
 from models.db import current_revision, head_revision
 
 # Bump when the generated data changes shape: the fingerprint then names a new store.
-GENERATOR_VERSION = 1
+# (Version 2: varied e-mails; `uniform_emails` still builds, and finds, the version-1 store.)
+GENERATOR_VERSION = 2
 PREFIX = "cs_bench_api_"
 ADMIN_LOYALTY_ID = "BENCHADMIN"
+
+
+def _array(values: list[str]) -> str:
+    return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+# bench.exports.email(i) in SQL (`i` a bigint): set-wise, so a million addresses take seconds.
+EMAIL_SQL = (
+    f"CASE i / {len(EMAIL_GIVEN) * len(EMAIL_FAMILY)} % 4"
+    f" WHEN 0 THEN ({_array(EMAIL_GIVEN)})[1 + i % {len(EMAIL_GIVEN)}] || '.'"
+    f" || ({_array(EMAIL_FAMILY)})[1 + i / {len(EMAIL_GIVEN)} % {len(EMAIL_FAMILY)}]"
+    f" WHEN 1 THEN ({_array(EMAIL_GIVEN)})[1 + i % {len(EMAIL_GIVEN)}]"
+    f" || ({_array(EMAIL_FAMILY)})[1 + i / {len(EMAIL_GIVEN)} % {len(EMAIL_FAMILY)}]"
+    f" WHEN 2 THEN ({_array(EMAIL_GIVEN)})[1 + i % {len(EMAIL_GIVEN)}] || '_'"
+    f" || ({_array(EMAIL_FAMILY)})[1 + i / {len(EMAIL_GIVEN)} % {len(EMAIL_FAMILY)}]"
+    f" ELSE ({_array(EMAIL_FAMILY)})[1 + i / {len(EMAIL_GIVEN)} % {len(EMAIL_FAMILY)}] || '.'"
+    f" || ({_array(EMAIL_GIVEN)})[1 + i % {len(EMAIL_GIVEN)}] END"
+    f" || CASE WHEN i >= {EMAIL_UNNUMBERED} THEN (i / {EMAIL_UNNUMBERED})::text ELSE '' END"
+    f" || '@' || ({_array(EMAIL_DOMAINS)})[1 + i / 7 % {len(EMAIL_DOMAINS)}]"
+)
+# The addresses of generator version 1, kept to measure the worst case (bench/README.md).
+UNIFORM_EMAIL_SQL = "'person' || i || '@example.com'"
 
 # The people of bench/exports.customer_rows, as the import stores them: the same e-mails, the
 # phones of that file in E.164, so the same search terms find the same customers.
@@ -25,7 +49,7 @@ INSERT INTO customer (loyalty_id, email, firstname, lastname, phone_number, birt
     city, street, zip_code, user_type, num_of_order_discounts_allowed, entity_source, entity_source_id,
     active, staff, admin, archived, verified, extra_info, created_at, updated_at)
 SELECT 'LB' || lpad(i::text, 10, '0'),
-    'person' || i || '@example.com',
+    {email},
     (ARRAY['Ada','Bob','Chloé','Dmitri','Eve','Fatima','Günter','Hana','Ivan','José','Kai','Lena'])[1 + i % 12],
     (ARRAY['Lovelace','Smith','Müller','O''Brien','García','Nguyen','Kowalski','Rossi','Tanaka'])[1 + (i / 12) % 9],
     CASE i % 3
@@ -80,14 +104,19 @@ class ApiStore:
     seconds: float
 
 
-def fingerprint(customers: int, orders_per_customer: int) -> str:
+def _customers(uniform_emails: bool) -> str:
+    return _CUSTOMERS.replace("{email}", UNIFORM_EMAIL_SQL if uniform_emails else EMAIL_SQL)
+
+
+def fingerprint(customers: int, orders_per_customer: int, uniform_emails: bool = False) -> str:
     """What the store holds: the generator and the sizes (the schema is brought to head on reuse)."""
     text = "\n".join(
         (
-            str(GENERATOR_VERSION),
+            # The uniform addresses hash as version 1 did: a store built then is still found.
+            "1" if uniform_emails else str(GENERATOR_VERSION),
             str(customers),
             str(orders_per_customer),
-            _CUSTOMERS,
+            _customers(uniform_emails),
             _ORDERS,
             _LEDGER,
             _REDEMPTIONS,
@@ -96,8 +125,13 @@ def fingerprint(customers: int, orders_per_customer: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def database_name(customers: int, orders_per_customer: int, prefix: str = PREFIX) -> str:
-    return f"{prefix}{customers}_{orders_per_customer}_{fingerprint(customers, orders_per_customer)}"
+def database_name(
+    customers: int, orders_per_customer: int, prefix: str = PREFIX, uniform_emails: bool = False
+) -> str:
+    return (
+        f"{prefix}{customers}_{orders_per_customer}_"
+        f"{fingerprint(customers, orders_per_customer, uniform_emails)}"
+    )
 
 
 def _exists(admin: sa.Engine, name: str) -> bool:
@@ -120,7 +154,9 @@ def _secondary_indexes(conn: sa.Connection) -> list[tuple[str, str]]:
     return [(r.indexname, r.indexdef) for r in rows]
 
 
-def _fill(url: str, customers: int, orders_per_customer: int, say: Callable[[str], None]) -> None:
+def _fill(
+    url: str, customers: int, orders_per_customer: int, uniform_emails: bool, say: Callable[[str], None]
+) -> None:
     """Generate every row set-wise, with the secondary indexes built once at the end (as a bulk load does)."""
     engine = get_engine(url)
     with engine.begin() as conn:
@@ -135,7 +171,7 @@ def _fill(url: str, customers: int, orders_per_customer: int, say: Callable[[str
         for name, _definition in indexes:
             run(sa.text(f'DROP INDEX "{name}"'))
         steps = (
-            ("customers", _CUSTOMERS, {"n": customers}),
+            ("customers", _customers(uniform_emails), {"n": customers}),
             ("stores and order types", _STORES, {}),
             ("", _ORDER_TYPES, {}),
             ("orders", _ORDERS, {"k": orders_per_customer}),
@@ -176,15 +212,17 @@ def api_store(
     keep: bool = True,
     prefix: str = PREFIX,
     progress: Callable[[str], None] | None = None,
+    uniform_emails: bool = False,
 ) -> ApiStore:
     """The store of this size: reused when a previous run left it (and migrated to head), else built.
 
     Built under a temporary name and renamed when complete, so an interrupted build is never
     mistaken for a store; a lock keeps two runs from building the same one at once. `keep=False`
-    builds a throw-away store under a name of its own (`drop_store` removes it).
+    builds a throw-away store under a name of its own (`drop_store` removes it). `uniform_emails`:
+    every address `person<i>@example.com`, the search's worst case (bench/README.md).
     """
     say = progress or (lambda _msg: None)
-    name = database_name(customers, orders_per_customer, prefix)
+    name = database_name(customers, orders_per_customer, prefix, uniform_emails)
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     started = time.perf_counter()
     built = False
@@ -205,7 +243,7 @@ def api_store(
                     )
                     try:
                         models.upgrade(url)
-                        _fill(url, customers, orders_per_customer, say)
+                        _fill(url, customers, orders_per_customer, uniform_emails, say)
                     finally:
                         get_engine(url).dispose()
                     with admin.connect() as conn:

@@ -31,6 +31,57 @@ CUSTOMER_HEADER = [
 ]  # fmt: skip
 GENDERS = ["female", "male", "", "other"]
 
+# E-mail addresses of the benchmark file (and the API bench's store): shaped like a real customer
+# base's, not `personN@example.com`, whose shared "person" put 4 of a search term's trigrams in
+# every row (bench/README.md). Local parts are a given name and a family name in one of four
+# spellings, numbered after the first 40,000 people (the number makes every address distinct);
+# the domains stay the names RFC 2606 reserves, so no generated address is anyone's mailbox.
+EMAIL_GIVEN = [
+    "james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "david", "elizabeth",
+    "william", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah", "charles", "karen",
+    "daniel", "nancy", "matthew", "lisa", "anthony", "betty", "mark", "sandra", "paul", "ashley",
+    "steven", "emily", "andrew", "donna", "kevin", "michelle", "brian", "carol", "george", "amanda",
+    "timothy", "melissa", "jose", "deborah", "ryan", "stephanie", "jacob", "rebecca", "gary", "laura",
+    "lukas", "hannah", "leon", "mia", "finn", "lena", "jonas", "lea", "felix", "anna",
+    "noah", "emma", "elias", "sofia", "luca", "marie", "maximilian", "lina", "paulo", "ana",
+    "mohammed", "fatima", "ahmed", "aisha", "omar", "layla", "yusuf", "zeynep", "mehmet", "elif",
+    "hiroshi", "yuki", "kenji", "sakura", "wei", "li", "jun", "mei", "raj", "priya",
+    "arjun", "ananya", "ivan", "olga", "dmitri", "natasha", "pierre", "camille", "giulia", "marco",
+]  # fmt: skip
+EMAIL_FAMILY = [
+    "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez",
+    "hernandez", "lopez", "gonzalez", "wilson", "anderson", "taylor", "moore", "jackson", "martin", "lee",
+    "perez", "thompson", "white", "harris", "sanchez", "clark", "ramirez", "lewis", "robinson", "walker",
+    "young", "allen", "king", "wright", "scott", "torres", "nguyen", "hill", "flores", "green",
+    "adams", "nelson", "baker", "hall", "rivera", "campbell", "mitchell", "carter", "roberts", "gomez",
+    "mueller", "schmidt", "schneider", "fischer", "weber", "meyer", "wagner", "becker", "schulz", "hoffmann",
+    "rossi", "russo", "ferrari", "esposito", "bianchi", "romano", "colombo", "ricci", "marino", "greco",
+    "dubois", "durand", "leroy", "moreau", "simon", "laurent", "lefebvre", "michel", "fontaine", "chevalier",
+    "kowalski", "nowak", "wisniewski", "novak", "horvat", "ivanov", "petrov", "sato", "suzuki", "takahashi",
+    "tanaka", "watanabe", "kim", "park", "choi", "chen", "wang", "zhang", "singh", "patel",
+]  # fmt: skip
+EMAIL_DOMAINS = [
+    "example.com", "example.com", "example.com", "example.com", "example.com",
+    "example.net", "example.net", "example.net", "example.org", "example.org",
+]  # fmt: skip
+# Each given name with each family name in each spelling before any address gets a number.
+EMAIL_UNNUMBERED = len(EMAIL_GIVEN) * len(EMAIL_FAMILY) * 4
+
+
+def email(i: int, *, uniform: bool = False) -> str:
+    """The i-th person's address: `mary.lopez12@example.net`; `uniform` gives `person<i>@example.com`.
+
+    bench/api_store.py builds the same addresses in SQL (`email_sql`); a test holds them equal.
+    """
+    if uniform:
+        return f"person{i}@example.com"
+    given = EMAIL_GIVEN[i % len(EMAIL_GIVEN)]
+    family = EMAIL_FAMILY[i // len(EMAIL_GIVEN) % len(EMAIL_FAMILY)]
+    spelling = i // (len(EMAIL_GIVEN) * len(EMAIL_FAMILY)) % 4
+    local = (f"{given}.{family}", f"{given}{family}", f"{given}_{family}", f"{family}.{given}")[spelling]
+    number = i // EMAIL_UNNUMBERED
+    return f"{local}{number or ''}@{EMAIL_DOMAINS[i // 7 % len(EMAIL_DOMAINS)]}"
+
 
 def _phone(i: int, country: str) -> str:
     # Numbers from ranges that are valid but reserved for fiction/drama where one exists.
@@ -90,10 +141,13 @@ def _unique_phone(i: int, country: str) -> str:
     return f"(212) {200 + i // 10000 % 800}-{i % 10000:04d}"
 
 
-def customer_rows(n: int, changed_every: int = 0, seed: int = 13) -> Iterator[list[str]]:
+def customer_rows(
+    n: int, changed_every: int = 0, seed: int = 13, *, uniform_emails: bool = False
+) -> Iterator[list[str]]:
     """Rows of the 11-column benchmark file; with `changed_every` k, every k-th row has moved house.
 
     Cheap to generate (no per-row Random), so a million rows take seconds, and deterministic.
+    `uniform_emails`: the addresses of earlier runs, `person<i>@example.com` (see `email`).
     """
     for i in range(n):
         city, country = CITIES[i % len(CITIES)]
@@ -101,7 +155,7 @@ def customer_rows(n: int, changed_every: int = 0, seed: int = 13) -> Iterator[li
         street = f"{1 + (i * 7 + seed) % 200} {'Hauptstraße' if i % 3 == 0 else 'High Street'}"
         yield [
             str(1_000_000 + i), FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)],
-            f"person{i}@example.com", _unique_phone(i, country),
+            email(i, uniform=uniform_emails), _unique_phone(i, country),
             f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}",
             f"{street} (moved)" if moved else street, city, f"{10000 + i % 89999}", country,
             GENDERS[i % len(GENDERS)],

@@ -7,10 +7,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from bench.api_store import api_store, drop_store
-from bench.exports import CUSTOMER_HEADER, customer_rows
+from bench.api_store import EMAIL_SQL, api_store, database_name, drop_store
+from bench.exports import CUSTOMER_HEADER, customer_rows, email
 from models import get_engine
-from sync.mapping import normalize_phone
+from sync.mapping import normalize_email, normalize_phone
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -63,3 +63,34 @@ def test_the_store_holds_the_files_people_and_is_reused_while_its_fingerprint_ho
     finally:
         admin.dispose()
     assert left == 0
+
+
+def test_the_generated_emails_are_the_files_at_any_index_and_all_distinct() -> None:
+    # Past 40,000 people the addresses get numbers; the 37-customer store above never gets there.
+    indexes = [0, 1, 99, 100, 9_999, 10_000, 39_999, 40_000, 40_001, 123_456, 999_999, 3_000_001]
+    admin = sa.create_engine(PG_ADMIN_URL)
+    try:
+        with admin.connect() as conn:
+            in_sql = (
+                conn.execute(
+                    sa.text(f"SELECT {EMAIL_SQL} FROM unnest(CAST(:i AS int[])) AS i"), {"i": indexes}
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        admin.dispose()
+    assert in_sql == [email(i) for i in indexes]
+    assert len({email(i) for i in range(200_000)}) == 200_000
+    assert {normalize_email(email(i)) for i in indexes} == {email(i) for i in indexes}  # stored as written
+    assert email(7, uniform=True) == "person7@example.com"
+    assert [r[CUSTOMER_HEADER.index("email")] for r in customer_rows(2, uniform_emails=True)] == [
+        "person0@example.com",
+        "person1@example.com",
+    ]
+
+
+def test_the_uniform_emails_name_the_store_generator_version_1_built() -> None:
+    # Stores built before the e-mails varied are still found (and measured) with uniform e-mails.
+    assert database_name(1_000_000, 5, uniform_emails=True) == "cs_bench_api_1000000_5_18723f434484"
+    assert database_name(1_000_000, 5) != database_name(1_000_000, 5, uniform_emails=True)
