@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from api.auth import Viewer
-from api.graphql.loaders import RedemptionPageKey, redemption_page_set, redemption_pages
+from api.graphql.loaders import RedemptionPageKey, RowPage, redemption_page_set, redemption_pages
 from api.graphql.relay import PageArgs
 from api.graphql.scope import Scope
 from models import Redemption
@@ -54,11 +54,8 @@ pages = st.builds(
 ).filter(lambda p: p.first is not None or p.last is not None)
 
 
-def _as_dicts(found: dict[RedemptionPageKey, object]) -> dict[RedemptionPageKey, object]:
-    return {
-        k: ([r.pk for r in v.rows], v.count, v.start)  # type: ignore[attr-defined]
-        for k, v in found.items()
-    }
+def _plain(found: dict[RedemptionPageKey, RowPage]) -> dict[RedemptionPageKey, tuple[list[int], int, int]]:
+    return {k: ([r.pk for r in v.rows], v.count, v.start) for k, v in found.items()}
 
 
 def test_folded_pages_equal_the_pages_read_one_by_one(engine: Engine) -> None:
@@ -89,13 +86,13 @@ def test_folded_pages_equal_the_pages_read_one_by_one(engine: Engine) -> None:
                 for key in keys
             }
         assert set(together) == set(keys)
-        got, want = _as_dicts(together), _as_dicts(alone)  # type: ignore[arg-type]
+        got, want = _plain(together), _plain(alone)
         for key in keys:
-            rows, count, start = want[key]  # type: ignore[misc]
+            rows, count, start = want[key]
             if not key.with_count:
                 # Uncounted pages give the smallest total consistent with the page: only
                 # hasNextPage (start + len(rows) < count) and the rows must agree.
-                g_rows, g_count, g_start = got[key]  # type: ignore[misc]
+                g_rows, g_count, g_start = got[key]
                 assert (g_rows, g_start) == (rows, start), key
                 assert (g_start + len(g_rows) < g_count) == (start + len(rows) < count), key
             else:
