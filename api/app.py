@@ -14,6 +14,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
+from api.graphql.http import GraphQLOverHttp
 from api.middleware import RequestGuard
 from api.oauth import spotify_router
 from api.webhooks import CeleryDrains, DrainRequester, InProcessDrains, webhook_router
@@ -67,9 +68,11 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
 
     app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.services = services
+    schema = build_schema(settings)
+    # GraphiQL, queries by GET and anything but a JSON POST: strawberry's router.
     app.include_router(
         GraphQLRouter(
-            build_schema(settings),
+            schema,
             context_getter=context,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         ),
@@ -90,6 +93,8 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    # A JSON POST to /graphql: run on the schema directly, inside the guard that read its body.
+    app.add_middleware(GraphQLOverHttp, schema=schema, context=lambda: RequestContext(services))
     # Outermost: every answer (a 413 or 400 from the guard too) gets a request id and one JSON
     # access line (method, path without its query string, status, duration).
     app.add_middleware(RequestGuard, max_body_bytes=settings.api_max_body_bytes)

@@ -46,7 +46,7 @@ class _BodyRejectedError(Exception):
         self.message = message
 
 
-def _check_json(body: bytes) -> None:
+def _check_json(body: bytes) -> dict[str, Any]:
     """A GraphQL POST body is a UTF-8 JSON object; anything else is the client's mistake."""
     try:
         text = body.decode("utf-8")
@@ -60,6 +60,7 @@ def _check_json(body: bytes) -> None:
         raise _BodyRejectedError(400, "The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise _BodyRejectedError(400, "The request body must be a JSON object with a `query`.")
+    return document
 
 
 class RequestGuard:
@@ -68,6 +69,7 @@ class RequestGuard:
     Bodies are read here, at most `max_body_bytes` of them (413 beyond, whatever the
     `Content-Length` claims), and checked before any GraphQL code sees them: invalid UTF-8,
     non-objects and pathological nesting answer 400 rather than surfacing as a server error.
+    A JSON body's object is left in `scope["state"]["json_body"]` (`api.graphql.http`).
     """
 
     def __init__(
@@ -104,7 +106,8 @@ class RequestGuard:
                     try:
                         body = await self._read_body(receive, headers)
                         if "json" in headers.get("content-type", "json"):
-                            _check_json(body)
+                            # Parsed once: the GraphQL endpoint takes it from here.
+                            scope["state"]["json_body"] = _check_json(body)
                     except _BodyRejectedError as rejected:
                         await _answer(send_with_id, rejected.status, rejected.message, request_id)
                         status = rejected.status
