@@ -120,6 +120,8 @@ class Latency:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    # The server's CPU time (every process of it) over the level ÷ requests; None for `sql`.
+    server_cpu_ms: float | None = None
 
     @property
     def per_s(self) -> float:
@@ -132,7 +134,15 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
 
 
-def _latency(op: str, path: str, clients: int, ms: list[float], errors: int, seconds: float) -> Latency:
+def _latency(
+    op: str,
+    path: str,
+    clients: int,
+    ms: list[float],
+    errors: int,
+    seconds: float,
+    server_cpu_s: float | None = None,
+) -> Latency:
     ms.sort()
     return Latency(
         op,
@@ -144,6 +154,7 @@ def _latency(op: str, path: str, clients: int, ms: list[float], errors: int, sec
         _percentile(ms, 0.5),
         _percentile(ms, 0.95),
         _percentile(ms, 0.99),
+        None if server_cpu_s is None or not ms else server_cpu_s * 1000 / len(ms),
     )
 
 
@@ -203,6 +214,14 @@ class Server:
                 raise RuntimeError("the API server did not start")
             time.sleep(0.1)
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server and its worker processes so far (None without /proc).
+
+        The lever of the API's latency: with N clients in a closed loop each request waits for
+        the N - 1 ahead of it, so latency is about N x this per request ÷ the cores it gets.
+        """
+        return _tree_cpu_seconds(self.proc.pid)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -211,6 +230,39 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # After the command name (which may hold spaces and parentheses): state, ppid, ...
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _tree_cpu_seconds(root: int) -> float | None:
+    """CPU seconds (user + system) of `root` and every live descendant, from /proc."""
+    if _proc_stat(root) is None:
+        return None
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) is not None:
+            stats[int(entry)] = stat
+            parents[int(entry)] = int(stat[1])
+    tree = {root}
+    grew = True
+    while grew:
+        found = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= found
+        grew = bool(found)
+    # Fields 14 and 15 of proc(5) (utime, stime), here at 11 and 12 after the name.
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if pid in stats)
+    return ticks / _CLOCK_TICKS
 
 
 async def _graphql_load(
@@ -332,10 +384,13 @@ def run_api_benchmark(
             asyncio.run(_graphql_load(server.url, token, query, gql_args[:10], workers, 0.3))
             for clients in levels:
                 say(f"api: {op} at {clients} client(s)")
+                cpu_before = server.cpu_seconds()
                 ms, errors, took = asyncio.run(
                     _graphql_load(server.url, token, query, gql_args, clients, seconds)
                 )
-                results.append(_latency(op, "graphql", clients, ms, errors, took))
+                cpu_after = server.cpu_seconds()
+                cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                results.append(_latency(op, "graphql", clients, ms, errors, took, cpu))
                 ms, errors, took = _sql_load(dsn, SQL[op], sql_args, clients, seconds)
                 results.append(_latency(op, "sql", clients, ms, errors, took))
     finally:
@@ -382,15 +437,17 @@ def format_api(api: list[Latency], store: dict[str, int], workers: int) -> list[
     """The latency table, one line per operation, path and level."""
     held = ", ".join(f"{v:,} {k}" for k, v in store.items())
     lines = [
-        f"API on {held}; customer-sync serve (uvicorn), {workers} worker(s); "
-        "SQL = the same statements through psycopg2",
+        f"API on {held}; customer-sync serve (uvicorn), {workers} worker process(es) "
+        f"(--workers {workers}); SQL = the same statements through psycopg2",
+        "cpu ms = the server's CPU time per request (all its processes, /proc, over the level)",
         f"{'operation':<34} {'path':<8} {'clients':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
-        f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6}",
+        f"{'p95 ms':>7} {'p99 ms':>7} {'cpu ms':>6} {'errors':>6}",
     ]
     for x in api:
+        cpu = "-" if x.server_cpu_ms is None else f"{x.server_cpu_ms:.2f}"
         lines.append(
             f"{x.operation:<34} {x.path:<8} {x.clients:>7} {x.requests:>8} {x.per_s:>7.0f} {x.p50_ms:>7.1f} "
-            f"{x.p95_ms:>7.1f} {x.p99_ms:>7.1f} {x.errors:>6}"
+            f"{x.p95_ms:>7.1f} {x.p99_ms:>7.1f} {cpu:>6} {x.errors:>6}"
         )
     return lines
 
