@@ -41,8 +41,13 @@ class InsecureSecretKeyError(RuntimeError):
     """`SECRET_KEY` would let anyone sign tokens; the message says how to make a good one."""
 
 
-def create_app(settings: Settings | None = None, mailer: MailSender | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, mailer: MailSender | None = None, *, direct_graphql: bool = True
+) -> FastAPI:
     """The API for `settings` (the process settings by default), sending mail through `mailer`.
+
+    `direct_graphql=False` sends every /graphql request through strawberry's router, which
+    otherwise serves only what `api.graphql.http` leaves to it (the tests compare the two).
 
     Refuses (InsecureSecretKeyError) to be built with the default or a short `SECRET_KEY`
     outside development: whoever knows the key can sign an admin's token.
@@ -93,8 +98,9 @@ def create_app(settings: Settings | None = None, mailer: MailSender | None = Non
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    # A JSON POST to /graphql: run on the schema directly, inside the guard that read its body.
-    app.add_middleware(GraphQLOverHttp, schema=schema, context=lambda: RequestContext(services))
+    if direct_graphql:
+        # A JSON POST to /graphql: run on the schema directly, inside the guard that read its body.
+        app.add_middleware(GraphQLOverHttp, schema=schema, context=lambda: RequestContext(services))
     # Outermost: every answer (a 413 or 400 from the guard too) gets a request id and one JSON
     # access line (method, path without its query string, status, duration).
     app.add_middleware(RequestGuard, max_body_bytes=settings.api_max_body_bytes)
