@@ -40,6 +40,12 @@ class RowPage:
     start: int
 
 
+def _one_of(column: sa.ColumnElement[int], pks: Sequence[int]) -> sa.ColumnElement[bool]:
+    # One customer (`consumer(id)`) is `= pk`: an IN list is expanded while the statement is
+    # compiled for every execution, which is Python a single value does not need.
+    return column == pks[0] if len(pks) == 1 else column.in_(pks)
+
+
 def points_earned(conn: sa.Connection, pks: Sequence[int]) -> dict[int, int]:
     """Lifetime points earned per customer: the sum of the ledger's positive entries.
 
@@ -48,7 +54,7 @@ def points_earned(conn: sa.Connection, pks: Sequence[int]) -> dict[int, int]:
     """
     rows = conn.execute(
         sa.select(_ledger.c.customer_pk, sa.func.sum(_ledger.c.delta))
-        .where(_ledger.c.customer_pk.in_(pks), _ledger.c.delta > 0)
+        .where(_one_of(_ledger.c.customer_pk, pks), _ledger.c.delta > 0)
         .group_by(_ledger.c.customer_pk)
     )
     return {int(pk): int(total) for pk, total in rows}
@@ -93,7 +99,7 @@ def redemption_pages(
     the numbered subquery that serves a list of customers costs milliseconds of Python to
     build, far more than PostgreSQL spends answering it.
     """
-    where = [_redemption.c.customer_pk.in_(pks), scope.redemptions()]
+    where = [_one_of(_redemption.c.customer_pk, pks), scope.redemptions()]
     if kind is not None:
         where.append(_redemption.c.kind == kind)
     if len(pks) == 1:
