@@ -15,7 +15,7 @@ from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.sets import one_of
-from sync.load.staging import drop, stage, temp_table
+from sync.load.staging import JsonText, drop, stage, stage_values, temp_table
 from sync.load.upsert import upsert_from
 from sync.mapping import Draft, Issue, new_loyalty_id
 
@@ -54,6 +54,9 @@ _stage_new_customer = temp_table(
     sa.Column("created_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime),
 )
+
+
+_GOLDEN_NAMES = tuple(c.name for c in GOLDEN_STAGE_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -176,7 +179,7 @@ def _resolve_identities(
     email_pk, held = customers_for_emails(conn, by_email)
 
     resolved: dict[str, int] = {}
-    to_create: dict[str, dict[str, Any]] = {}  # loyalty id -> new customer row
+    to_create: dict[str, tuple[Any, ...]] = {}  # loyalty id -> new customer row (`_stage_new_customer`'s)
     pending: dict[str, str] = {}  # source id -> loyalty id of the customer to create
     email_new: dict[str, str] = {}  # e-mail -> loyalty id, so one batch makes one customer
     shared: set[str] = set()  # loyalty ids of new customers that more than one record names
@@ -197,20 +200,20 @@ def _resolve_identities(
             if email in held:
                 golden["email"] = None
                 shared.add(lid)  # recomputed after the load, which reports the held address
-            to_create[lid] = {
-                "loyalty_id": lid,
-                **{c.name: golden[c.name] for c in GOLDEN_STAGE_COLUMNS},
-                "entity_source": target.entity_source,
-                "entity_source_id": d.source_id,
-                "created_at": now,
-                "updated_at": now,
-            }
+            to_create[lid] = (
+                lid,
+                *[golden[name] for name in _GOLDEN_NAMES],
+                target.entity_source,
+                d.source_id,
+                now,
+                now,
+            )
             pending[d.source_id] = lid
             creators.add(d.source_id)
             if email:
                 email_new[email] = lid
     if to_create:
-        stage(conn, _stage_new_customer, to_create.values())
+        stage_values(conn, _stage_new_customer, to_create.values())
         s = _stage_new_customer
         cols = [c.name for c in s.columns]
         conn.execute(cust.insert().from_select(cols, sa.select(*[s.c[c] for c in cols])))
@@ -285,30 +288,33 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     result.counts[RecordOutcome.CREATED] -= len(joined)
 
     now = utcnow()
+    source, entity_source, priority = target.source, target.entity_source, target.priority
+    # In `_stage_source`'s column order; the payload goes as the JSON its hash was taken of.
     rows = [
-        {
-            "source": target.source,
-            "source_id": d.source_id,
-            "entity_source": target.entity_source,
-            "customer_pk": customer_of[d.source_id],
-            "priority": target.priority,
-            "modstamp": d.modstamp,
-            "content_hash": digests[d.source_id],
-            "raw_hash": d.raw_hash,
-            "payload": d.payload(),
-            "deleted": d.deleted,
-            "deleted_at": now if d.deleted else None,
-            "created_at": now,
-            "updated_at": now,
-        }
+        (
+            source,
+            d.source_id,
+            entity_source,
+            customer_of[d.source_id],
+            priority,
+            d.modstamp,
+            digest,
+            d.raw_hash,
+            JsonText(payload),
+            d.deleted,
+            now if d.deleted else None,
+            now,
+            now,
+        )
         for d in (*new, *writes)
+        for payload, digest in (d.encode(),)
     ]
     if rows:
         _write_source_rows(conn, rows)
     if rehash:
         _store_raw_hashes(conn, target, rehash)
     mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
-    recomputed = recompute_customers(conn, {r["customer_pk"] for r in rows} - fresh)
+    recomputed = recompute_customers(conn, {r[3] for r in rows} - fresh)
     for sid in joined:
         changed = customer_of[sid] in recomputed.changed_pks
         result.counts[RecordOutcome.UPDATED if changed else RecordOutcome.UNCHANGED] += 1
@@ -323,10 +329,10 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     return result
 
 
-def _write_source_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     s = _stage_source
-    stage(conn, s, rows)
+    stage_values(conn, s, rows)
     cols = [c.name for c in s.columns]
 
     def on_conflict(excluded: Any) -> dict[str, Any]:
@@ -416,7 +422,7 @@ def mark_seen(conn: sa.Connection, run_id: str, seen_lines: list[tuple[str, int 
     s = temp_table(
         "stage_seen", sa.Column("source_id", sa.String, primary_key=True), sa.Column("line", sa.Integer)
     )
-    stage(conn, s, [{"source_id": sid, "line": line} for sid, line in seen_lines])
+    stage_values(conn, s, seen_lines)
 
     def keep_last(excluded: Any) -> dict[str, Any]:
         later = sa.or_(seen.c.line.is_(None), excluded.line > seen.c.line)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -139,15 +140,28 @@ class Draft:
     # Hash of the raw record it was mapped from (sync.mapping.raw), stored on its source row so
     # the next import of the same row is skipped before mapping.
     raw_hash: str | None = None
+    # `encode()`'s answer once worked out (in the mapping process, when there is a pool).
+    encoded: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     def payload(self) -> dict[str, Any]:
         """The normalised record as stored on its source row (JSON-safe)."""
         return {**self.fields, "extra_info": self.extra_info}
 
+    def encode(self) -> tuple[str, str]:
+        """`(payload as canonical JSON, its sha256 in hex)`, worked out once per draft.
+
+        The JSON (sorted keys, no spaces) is what the source row's payload is written from,
+        and its hash is `content_hash`: one encoding serves both. A draft is not changed
+        after mapping, so the answer is kept.
+        """
+        if self.encoded is None:
+            canonical = json.dumps(self.payload(), sort_keys=True, separators=(",", ":"), default=str)
+            self.encoded = (canonical, hashlib.sha256(canonical.encode()).hexdigest())
+        return self.encoded
+
     def content_hash(self) -> str:
         """A hash of what the record says, so a replay of the same content is `unchanged`."""
-        canonical = json.dumps(self.payload(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return self.encode()[1]
 
 
 @dataclass
@@ -247,17 +261,27 @@ def _read_decimal(value: str) -> str:
         raise FieldError("invalid_number", f"not an amount: {value!r}") from None
 
 
-@dataclass(slots=True)
+# Shared by every `_Read` without extras: read-only, so one per row need not be allocated.
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
 class _Read:
     """One field as read: its value, what to warn about, and what else goes to extraInfo."""
 
-    value: Any
-    warnings: list[FieldWarning] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("extra", "value", "warnings")
+
+    # Immutable defaults: a row reads a dozen fields, nearly all without either.
+    def __init__(
+        self, value: Any, warnings: Sequence[FieldWarning] = (), extra: Mapping[str, Any] = _NO_EXTRA
+    ) -> None:
+        self.value = value
+        self.warnings = warnings
+        self.extra = extra
 
 
 def _read_field(how: str, value: Any, spec: MappingSpec, region: str | None, column: str) -> _Read:
-    if isinstance(value, bool | int | float | Decimal | date):
+    # A file's cells are all text: the type test is for API records.
+    if type(value) is not str and isinstance(value, bool | int | float | Decimal | date):
         if how == "date" and isinstance(value, datetime):
             return _Read(value.date().isoformat())
         if isinstance(value, date):
@@ -276,7 +300,7 @@ def _read_field(how: str, value: Any, spec: MappingSpec, region: str | None, col
             if not spec.special_use_emails:
                 return _Read(normalize_email(text))
             address, warning = read_email(text)
-            return _Read(address, [warning] if warning else [])
+            return _Read(address, (warning,) if warning else ())
         case "phone":
             phone = read_phone(text, region or spec.phone_region)
             extra: dict[str, Any] = {}
@@ -284,7 +308,7 @@ def _read_field(how: str, value: Any, spec: MappingSpec, region: str | None, col
                 extra["phoneExtension"] = phone.extension
             if phone.others:
                 extra["otherPhoneNumbers"] = list(phone.others)
-            return _Read(phone.number, list(phone.warnings), extra)
+            return _Read(phone.number, phone.warnings, extra or _NO_EXTRA)
         case "date":
             return _Read(read_date(text, spec.date_order_of(column), spec.date_formats).isoformat())
         case "datetime":
