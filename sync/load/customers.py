@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from models import Customer, CustomerSource, SourceTombstone, SyncSeen
 from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
-from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_of_one, recompute_customers
+from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_row_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.sets import one_of
 from sync.load.staging import JsonText, drop, stage, stage_values, temp_table
@@ -56,7 +56,7 @@ _stage_new_customer = temp_table(
 )
 
 
-_GOLDEN_NAMES = tuple(c.name for c in GOLDEN_STAGE_COLUMNS)
+_EMAIL_AT = [c.name for c in GOLDEN_STAGE_COLUMNS].index("email")
 
 
 @dataclass(slots=True)
@@ -196,18 +196,11 @@ def _resolve_identities(
             shared.add(email_new[email])
         else:
             lid = lid if lid and lid not in to_create else new_loyalty_id()
-            golden = golden_of_one(d.payload())
+            golden = golden_row_of_one(d.fields, d.extra_info)
             if email in held:
-                golden["email"] = None
+                golden[_EMAIL_AT] = None
                 shared.add(lid)  # recomputed after the load, which reports the held address
-            to_create[lid] = (
-                lid,
-                *[golden[name] for name in _GOLDEN_NAMES],
-                target.entity_source,
-                d.source_id,
-                now,
-                now,
-            )
+            to_create[lid] = (lid, *golden, target.entity_source, d.source_id, now, now)
             pending[d.source_id] = lid
             creators.add(d.source_id)
             if email:
@@ -216,10 +209,11 @@ def _resolve_identities(
         stage_values(conn, _stage_new_customer, to_create.values())
         s = _stage_new_customer
         cols = [c.name for c in s.columns]
-        conn.execute(cust.insert().from_select(cols, sa.select(*[s.c[c] for c in cols])))
         created: dict[str, int] = dict(
             conn.execute(
-                sa.select(cust.c.loyalty_id, cust.c.pk).join(s, s.c.loyalty_id == cust.c.loyalty_id)
+                cust.insert()
+                .from_select(cols, sa.select(*[s.c[c] for c in cols]))
+                .returning(cust.c.loyalty_id, cust.c.pk)
             ).all()
         )
         drop(conn, s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -86,6 +86,27 @@ def golden_of_one(payload: dict[str, Any]) -> dict[str, Any]:
     return golden
 
 
+def golden_row_of_one(fields: Mapping[str, Any], extra_info: Mapping[str, Any] | None) -> list[Any]:
+    """`golden_of_one({**fields, "extra_info": extra_info})` as the values of
+    `GOLDEN_STAGE_COLUMNS`, in order: what a new customer is staged with, without a dict each.
+
+    Tested against `golden_of_one` (tests/sync/test_golden_order.py).
+    """
+    get = fields.get
+    row: list[Any] = [None if (value := get(name)) in (None, "") else value for name in GOLDEN_FIELDS]
+    row[_FIRSTNAME] = row[_FIRSTNAME] or ""
+    row[_LASTNAME] = row[_LASTNAME] or ""
+    if isinstance(row[_BIRTHDAY], str):
+        row[_BIRTHDAY] = date.fromisoformat(row[_BIRTHDAY])
+    row.append(dict(extra_info or {}))
+    row.append(True)  # active
+    row.append(None)  # deleted_at
+    return row
+
+
+_FIRSTNAME, _LASTNAME, _BIRTHDAY = (GOLDEN_FIELDS.index(n) for n in ("firstname", "lastname", "birthday"))
+
+
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for i in range(0, len(items), _IN_CHUNK):
         yield items[i : i + _IN_CHUNK]
@@ -122,6 +143,8 @@ _golden_stage = temp_table(
 GOLDEN_STAGE_COLUMNS: tuple[sa.Column[Any], ...] = tuple(
     c for c in _golden_stage.columns if c.name not in ("pk", "updated_at")
 )
+# `golden_row_of_one` relies on this order: the golden fields, then the three it adds.
+assert tuple(c.name for c in GOLDEN_STAGE_COLUMNS) == (*GOLDEN_FIELDS, "extra_info", "active", "deleted_at")
 
 
 @dataclass(slots=True)

@@ -51,6 +51,8 @@ def _json(value: Any) -> Any:
         return _NULL
     if type(value) is JsonText:
         return value
+    if type(value) is dict and not value:
+        return "{}"  # most customers' extraInfo
     return json.dumps(value, separators=(",", ":"), default=str)
 
 

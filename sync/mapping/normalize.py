@@ -173,7 +173,7 @@ def is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
         return phonenumbers.is_valid_number(number)
     if phonenumbers.is_valid_number_for_region(number, region):
         return True
-    if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[number.country_code]) == 1:
+    if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())) == 1:
         return False
     return phonenumbers.is_valid_number(number)
 

@@ -163,6 +163,24 @@ class Draft:
         """A hash of what the record says, so a replay of the same content is `unchanged`."""
         return self.encode()[1]
 
+    def __reduce__(self) -> tuple[type[Draft], tuple[Any, ...]]:
+        # As one tuple (pickled in C), not a slotted dataclass's per-object state dict: a
+        # mapping pool sends thousands of drafts back per batch.
+        return (
+            Draft,
+            (
+                self.source_id,
+                self.fields,
+                self.extra_info,
+                self.modstamp,
+                self.deleted,
+                self.position,
+                self.warnings,
+                self.raw_hash,
+                self.encoded,
+            ),
+        )
+
 
 @dataclass
 class MappingSpec:
@@ -503,17 +521,22 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
         Issue(w.reason, w.message, w.position or position, field=None) for w in record.warnings
     ]
     used: set[str] = set()
+    separator = spec.multi_value_separator
     for fp in plan.fields:
-        column, value = _pick(raw, fp.candidates)
-        if column is None:
+        # `_pick`, inline: it runs for every field of every row.
+        for column, key in fp.candidates:  # noqa: B007 (both read after the break)
+            value = raw.get(key)
+            if value is not None and (not isinstance(value, str) or value.strip()):
+                break
+        else:
             continue
-        used.add(header_key(column))
+        used.add(key)
         documented = fp.documented
-        if spec.multi_value_separator and isinstance(value, str):
-            value, others = _split_values(value, spec.multi_value_separator)
+        if separator and isinstance(value, str):
+            value, others = _split_values(value, separator)
             if others:
-                key = _OTHER_VALUES.get(fp.how, column)
-                extra_read[key] = [*extra_read.get(key, []), *_read_others(fp.how, others, spec, region)]
+                kept = _OTHER_VALUES.get(fp.how, column)
+                extra_read[kept] = [*extra_read.get(kept, []), *_read_others(fp.how, others, spec, region)]
         try:
             read = _read_field(fp.how, value, spec, region, column)
         except FieldError as exc:
@@ -541,12 +564,12 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
             )
             continue
         fields[fp.store_key] = read.value
-        for key, found in read.extra.items():
+        for name, found in read.extra.items():
             # A list (more phone numbers) joins the values split off the same cell above.
-            if isinstance(found, list) and isinstance(extra_read.get(key), list):
-                extra_read[key] = [*found, *extra_read[key]]
+            if isinstance(found, list) and isinstance(extra_read.get(name), list):
+                extra_read[name] = [*found, *extra_read[name]]
             else:
-                extra_read[key] = found
+                extra_read[name] = found
         if read.warnings:
             warnings.extend(Issue(w.reason, w.message, position, given_id, documented) for w in read.warnings)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing import get_context
+from typing import Any
 
 from connectors import ReadError, SourceRecord, SourceWarning
 from sync.mapping import Draft, Issue, MappingSpec, map_record
@@ -61,6 +63,8 @@ def map_batch(
         else:
             if raw_hashes is not None:
                 mapped.raw_hash = raw_hashes[i]
+            # Here, so that with a pool the JSON and its hash are made in the mapping process.
+            mapped.encode()
             drafts.append(mapped)
             issues.extend(("warning", w) for w in mapped.warnings)
     return MappedBatch(len(batch) - notices, drafts, issues)
@@ -88,6 +92,61 @@ def batch_mapper(settings: Settings) -> Iterator[Mapper]:
         def in_pool(
             batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
         ) -> Future[MappedBatch]:
-            return pool.submit(map_batch, batch, spec, raw_hashes)
+            return pool.submit(_map_packed, pack(batch), spec, raw_hashes)
 
         yield in_pool
+
+
+# A record as sent to a mapping process: (header index, values, source id, stamp, deleted,
+# position, warnings or None).
+Packed = tuple[int, tuple[Any, ...], str | None, datetime | None, bool, int | None, list[Any] | None]
+
+
+def pack(batch: Sequence[Item]) -> tuple[list[tuple[str, ...]], list[Packed | ReadError | SourceWarning]]:
+    """The batch as plain tuples, each header once: what a pool sends to a mapping process.
+
+    Pickling a record as a tuple of its values costs a fraction of pickling its dataclass and
+    dict (the importing process pays it, and is the pool's bottleneck). `unpack` inverts it.
+    """
+    headers: dict[tuple[str, ...], int] = {}
+    packed: list[Packed | ReadError | SourceWarning] = []
+    for item in batch:
+        if type(item) is SourceRecord:
+            fields = item.fields
+            header = headers.setdefault(tuple(fields), len(headers))
+            packed.append(
+                (
+                    header,
+                    tuple(fields.values()),
+                    item.source_id,
+                    item.modstamp,
+                    item.deleted,
+                    item.position,
+                    item.warnings or None,
+                )
+            )
+        else:
+            packed.append(item)  # type: ignore[arg-type]
+    return list(headers), packed
+
+
+def unpack(packed: tuple[list[tuple[str, ...]], list[Packed | ReadError | SourceWarning]]) -> list[Item]:
+    """The batch `pack` was given, equal item for item."""
+    headers, items = packed
+    batch: list[Item] = []
+    for item in items:
+        if type(item) is tuple:
+            header, values, source_id, modstamp, deleted, position, warnings = item
+            fields = dict(zip(headers[header], values, strict=True))
+            batch.append(SourceRecord(source_id, fields, modstamp, deleted, position, warnings or []))
+        else:
+            batch.append(item)  # type: ignore[arg-type]
+    return batch
+
+
+def _map_packed(
+    packed: tuple[list[tuple[str, ...]], list[Packed | ReadError | SourceWarning]],
+    spec: MappingSpec,
+    raw_hashes: list[str | None] | None,
+) -> MappedBatch:
+    return map_batch(unpack(packed), spec, raw_hashes)

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import SourceTombstone, get_engine
+from models import GOLDEN_FIELDS, SourceTombstone, get_engine
 from sync.load import SourceRow, compute_golden
-from sync.load.golden import golden_of_one
+from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_of_one, golden_row_of_one
 from sync.settings import Settings
 from tests.conftest import truncate_all
 from tests.sync.helpers import golden_view, run_csv, table_rows
@@ -159,6 +159,24 @@ def test_the_one_source_shortcut_gives_what_the_rule_gives(rows: list[SourceRow]
     """A new customer made by one record takes `golden_of_one`; it must equal the general rule."""
     live = replace(rows[0], deleted=False, deleted_at=None)
     assert golden_of_one(live.payload) == compute_golden([live], has_login=False)
+
+
+_GOLDEN_VALUES = st.one_of(st.none(), st.just(""), st.text(max_size=4))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from([f for f in GOLDEN_FIELDS if f != "birthday"]), _GOLDEN_VALUES),
+    st.one_of(st.none(), st.just(""), st.dates().map(dt.date.isoformat)),
+    st.one_of(st.none(), st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2)),
+)
+def test_the_staged_row_of_one_source_is_golden_of_one(
+    fields: dict[str, Any], birthday: str | None, extra: dict[str, Any] | None
+) -> None:
+    """What a new customer is staged with equals `golden_of_one`, column by column."""
+    fields = {**fields, "birthday": birthday}
+    golden = golden_of_one({**fields, "extra_info": extra})
+    assert golden_row_of_one(fields, extra) == [golden[c.name] for c in GOLDEN_STAGE_COLUMNS]
 
 
 def _row(source: str, stamp: dt.datetime | None, deleted: bool = False, **payload: Any) -> SourceRow:
