@@ -10,6 +10,7 @@ from connectors.salesforce.settings import SalesforceSettings
 
 if TYPE_CHECKING:
     from connectors.salesforce.auth import AuthMode, auth_mode
+    from connectors.salesforce.bulk import BulkJobRunning
     from connectors.salesforce.client import SalesforceClient, is_transient
     from connectors.salesforce.contacts import ContactsStream
     from connectors.salesforce.orders import OrdersStream
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STREAMS",
     "AuthMode",
+    "BulkJobRunning",
     "BulkPage",
     "ContactsStream",
     "OrdersStream",
@@ -37,6 +39,7 @@ __all__ = [
 _LAZY = {
     "AuthMode": "auth",
     "auth_mode": "auth",
+    "BulkJobRunning": "bulk",
     "SalesforceClient": "client",
     "is_transient": "client",
     "ContactsStream": "contacts",

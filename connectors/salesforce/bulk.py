@@ -26,6 +26,10 @@ class BulkJobGone(Exception):  # noqa: N818 - a state of the job, not a failure 
     """The job is gone, failed or was aborted; its results cannot be read."""
 
 
+class BulkJobRunning(PauseRun):
+    """The job was still running when the wait for it ran out; the run may wait again later."""
+
+
 @dataclass(slots=True)
 class ResultPage:
     """One page of a job's results: where it was read from, where the next starts, its rows."""
@@ -51,7 +55,8 @@ def start_job(client: SalesforceClient, sobject: str, soql: str, *, include_dele
 def wait_for_job(client: SalesforceClient, sobject: str, job_id: str, *, poll: float, timeout: float) -> None:
     """Wait until the job completes; BulkJobGone when it is gone, failed or aborted.
 
-    Raises PauseRun when it runs longer than `timeout`, so the worker is not held.
+    Raises BulkJobRunning (a PauseRun) when it runs longer than `timeout`, so the worker is
+    not held.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -65,7 +70,7 @@ def wait_for_job(client: SalesforceClient, sobject: str, job_id: str, *, poll: f
         if state in _DEAD:
             raise BulkJobGone(f"Bulk job {job_id} {state}: {info.get('errorMessage')}")
         if time.monotonic() >= deadline:
-            raise PauseRun(f"salesforce: Bulk job {job_id} still {state}", retry_after=poll)
+            raise BulkJobRunning(f"salesforce: Bulk job {job_id} still {state}", retry_after=poll)
         time.sleep(poll)
 
 

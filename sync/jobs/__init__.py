@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         resume_salesforce,
         sync_salesforce,
     )
-    from sync.jobs.salesforce_bulk import BulkFanOut, page_counts
+    from sync.jobs.salesforce_bulk import BulkFanOut, BulkJobPending, page_counts
     from sync.jobs.spotify import deferred_links, link_batches, next_due, rotate_token_keys, sync_spotify
     from sync.jobs.spotify_link import (
         LinkRefusedError,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BulkFanOut",
+    "BulkJobPending",
     "FanOut",
     "LinkRefusedError",
     "LinkResult",
@@ -85,7 +86,7 @@ _LAZY = {
         ),
         "salesforce",
     ),
-    **dict.fromkeys(("BulkFanOut", "page_counts"), "salesforce_bulk"),
+    **dict.fromkeys(("BulkFanOut", "BulkJobPending", "page_counts"), "salesforce_bulk"),
     **dict.fromkeys(
         ("deferred_links", "link_batches", "next_due", "rotate_token_keys", "sync_spotify"), "spotify"
     ),

@@ -195,12 +195,21 @@ def _reader(
 
 
 def load_salesforce_page(
-    settings: Settings, run_id: str, plan: PagePlan, send: Callable[[PagePlan], None]
+    settings: Settings,
+    run_id: str,
+    plan: PagePlan,
+    send: Callable[[PagePlan], None],
+    waited: float | None = None,
 ) -> bool:
-    """Load one result page of a fanned-out run; True when no page is left to load."""
+    """Load one result page of a fanned-out run; True when no page is left to load.
+
+    `waited`: as `salesforce_bulk.load_page` (BulkJobPending while page 0's job runs).
+    """
     engine = ensure_schema(settings.database_url)
     reader = _reader(settings, engine, run_id)
-    return salesforce_bulk.load_page(engine, settings, reader, mapping_spec(reader), run_id, plan, send)
+    return salesforce_bulk.load_page(
+        engine, settings, reader, mapping_spec(reader), run_id, plan, send, waited=waited
+    )
 
 
 def finish_salesforce_pages(settings: Settings, run_id: str, token: str) -> RunSummary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connectors import PauseRun, StreamContext, TransientSourceError, redact
-from connectors.salesforce import SalesforceStream, is_transient
+from connectors.salesforce import BulkJobRunning, SalesforceStream, is_transient
 from models import COUNT_FIELDS, ConnectorState, RunLease, SyncPage, SyncRun, utcnow
 from models.enums import RunStatus
 from sync.load import BatchTarget, upsert_from
@@ -24,6 +25,7 @@ from sync.pipeline import (
     RunFailedError,
     RunSummary,
     StreamBusy,
+    defer_page,
     execute_run,
     highest_key,
     open_pages,
@@ -39,6 +41,18 @@ log = structlog.get_logger("sync.fanout")
 _runs = SyncRun.__table__  # type: ignore[attr-defined]
 _pages = SyncPage.__table__  # type: ignore[attr-defined]
 _leases = RunLease.__table__  # type: ignore[attr-defined]
+
+
+class BulkJobPending(Exception):  # noqa: N818 - a state of the job, not a fault
+    """Page 0's Bulk job still runs after this try's wait: poll again in `countdown` seconds.
+
+    `waited` is the seconds page 0 has waited for the job so far, over all its tries.
+    """
+
+    def __init__(self, reason: str, waited: float, countdown: float) -> None:
+        super().__init__(reason)
+        self.waited = waited
+        self.countdown = countdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,17 +151,26 @@ def load_page(
     plan: PagePlan,
     send: Callable[[PagePlan], None],
     token: str | None = None,
+    waited: float | None = None,
 ) -> bool:
     """Load one result page of a fanned-out run (`send` hands the next page on); True when
     it was the last page to be loaded. A quota stop pauses the run.
+
+    The first page waits for the Bulk job, never longer than half the task's soft time limit
+    at a time. A page task gives `waited`, the seconds its earlier tries waited: while the
+    job runs and SALESFORCE_BULK_WAIT_SECONDS in all are not spent, it raises BulkJobPending
+    (the task polls again after a countdown, the stream held meanwhile). Without `waited`
+    (in one process), or once they are spent, a job still running pauses the run for the
+    next tick.
     """
     run = _run(engine, run_id)
     checkpoint = run["checkpoint"] or {}
     if not checkpoint.get("pages"):
         return False  # closed already, or not paged at all: nothing for this page to do
     job_id = str(checkpoint["bulk"]["job_id"])
-    # The first page waits for the job, never longer than a task may run.
-    wait = min(reader.settings.bulk_wait_seconds, settings.celery_task_soft_time_limit_seconds / 2)
+    limit = reader.settings.bulk_wait_seconds
+    left = limit - (waited or 0.0)
+    wait = min(left if left > 0 else limit, settings.celery_task_soft_time_limit_seconds / 2)
 
     def fetch(locator: str, first_position: int) -> FetchedPage:
         page = reader.bulk_page(job_id, locator, first_position, wait=wait if plan.index == 0 else 0)
@@ -163,6 +186,13 @@ def load_page(
         try:
             return run_page(engine, settings, fetch, spec, target, plan, owner, send)
         except PauseRun as exc:
+            if isinstance(exc, BulkJobRunning) and waited is not None and waited + wait < limit:
+                # Capped, as every back-off, below the visibility timeout.
+                countdown = min(max(exc.retry_after or 0.0, 1.0), settings.celery_retry_backoff_max_seconds)
+                held = settings.run_lease_seconds + math.ceil(countdown)
+                defer_page(engine, Lease(run["source"], run["stream"], run_id, owner, held), plan.index)
+                log.info("page.job_running", page=plan.index, waited=round(waited + wait, 1))
+                raise BulkJobPending(exc.reason, waited + wait, countdown) from None
             log.warning("run.paused", reason=exc.reason, page=plan.index)
             _stop(
                 engine,

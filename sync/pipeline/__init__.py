@@ -15,6 +15,7 @@ from sync.pipeline.lease import Lease, LeaseLost, StreamBusy, holder_of
 from sync.pipeline.pages import (
     FetchedPage,
     PagePlan,
+    defer_page,
     fail_page,
     highest_key,
     open_pages,
@@ -47,6 +48,7 @@ __all__ = [
     "RunSummary",
     "StreamBusy",
     "create_run",
+    "defer_page",
     "execute_run",
     "fail_chunk",
     "fail_page",

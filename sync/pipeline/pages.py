@@ -17,7 +17,7 @@ from models.enums import RunStatus
 from sync.load import BatchTarget
 from sync.mapping import MappingSpec
 from sync.pipeline.chunks import load_slice
-from sync.pipeline.lease import Heartbeat, Lease, StreamBusy, acquire, release
+from sync.pipeline.lease import Heartbeat, Lease, StreamBusy, acquire, claim, release
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.fanout")
@@ -184,6 +184,22 @@ def _hand_on(
     # is harmless: the second delivery finds the page done, or loses each batch's guard.
     if following is None or (following.status == "pending" and following.deliveries == 0):
         send(PagePlan(int(page._mapping["index"]) + 1, fetched.next_locator))
+
+
+def defer_page(engine: Engine, lease: Lease, index: int) -> None:
+    """Hand page `index` of `lease.run_id` back unloaded, for a later delivery to read.
+
+    Called by the delivery that `run_page` counted: the page is pending again and that
+    delivery uncounted (deliveries only guard against a page that keeps killing workers);
+    the stream stays held for `lease.seconds`, so no other run takes it meanwhile.
+    """
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(_pages)
+            .where(_pages.c.run_id == lease.run_id, _pages.c["index"] == index, _pages.c.status == "running")
+            .values(deliveries=_pages.c.deliveries - 1, status="pending", updated_at=utcnow())
+        )
+        claim(conn, lease)
 
 
 def pages_left(engine: Engine, run_id: str) -> int:

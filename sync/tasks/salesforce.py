@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from connectors import TransientSourceError
 from connectors.salesforce import is_transient
-from sync.jobs import BulkFanOut, fan_out_salesforce, load_salesforce_page
+from sync.jobs import BulkFanOut, BulkJobPending, fan_out_salesforce, load_salesforce_page
 from sync.pipeline import PagePlan, RunFailedError, StreamBusy, fail_page
 from sync.settings import get_settings
 from sync.tasks._base import RunTask, SliceTask
@@ -83,11 +83,15 @@ class SalesforcePageTask(SliceTask):
 
 
 @shared_task(name="sync.salesforce.page", base=SalesforcePageTask, bind=True)
-def load_salesforce_result_page(self: RunTask, run_id: str, index: int, locator: str) -> dict[str, Any]:
+def load_salesforce_result_page(
+    self: RunTask, run_id: str, index: int, locator: str, waited: float = 0.0
+) -> dict[str, Any]:
     """Read result page `index` of a fanned-out run's Bulk job at `locator`, send the next, load it.
 
     A fault on the page (5xx, 429, a page cut short) retries this task only, from the
-    page's checkpoint; the pages before it stay loaded.
+    page's checkpoint; the pages before it stay loaded. Page 0 first waits for the job:
+    while it runs, the page is sent again with a countdown (`waited`, the seconds waited so
+    far), up to SALESFORCE_BULK_WAIT_SECONDS in all; then the run pauses for the next tick.
     """
     settings = get_settings()
 
@@ -98,8 +102,17 @@ def load_salesforce_result_page(self: RunTask, run_id: str, index: int, locator:
 
     try:
         last = transient_as_such(
-            lambda: load_salesforce_page(settings, run_id, PagePlan(index, locator), send)
+            lambda: load_salesforce_page(settings, run_id, PagePlan(index, locator), send, waited)
         )
+    except BulkJobPending as exc:
+        # A fresh message rather than a retry: waiting is no fault, so it must not use up
+        # the retries a 5xx or a 429 on this page may need later.
+        self.app.send_task(
+            "sync.salesforce.page",
+            kwargs={"run_id": run_id, "index": index, "locator": locator, "waited": exc.waited},
+            countdown=exc.countdown,
+        )
+        return {"run_id": run_id, "index": index, "last": False, "waited": exc.waited}
     except StreamBusy as exc:
         raise self.retry(exc=exc, countdown=settings.run_lease_seconds) from None
     except TransientSourceError as exc:

@@ -230,3 +230,49 @@ def test_a_worker_killed_mid_page_is_redelivered_and_nothing_is_doubled_or_lost(
     assert all(p["status"] == "done" for p in pages)
     assert max(p["deliveries"] for p in pages) >= 2, "the killed page was delivered again"
     assert len([r for r in org.requests_to("/jobs/query") if r.method == "POST"]) == 1
+
+
+# Page 0 may wait for the job half the soft time limit (1.5 s) at a time.
+SLOW_JOB_KNOBS: dict[str, Any] = {**CRASH_KNOBS, "salesforce_bulk_page_size": PAGE}
+
+
+def test_page_0_polls_a_slow_bulk_job_again_after_a_countdown_instead_of_pausing_the_run(
+    processes: Processes, client_app: Celery, org: FakeSalesforce
+) -> None:
+    url = processes.store_url
+    reference = _reference(url, org, SLOW_JOB_KNOBS)
+    # At least 60 polls 0.05 s apart: longer than one try's wait, so page 0 has to come back.
+    org.bulk_polls_to_complete = 60
+
+    worker = processes.worker(client_app, **_env(org, SLOW_JOB_KNOBS))
+    client_app.send_task("sync.salesforce.contacts", kwargs={"full": True, "run_id": None})
+    wait_for(lambda: _status(url) not in (None, "queued", "running"), 120, worker)
+
+    _assert_as_reference(url, reference)
+    log = worker.log.read_text(errors="replace")
+    assert log.count('"page.job_running"') >= 1
+    assert '"run.paused"' not in log
+    pages = _pages(url)
+    assert len(pages) == CONTACTS // PAGE
+    # Waiting was no delivery: page 0 counts the one that loaded it.
+    assert [p["deliveries"] for p in pages] == [1] * len(pages)
+    assert len([r for r in org.requests_to("/jobs/query") if r.method == "POST"]) == 1
+
+
+def test_page_0_pauses_the_run_once_the_bulk_wait_is_spent(
+    processes: Processes, client_app: Celery, org: FakeSalesforce
+) -> None:
+    url = processes.store_url
+    org.bulk_polls_to_complete = 10**9  # never done
+    knobs = {**SLOW_JOB_KNOBS, "salesforce_bulk_wait_seconds": 2.5}  # a try of 1.5 s, then one of 1 s
+    worker = processes.worker(client_app, **_env(org, knobs))
+    client_app.send_task("sync.salesforce.contacts", kwargs={"full": True, "run_id": None})
+    wait_for(lambda: _status(url) not in (None, "queued", "running"), 60, worker)
+
+    run = _run(url)
+    assert run["status"] == "paused"
+    assert "still InProgress" in run["error"]
+    assert worker.log.read_text(errors="replace").count('"page.job_running"') == 1
+    assert [(p["index"], p["status"], p["deliveries"]) for p in _pages(url)] == [(0, "running", 1)]
+    with get_engine(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM run_lease")).scalar() == 0
