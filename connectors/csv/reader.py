@@ -62,6 +62,9 @@ class CsvRow:
     # (reason, message): `encoding` for lines not decoded as the file's encoding; for an
     # unreadable row, why it could not be split into cells.
     notes: list[tuple[str, str]] = field(default_factory=list)
+    # The record's text as read (its lines joined, the last line's end dropped): what the
+    # row is, for a hash that tells an unchanged row before it is mapped.
+    raw: str = ""
 
 
 def _outside_quotes(line: str) -> str:
@@ -262,43 +265,85 @@ class CsvFile:
                 self._raw = raw
             lines = self._text_lines(raw, notes, oversized, span)
             try:
-                reader = csv.reader(lines, delimiter=self.layout.delimiter or ",", strict=False)
-                yield from self._split(reader, notes, oversized, span[2] if span else 1)
+                yield from _split(
+                    lines, self.layout.delimiter or ",", notes, oversized, span[2] if span else 1
+                )
             finally:
                 lines.close()  # before the file closes under it
 
-    @staticmethod
-    def _split(
-        reader: Iterator[list[str]], notes: dict[int, str], oversized: set[int], first_line: int
-    ) -> Iterator[CsvRow]:
-        start = first_line
-        while True:
-            problem: str | None = None
+
+class _Feed:
+    """The lines the csv module reads a quoted record from: the one handed back, then more.
+
+    `taken` collects what it read, so the record's text and line count are known.
+    """
+
+    __slots__ = ("back", "lines", "taken")
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.back: str | None = None
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.back is not None:
+            line, self.back = self.back, None
+        else:
+            line = next(self.lines)
+        self.taken.append(line)
+        return line
+
+
+def _split(
+    lines: Iterator[str], delimiter: str, notes: dict[int, str], oversized: set[int], first_line: int
+) -> Iterator[CsvRow]:
+    """The records of `lines` (each with its line end), as the csv module reads them.
+
+    A line without a quote or NUL is one record whose cells are its text split at the
+    delimiter: exactly what the csv module makes of it, in one C call instead of its
+    per-character parser. Only lines with a quote (which may open a cell running over
+    several lines) or a NUL (an error) go through the csv module.
+    """
+    feed = _Feed(lines)
+    reader = csv.reader(feed, delimiter=delimiter, strict=False)
+    start = first_line
+    for line in lines:
+        problem: str | None = None
+        if '"' not in line and "\x00" not in line and len(line) <= FIELD_LIMIT:
+            text = line.rstrip("\r\n")
+            cells: list[str] | None = text.split(delimiter) if text else []
+            end = start
+        else:
+            feed.back, feed.taken = line, []
             try:
-                cells: list[str] | None = next(reader)
-            except StopIteration:
+                cells = next(reader)
+            except StopIteration:  # pragma: no cover - the line handed back is always read
                 return
             except csv.Error as exc:
                 cells, problem = None, str(exc)
-            end = first_line - 1 + reader.line_num  # type: ignore[attr-defined]
-            row = CsvRow(start, cells)
-            # Most files have no note and no oversized line: nothing to look up per line then.
-            for number in range(start, end + 1) if notes or oversized else ():
-                if number in notes:
-                    row.notes.append(("encoding", notes.pop(number)))
-                if number in oversized:
-                    oversized.discard(number)
-                    row.cells = None
-                    problem = f"line {number} is longer than {LINE_LIMIT // (1024 * 1024)} MiB"
-            if problem is not None:
-                reason = "unreadable_row"
-                if "field larger" in problem:
-                    reason, problem = (
-                        "oversized_cell",
-                        f"a cell is larger than {FIELD_LIMIT // (1024 * 1024)} MiB",
-                    )
-                elif "longer than" in problem:
-                    reason = "oversized_cell"
-                row.notes.insert(0, (reason, f"line {start}: {problem}"))
-            yield row
-            start = end + 1
+            text = "".join(feed.taken).rstrip("\r\n")
+            end = start + len(feed.taken) - 1
+        row = CsvRow(start, cells, raw=text)
+        # Most files have no note and no oversized line: nothing to look up per line then.
+        for number in range(start, end + 1) if notes or oversized else ():
+            if number in notes:
+                row.notes.append(("encoding", notes.pop(number)))
+            if number in oversized:
+                oversized.discard(number)
+                row.cells = None
+                problem = f"line {number} is longer than {LINE_LIMIT // (1024 * 1024)} MiB"
+        if problem is not None:
+            reason = "unreadable_row"
+            if "field larger" in problem:
+                reason, problem = (
+                    "oversized_cell",
+                    f"a cell is larger than {FIELD_LIMIT // (1024 * 1024)} MiB",
+                )
+            elif "longer than" in problem:
+                reason = "oversized_cell"
+            row.notes.insert(0, (reason, f"line {start}: {problem}"))
+        yield row
+        start = end + 1
