@@ -60,6 +60,10 @@ class SourceRecord:
     # Where it was read: a file line, or a running number for APIs.
     position: int | None = None
     warnings: list[ReadWarning] = field(default_factory=list)
+    # The record's text exactly as read, when the source has one (a CSV row's line): it and
+    # the stream's `raw_context()` decide `fields`, so a hash of the two tells an unchanged
+    # record without looking at its fields.
+    raw: str | None = None
 
 
 @dataclass(slots=True)
@@ -125,6 +129,10 @@ class Stream(ABC):
     def describe(self) -> dict[str, Any]:
         """What the run record shows about this stream's parameters (never a secret)."""
         return {}
+
+    def raw_context(self) -> str:
+        """What decides, beside a record's `raw` text, what its fields are (a CSV header)."""
+        return ""
 
     def explain_failure(self, exc: BaseException) -> str | None:
         """One line for a person when `exc` ended the read because of the source (unreachable,

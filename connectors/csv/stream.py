@@ -68,6 +68,7 @@ class CsvStream(Stream):
         layout = self.file.layout
         header = layout.header
         width = len(header)
+        delimiter = layout.delimiter
         named = all(header)  # every column has a name: a row's fields are its cells zipped on
         if header_warnings:
             # Items of their own, not notes on the first record: a re-run skips that record
@@ -81,7 +82,13 @@ class CsvStream(Stream):
                 reason, message = row.notes[0]
                 yield ReadError(row.line, reason, message)
                 continue
-            if not "".join(cells).strip():
+            raw = row.raw
+            lead = raw[:1]
+            # A row that starts with anything but a delimiter or a space is not blank: the
+            # join of its cells is only needed for the others.
+            if (not lead or lead == delimiter or lead.isspace() or lead == '"') and not "".join(
+                cells
+            ).strip():
                 continue  # blank lines are not records
             if len(cells) != width:
                 yield ReadError(
@@ -92,17 +99,17 @@ class CsvStream(Stream):
                 )
                 continue
             warnings = [ReadWarning(reason, message) for reason, message in row.notes]
-            if named and "\x1f'" not in "\x1f" + "\x1f".join(cells):
+            if named and ("'" not in raw or "\x1f'" not in "\x1f" + "\x1f".join(cells)):
                 # No cell starts with an apostrophe: the C zip, not a call per cell.
                 fields = dict(zip(header, cells, strict=True))
             else:
                 fields = {h: _excel_cell(c) for h, c in zip(header, cells, strict=True) if h}
-            yield SourceRecord(
-                source_id=None,
-                fields=fields,
-                position=row.line,
-                warnings=warnings,
-            )
+            yield SourceRecord(source_id=None, fields=fields, position=row.line, warnings=warnings, raw=raw)
+
+    def raw_context(self) -> str:
+        """The delimiter and the header: a row's text means other fields under another header."""
+        layout = self.file.layout
+        return "\x1f".join([layout.delimiter, *layout.header])
 
     def progress(self) -> tuple[int, int]:
         return self.file.bytes_read(), self.file.size

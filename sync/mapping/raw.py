@@ -17,7 +17,9 @@ from sync.mapping.spec import MappingSpec
 # 3: 18-character Salesforce ids whose case was lost are restored from their suffix.
 # 4: date-times a spreadsheet wrote (`09-06-2026 16:14`) are read, in the layout's time zone.
 # 5: an unreadable phone or country falls back to the field's next column.
-RAW_HASH_VERSION = "5"
+# 6: a record with its text as read (a CSV row) is hashed by that text and the stream's
+#    `raw_context()` (delimiter, header), not by the fields built from it.
+RAW_HASH_VERSION = "6"
 
 
 def _stable(value: Any) -> Any:
@@ -36,20 +38,32 @@ def spec_fingerprint(spec: MappingSpec) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def raw_hasher(spec: MappingSpec) -> Callable[[SourceRecord], str]:
+def raw_hasher(spec: MappingSpec, context: str = "") -> Callable[[SourceRecord], str]:
     """`record -> hash` of the raw record under this spec (32 hex digits).
 
-    The hash covers the fields as read (names and values, in the source's order), the id, stamp
-    and deleted flag the connector gave, and the spec's fingerprint: the same row under another
-    mapping is another hash.
+    A record with its `raw` text (a CSV row) is hashed by that text and `context`, the
+    stream's `raw_context()` (the delimiter and header a row is split by): the bytes of the
+    file that decide the fields, without building them. Any other record is hashed by its
+    fields as read (names and values, in the source's order), the id, stamp and deleted flag
+    the connector gave. Both under the spec's fingerprint: the same row under another
+    mapping or header is another hash.
     """
-    prefix = spec_fingerprint(spec).encode()
+    fingerprint = spec_fingerprint(spec).encode()
     blake2b = hashlib.blake2b
+    # The prefix state hashed once; each row's hash starts from a copy of it.
+    with_context = blake2b(
+        fingerprint + b"\x00raw\x00" + context.encode("utf-8", "surrogatepass") + b"\x00", digest_size=16
+    )
 
     def digest(record: SourceRecord) -> str:
+        raw = record.raw
+        if raw is not None:
+            h = with_context.copy()
+            h.update(raw.encode("utf-8", "surrogatepass"))
+            return h.hexdigest()
         # repr, not JSON: as exact for the str/None/number/datetime values sources give, and
         # about twice as fast (this runs for every row of every import).
         text = repr((record.source_id, record.modstamp, record.deleted, record.fields))
-        return blake2b(prefix + text.encode(), digest_size=16).hexdigest()
+        return blake2b(fingerprint + text.encode(), digest_size=16).hexdigest()
 
     return digest
