@@ -10,6 +10,7 @@ from sync.load.customers import (
     find_unchanged,
     load_customer_batch,
     mark_seen,
+    stored_after,
 )
 from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.identity import merge_stand_ins
@@ -33,6 +34,7 @@ __all__ = [
     "merge_stand_ins",
     "recompute_customers",
     "stage",
+    "stored_after",
     "temp_table",
     "upsert_from",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from models import Customer, CustomerSource, SourceTombstone, SyncSeen
 from models._types import JSONType, UTCDateTime, utcnow
@@ -408,29 +409,41 @@ def _later_line_won(line: int | None, seen_line: int | None) -> bool:
     return line is not None and seen_line is not None and seen_line > line
 
 
+_stage_seen = temp_table(
+    "stage_seen", sa.Column("source_id", sa.String, primary_key=True), sa.Column("line", sa.Integer)
+)
+
+
 def mark_seen(conn: sa.Connection, run_id: str, seen_lines: list[tuple[str, int | None]]) -> None:
-    """Record that this run has read these source ids, at these lines (the last line is kept)."""
+    """Record that this run has read these source ids, at these lines (the last line is kept).
+
+    The ids are distinct. On PostgreSQL one statement: the ids and lines go as two arrays,
+    unnested by the server, with no staging table to create, fill and drop per batch.
+    """
     if not seen_lines:
         return
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
-    s = temp_table(
-        "stage_seen", sa.Column("source_id", sa.String, primary_key=True), sa.Column("line", sa.Integer)
-    )
-    stage_values(conn, s, seen_lines)
+    if conn.dialect.name == "postgresql":
+        ids, lines = zip(*seen_lines, strict=True)
+        rows: sa.Select[Any] = sa.select(
+            sa.literal(run_id).label("run_id"),
+            sa.func.unnest(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.String))).label(
+                "source_id"
+            ),
+            sa.func.unnest(sa.bindparam(None, list(lines), type_=postgresql.ARRAY(sa.Integer))).label("line"),
+        )
+    else:
+        s = _stage_seen
+        stage_values(conn, s, seen_lines)
+        rows = sa.select(sa.literal(run_id).label("run_id"), s.c.source_id, s.c.line)
 
     def keep_last(excluded: Any) -> dict[str, Any]:
         later = sa.or_(seen.c.line.is_(None), excluded.line > seen.c.line)
         return {"line": sa.case((later, excluded.line), else_=seen.c.line)}
 
-    upsert_from(
-        conn,
-        seen,
-        sa.select(sa.literal(run_id).label("run_id"), s.c.source_id, s.c.line),
-        ["run_id", "source_id", "line"],
-        ["run_id", "source_id"],
-        keep_last,
-    )
-    drop(conn, s)
+    upsert_from(conn, seen, rows, ["run_id", "source_id", "line"], ["run_id", "source_id"], keep_last)
+    if conn.dialect.name != "postgresql":
+        drop(conn, _stage_seen)
 
 
 _stage_raw_hash = temp_table(
@@ -452,32 +465,61 @@ def _store_raw_hashes(conn: sa.Connection, target: BatchTarget, hashes: dict[str
     drop(conn, s)
 
 
+def _known(target: BatchTarget, rows: Any) -> sa.Select[Any]:
+    """`rows` (customer_source or a part of it) of `target.source`: raw hash, id, whether this
+    run read it, pk."""
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(rows.c.raw_hash, rows.c.source_id, seen.c.source_id.is_not(None), rows.c.pk)
+        .select_from(
+            rows.outerjoin(
+                seen, sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == rows.c.source_id)
+            )
+        )
+        .where(rows.c.source == target.source)
+    )
+
+
 def find_unchanged(conn: sa.Connection, target: BatchTarget, raw_hashes: Iterable[str]) -> dict[str, Known]:
     """The stored rows of `target.source` whose raw hash is one of `raw_hashes`, set-wise.
 
-    Each found hash gives its row's source id, and whether this run has read that id already.
+    Each found hash gives its row's source id, whether this run has read that id already,
+    and its pk.
     """
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
-    seen = SyncSeen.__table__  # type: ignore[attr-defined]
     wanted = sorted(set(raw_hashes))
     found: dict[str, Known] = {}
     for i in range(0, len(wanted), 5000):
-        rows = conn.execute(
-            sa.select(cs.c.raw_hash, cs.c.source_id, seen.c.source_id.is_not(None))
-            .select_from(
-                cs.outerjoin(
-                    seen, sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == cs.c.source_id)
-                )
-            )
-            .where(cs.c.source == target.source, one_of(conn, cs.c.raw_hash, wanted[i : i + 5000]))
-        )
-        found.update({h: Known(sid, bool(was_seen)) for h, sid, was_seen in rows})
+        rows = conn.execute(_known(target, cs).where(one_of(conn, cs.c.raw_hash, wanted[i : i + 5000])))
+        found.update({h: Known(sid, bool(was_seen), pk) for h, sid, was_seen, pk in rows if h})
     return found
+
+
+def stored_after(
+    conn: sa.Connection, target: BatchTarget, after: int, span: int, raw_hashes: set[str]
+) -> dict[str, Known]:
+    """Those of `raw_hashes` stored on rows of `target.source` with pk in (`after`, `after + span`].
+
+    A file re-imported mostly lists its rows in the order they were first stored: read this
+    way, a batch's rows are found by one range scan of the primary key instead of one index
+    probe per hash. The range is read alone (OFFSET 0 keeps the source's condition out of
+    it), so the plan is that scan however stale the table's statistics are.
+    """
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    part = (
+        sa.select(cs.c.pk, cs.c.raw_hash, cs.c.source_id, cs.c.source)
+        .where(cs.c.pk > after, cs.c.pk <= after + span)
+        .offset(0)
+        .subquery()
+    )
+    rows = conn.execute(_known(target, part)).all()
+    return {h: Known(sid, bool(was_seen), pk) for h, sid, was_seen, pk in rows if h in raw_hashes}
 
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """A stored source row found by its raw hash: its id, and whether this run has read it."""
+    """A stored source row found by its raw hash: its id, whether this run has read it, its pk."""
 
     source_id: str
     seen: bool
+    pk: int = 0

@@ -22,7 +22,7 @@ from sync.pipeline.execute import Loader, load_mapped, loader_for
 from sync.pipeline.lease import Lease, StreamBusy, acquire, release, renew_within
 from sync.pipeline.mapper import MappedBatch, map_batch
 from sync.pipeline.runs import close_run
-from sync.pipeline.skip import Skipped, UnchangedRows, record_skipped
+from sync.pipeline.skip import Skipped, UnchangedRows, map_clashes, record_skipped
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.fanout")
@@ -159,7 +159,9 @@ def run_chunk(
     done = chunk.records
     items = islice(stream.records(StreamContext()), done, None)
     bound.info("chunk.start", resumed_from=done)
-    loaded = load_slice(engine, settings, _chunks, (run_id, index), done, items, target, spec, lease)
+    loaded = load_slice(
+        engine, settings, _chunks, (run_id, index), done, items, target, spec, lease, stream.raw_context()
+    )
     if loaded is None:
         return False
     bound.info("chunk.done", records=loaded)
@@ -176,6 +178,7 @@ def load_slice(
     target: BatchTarget,
     spec: MappingSpec,
     lease: Lease,
+    context: str = "",
 ) -> int | None:
     """Load the rest of a slice of a fanned-out run (a chunk, a page) batch by batch, then mark
     it done: its records done, or None when another delivery of it got there first.
@@ -184,16 +187,18 @@ def load_slice(
     batch commits with the slice's new position, guarded by the position it started from,
     so two deliveries of one slice can never both count a batch. The delivery that loses a
     guard ends quietly (its batch rolled back whole; the slice is the other one's to finish):
-    raising would fail a healthy run.
+    raising would fail a healthy run. `context` is the stream's raw_context(), for the raw-row
+    hashes.
     """
     run_id, index = key
     load = loader_for(spec.kind)
-    unchanged = UnchangedRows(engine, target, spec)
+    unchanged = UnchangedRows(engine, target, spec, context)
     bound = log.bind(run_id=run_id, slice=index, table=table.name)
     for batch in _batches(items, settings.batch_size):
         # Rows the store already holds exactly as read are not mapped again.
         split = unchanged.split(batch)
         mapped = map_batch(split.items, spec, split.raw_hashes)
+        map_clashes(split.skipped, mapped, spec, set())
         try:
             _commit_slice_batch(
                 engine, table, key, done, len(batch), target, load, mapped, split.skipped, lease

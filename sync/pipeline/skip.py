@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from connectors import SourceRecord
 from models import CustomerSource
 from models.enums import RecordOutcome
-from sync.load import BatchTarget, find_unchanged, mark_seen
+from sync.load import BatchTarget, Known, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, raw_hasher
-from sync.pipeline.mapper import Item
+from sync.pipeline.mapper import Item, MappedBatch, map_batch
 
 
 @dataclass(slots=True)
@@ -46,44 +46,84 @@ class UnchangedRows:
     Only customers: the other kinds' loaders keep no raw hash. A hit means the last write of
     that source row came from exactly this raw row under exactly this mapping, so mapping it
     again could only conclude `unchanged`.
+
+    A re-imported file mostly lists its rows in the order they were first stored (the store's
+    pk order), so each batch is first compared with the stored rows that follow the last one
+    it found (one range read, `stored_after`); only the hashes not found there are looked up
+    one by one (`find_unchanged`). A file in another order ends the range reads after two
+    batches that found too little in them. Both reads are taken when the batch is split, so
+    they see what every batch before it wrote.
     """
 
-    def __init__(self, engine: Engine, target: BatchTarget, spec: MappingSpec) -> None:
+    def __init__(self, engine: Engine, target: BatchTarget, spec: MappingSpec, context: str = "") -> None:
         self.engine = engine
         self.target = target
         self.enabled = spec.kind == "customers"
-        self.hash = raw_hasher(spec)
+        # `context`: the stream's raw_context(), what a record's raw text is read under.
+        self.hash = raw_hasher(spec, context)
         # A source the store holds no row of (a first import) can have no unchanged row: its
         # rows are hashed, not looked up. A row repeated later in the run is then mapped, and
         # the loader, which sees what this run wrote, counts it a duplicate all the same.
         self.lookup = self.enabled and _holds_any(engine, target.source)
+        self._after = 0  # the pk the next range read starts after
+        self._ranged = self.lookup  # whether range reads still pay
+        self._misses = 0  # batches in a row that found too little in the range read
 
     def split(self, batch: list[Item]) -> Split:
         if not self.enabled:
             return Split(batch, None, Skipped())
-        hashes = [self.hash(item) if isinstance(item, SourceRecord) else None for item in batch]
+        digest = self.hash
+        hashes = [digest(item) if isinstance(item, SourceRecord) else None for item in batch]
         if not self.lookup:
             return Split(batch, hashes, Skipped())
         with self.engine.connect() as conn:
-            known = find_unchanged(conn, self.target, [h for h in hashes if h])
+            known = self._find(conn, [h for h in hashes if h])
         if not known:
             return Split(batch, hashes, Skipped())
         items: list[Item] = []
         kept: list[str | None] = []
         skipped = Skipped()
         taken: set[str] = set()
-        for item, digest in zip(batch, hashes, strict=True):
-            hit = known.get(digest) if digest else None
+        for item, h in zip(batch, hashes, strict=True):
+            hit = known.get(h) if h else None
             if hit is None:
                 items.append(item)
-                kept.append(digest)
+                kept.append(h)
             elif hit.seen or hit.source_id in taken:
                 skipped.duplicates += 1
             else:
                 skipped.unchanged.append((hit.source_id, item.position))
-                skipped.rows.append((item, digest))  # type: ignore[arg-type]  # a hit is a record
+                skipped.rows.append((item, h))  # type: ignore[arg-type]  # a hit is a record
                 taken.add(hit.source_id)
         return Split(items, kept, skipped)
+
+    def _find(self, conn: sa.Connection, hashes: list[str]) -> dict[str, Known]:
+        """The stored rows among `hashes`: from the range after the last found, then one by one."""
+        known: dict[str, Known] = {}
+        if self._ranged and hashes:
+            # A little more than the batch: rows deleted or moved since leave gaps in the pks.
+            known = stored_after(conn, self.target, self._after, len(hashes) * 5 // 4 + 16, set(hashes))
+        rest = [h for h in hashes if h not in known]
+        exact = find_unchanged(conn, self.target, rest) if rest else {}
+        if self._ranged and hashes:
+            self._follow(known, exact)
+        known.update(exact)
+        return known
+
+    def _follow(self, ranged: dict[str, Known], exact: dict[str, Known]) -> None:
+        """Move the range to where this batch was found; give it up when the file's order is another."""
+        if len(ranged) >= len(exact):
+            # New rows are found nowhere: only rows found elsewhere speak against the range.
+            self._misses = 0
+            if ranged:
+                self._after = max(k.pk for k in ranged.values())
+            return
+        self._misses += 1
+        if self._misses >= 2:
+            self._ranged = False
+        else:
+            # Found elsewhere (a chunk in the middle of the file, rows moved): start there.
+            self._after = min(k.pk for k in exact.values()) - 1
 
 
 def _holds_any(engine: Engine, source: str) -> bool:
@@ -104,3 +144,28 @@ def record_skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -
             RecordOutcome.DUPLICATE: skipped.duplicates,
         }
     )
+
+
+def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, written: set[str]) -> None:
+    """Map after all the rows `skipped` as unchanged whose source id another row also read.
+
+    A row of the same batch that was mapped (a changed copy of the id, earlier or later in the
+    file) or a batch loaded meanwhile (`written`) may hold the same id: skipped, the unchanged
+    row would leave that other row's write standing even where the file's order says the
+    unchanged row wins. Mapped, it goes to the loader beside the other, which keeps the later
+    line and counts the other a duplicate, as when every row is mapped.
+    """
+    if not skipped.unchanged:
+        return
+    clash = written | {d.source_id for d in mapped.drafts}
+    redo = [i for i, (sid, _) in enumerate(skipped.unchanged) if sid in clash]
+    if not redo:
+        return
+    again = map_batch([skipped.rows[i][0] for i in redo], spec, [skipped.rows[i][1] for i in redo])
+    mapped.read += again.read
+    mapped.issues.extend(again.issues)
+    # In file order, so the last line of a source id still wins in the loader.
+    mapped.drafts = sorted([*mapped.drafts, *again.drafts], key=lambda d: d.position or 0)
+    gone = set(redo)
+    skipped.unchanged = [u for i, u in enumerate(skipped.unchanged) if i not in gone]
+    skipped.rows = [r for i, r in enumerate(skipped.rows) if i not in gone]

@@ -110,3 +110,16 @@ def test_with_a_mapping_pool_the_last_line_still_wins_over_a_row_skipped_early(
     assert (counts["read"], counts["updated"], counts["duplicates"], counts["unchanged"]) == (21, 1, 1, 19)
     streets = {r["entity_source_id"]: r["street"] for r in table_rows(db_url, "customer")}
     assert streets[rows[3][0]] == rows[3][street]
+
+
+def test_a_run_leaves_the_heap_it_found_unscanned_and_hands_it_back(db_url: str, tmp_path: Path) -> None:
+    """The collector skips the process's older objects while a run lasts, and only then."""
+    import gc
+
+    frozen: list[int] = []
+    path = write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(5))
+    run_csv(
+        db_url, path, mapping=MAPPING, on_batch=lambda _stream, _counts: frozen.append(gc.get_freeze_count())
+    )
+    assert frozen and all(n > 0 for n in frozen)
+    assert gc.get_freeze_count() == 0
