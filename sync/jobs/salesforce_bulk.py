@@ -136,9 +136,22 @@ def fan_out(
     return BulkFanOut(run_id, [PagePlan(0, "")])
 
 
-def _stop(engine: Engine, run_id: str, lease: Lease, status: str, reason: str) -> None:
+def _stop(
+    engine: Engine, run_id: str, lease: Lease, status: str, reason: str, page: int | None = None
+) -> None:
+    """End the run's turn (`status`: paused or failed) and give its stream up, in one transaction.
+
+    `page`: the page whose delivery stopped; it is handed back `pending` and that delivery
+    uncounted, so `runs show` lists it as not yet read rather than as read by a worker.
+    """
     with engine.begin() as conn:
         conn.execute(sa.update(_runs).where(_runs.c.id == run_id).values(status=status, error=redact(reason)))
+        if page is not None:
+            conn.execute(
+                sa.update(_pages)
+                .where(_pages.c.run_id == run_id, _pages.c["index"] == page, _pages.c.status == "running")
+                .values(deliveries=_pages.c.deliveries - 1, status="pending", updated_at=utcnow())
+            )
         conn.execute(sa.delete(_leases).where(_leases.c.run_id == run_id))
 
 
@@ -200,6 +213,7 @@ def load_page(
                 Lease(run["source"], run["stream"], run_id, owner, 0),
                 RunStatus.PAUSED,
                 exc.reason,
+                page=plan.index,
             )
             return False
         except Exception as exc:

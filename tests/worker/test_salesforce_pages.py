@@ -273,6 +273,7 @@ def test_page_0_pauses_the_run_once_the_bulk_wait_is_spent(
     assert run["status"] == "paused"
     assert "still InProgress" in run["error"]
     assert worker.log.read_text(errors="replace").count('"page.job_running"') == 1
-    assert [(p["index"], p["status"], p["deliveries"]) for p in _pages(url)] == [(0, "running", 1)]
+    # Handed back unread: pending, the paused delivery uncounted, for `runs resume` to send again.
+    assert [(p["index"], p["status"], p["deliveries"]) for p in _pages(url)] == [(0, "pending", 0)]
     with get_engine(url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM run_lease")).scalar() == 0
