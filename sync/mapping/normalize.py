@@ -12,6 +12,7 @@ from typing import NamedTuple
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import phonenumberutil as _pnu
 
 from models.enums import UserGender
 
@@ -132,12 +133,102 @@ _E164 = phonenumbers.PhoneNumberFormat.E164
 _SEVERAL = re.compile(r"[,;|\n]| / | or | oder ", re.IGNORECASE)
 
 
-def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+def _parse_valid(text: str, region: str | None, digits: str | None = None) -> phonenumbers.PhoneNumber | None:
+    """`text` parsed in `region` if it is a valid number; `digits`: its digits, when it is a plain cell.
+
+    A plain cell (`plain_digits`) is parsed from its digits by `parse_plain_digits`, which
+    skips the steps of `phonenumbers.parse` that cannot change such a cell.
+    """
     try:
-        number = phonenumbers.parse(text, region)
+        if digits is not None and region in _PLAIN_REGIONS:
+            number = parse_plain_digits(digits, region)
+        else:
+            number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     return number if is_valid_number(number) else None
+
+
+# Whether this phonenumbers still has the steps `parse_plain_digits` calls (they are private:
+# a release that renames them sends every cell through `phonenumbers.parse` again).
+_PARSE_STEPS = (
+    "_maybe_extract_country_code",
+    "_maybe_strip_national_prefix_carrier_code",
+    "_test_number_length",
+    "_set_italian_leading_zeros_for_phone_number",
+    "region_code_for_country_code",
+    "ValidationResult",
+    "_MIN_LENGTH_FOR_NSN",
+    "_MAX_LENGTH_FOR_NSN",
+)
+_PLAIN_REGIONS = (
+    frozenset(phonenumbers.SUPPORTED_REGIONS)
+    if all(hasattr(_pnu, step) for step in _PARSE_STEPS)
+    else frozenset()
+)
+# What `phonenumbers.parse` keeps when the number's length test says one of these.
+_NOT_KEPT = frozenset(
+    getattr(_pnu.ValidationResult, name, None)
+    for name in ("TOO_SHORT", "IS_POSSIBLE_LOCAL_ONLY", "INVALID_LENGTH")
+)
+
+
+def plain_digits(text: str) -> str | None:
+    """The digits of a cell made of ASCII digits, spaces, `().-` with three digits or more, else None.
+
+    For such a cell `phonenumbers.parse` finds no extension, no RFC 3966 context, no letters
+    to convert and no plus sign, and finds it viable: what it parses is its digits alone
+    (tests/sync/mapping/test_fast_paths.py holds both readings equal).
+    """
+    if len(text) > 250 or not _PLAIN_NUMBER.fullmatch(text):
+        return None
+    digits = text.translate(_NOT_DIGITS) if not text.isdigit() else text
+    return digits if len(digits) >= 3 else None
+
+
+_NOT_DIGITS = str.maketrans("", "", " ().-")
+
+
+def parse_plain_digits(digits: str, region: str) -> phonenumbers.PhoneNumber:
+    """`phonenumbers.parse(cell, region)` for a cell whose `plain_digits` are `digits`.
+
+    The steps of the library's `parse` that a string of three or more ASCII digits reaches
+    (country code, national prefix, length test, leading zeros), in its order and with its
+    own functions; the steps skipped are those that cannot change such a string (cleaning,
+    viability, extension, the second normalisation). `region` must be one of
+    `phonenumbers.SUPPORTED_REGIONS`, written as there. Raises NumberParseException as
+    `parse` does.
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    assert metadata is not None  # every supported region has its metadata
+    number = phonenumbers.PhoneNumber()
+    country_code, national = _pnu._maybe_extract_country_code(digits, metadata, False, number)
+    if country_code != 0:
+        number_region = _pnu.region_code_for_country_code(country_code)
+        if number_region != region:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+                country_code, number_region
+            )
+            assert metadata is not None  # as the library asserts there
+    else:
+        national += digits
+        number.country_code = metadata.country_code
+    if len(national) < _pnu._MIN_LENGTH_FOR_NSN:
+        raise phonenumbers.NumberParseException(
+            phonenumbers.NumberParseException.TOO_SHORT_NSN,
+            "The string supplied is too short to be a phone number.",
+        )
+    _, potential, _ = _pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
+    if _pnu._test_number_length(potential, metadata) not in _NOT_KEPT:
+        national = potential
+    if len(national) > _pnu._MAX_LENGTH_FOR_NSN:
+        raise phonenumbers.NumberParseException(
+            phonenumbers.NumberParseException.TOO_LONG,
+            "The string supplied is too long to be a phone number.",
+        )
+    _pnu._set_italian_leading_zeros_for_phone_number(national, number)
+    number.national_number = int(national)
+    return number
 
 
 @lru_cache(maxsize=512)
@@ -226,8 +317,9 @@ def _one_number(text: str, region: str | None) -> tuple[phonenumbers.PhoneNumber
     """One number, also when its country code was typed without `+` (as spreadsheets drop it)."""
     if text.startswith("00"):
         text = "+" + text[2:]
-    national = _parse_valid(text, region)
-    digits = re.sub(r"\D", "", text)
+    plain = plain_digits(text)
+    national = _parse_valid(text, region, plain)
+    digits = plain if plain is not None else re.sub(r"\D", "", text)
     if text.startswith("+") or not region or digits.startswith("0"):
         return (national, None) if national else None
     international = None if _too_short_for_a_country_code(digits, text) else _parse_valid("+" + text, None)
@@ -262,7 +354,9 @@ def _read_phone(value: str, default_region: str | None) -> PhoneReading | None:
     # parsing is most of what mapping a row costs. Readings are immutable, so sharing is safe.
     candidate = value.strip()
     region = (default_region or "").upper() or None
-    if _SEVERAL.search(candidate) or sum(ch.isdigit() for ch in candidate) > 17:
+    # A plain cell of at most 17 characters holds one number at most: neither test can hold.
+    short_and_plain = len(candidate) <= 17 and _PLAIN_NUMBER.fullmatch(candidate)
+    if not short_and_plain and (_SEVERAL.search(candidate) or sum(ch.isdigit() for ch in candidate) > 17):
         found = [m.number for m in phonenumbers.PhoneNumberMatcher(candidate, region or "ZZ")]
         if len(found) > 1:
             first, rest = found[0], tuple(phonenumbers.format_number(n, _E164) for n in found[1:])

@@ -64,9 +64,9 @@ def test_the_shortcut_is_taken_for_us_numbers_read_as_plus() -> None:
     calls: list[str] = []
     original = normalize._parse_valid
 
-    def counting(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    def counting(text: str, region: str | None, digits: str | None = None) -> phonenumbers.PhoneNumber | None:
         calls.append(text)
-        return original(text, region)
+        return original(text, region, digits)
 
     normalize._parse_valid = counting
     try:
