@@ -16,6 +16,7 @@ from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
 from api.graphql.http import GraphQLOverHttp
 from api.middleware import RequestGuard
+from api.process import prepare_serving_process
 from api.oauth import spotify_router
 from api.webhooks import CeleryDrains, DrainRequester, InProcessDrains, webhook_router
 from models import get_engine, get_read_engine
@@ -121,6 +122,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     # Our access line replaces uvicorn's, which would print query strings.
     options: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": False}
     if workers == 1:
+        prepare_serving_process()
         uvicorn.run(app, **options)
     else:
         uvicorn.run("api.app:create_worker_app", factory=True, workers=workers, **options)
@@ -130,4 +132,6 @@ def create_worker_app() -> FastAPI:
     """One of `serve --workers N`'s processes: a fresh interpreter, so it sets up logging first."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    return create_app(settings)
+    app = create_app(settings)
+    prepare_serving_process()
+    return app

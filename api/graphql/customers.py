@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -104,9 +105,19 @@ def get_consumer(conn: sa.Connection, scope: Scope, pk: int, with_points: bool =
 
     `with_points` adds its `points_earned` (see `points_earned_column`).
     """
-    return conn.execute(
-        sa.select(*_customer_columns(with_points)).where(_customer.c.pk == pk, scope.customers())
-    ).first()
+    return conn.execute(_consumer_statement(scope, with_points), {"consumer_pk": pk}).first()
+
+
+@lru_cache(maxsize=512)
+def _consumer_statement(scope: Scope, with_points: bool) -> sa.Select[Any]:
+    """`get_consumer`'s statement for this viewer, the customer's pk bound at execution.
+
+    Built once per viewer (its pk is a value in `scope`'s conditions): building and keying it
+    per request cost more Python than PostgreSQL spends answering it (0.05 ms).
+    """
+    return sa.select(*_customer_columns(with_points)).where(
+        _customer.c.pk == sa.bindparam("consumer_pk", type_=_customer.c.pk.type), scope.customers()
+    )
 
 
 def find_customer_pk(

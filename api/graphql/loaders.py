@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -151,6 +152,43 @@ _Group = tuple[str | None, PageArgs, bool]
 _NEWEST_FIRST = (_redemption.c.created_at.desc(), _redemption.c.pk.desc())
 
 
+_Head = tuple[str | None, int, int]  # (kind, start, rows to read) of one folded page
+
+
+@lru_cache(maxsize=512)
+def _heads_statements(scope: Scope, heads: tuple[_Head, ...], fold: bool) -> tuple[sa.Executable, ...]:
+    """The statements of `_heads` for pages of this shape and viewer, the customers' pks bound at
+    execution (`pk0`, `pk1`, ...): one `UNION ALL` when `fold`, else one statement per page.
+
+    Built once per (viewer, shape), not per request: building and keying these statements was a
+    fifth of `consumer(id)`'s CPU, against PostgreSQL's 0.06 ms for the three pages. The viewer
+    is part of the key because `scope`'s conditions hold its pk as a value.
+    """
+
+    def one(part: int, kind: str | None, start: int, size: int) -> sa.Select[Any]:
+        where = [_redemption.c.customer_pk == sa.bindparam(f"pk{part}", type_=_redemption.c.customer_pk.type)]
+        where.append(scope.redemptions())
+        if kind is not None:
+            where.append(_redemption.c.kind == kind)
+        return (
+            sa.select(_redemption, sa.literal(part).label("part"))
+            .where(*where)
+            .order_by(*_NEWEST_FIRST)
+            .offset(start)
+            .limit(size)
+        )
+
+    members = [one(part, *head) for part, head in enumerate(heads)]
+    if not fold:
+        return tuple(members)
+    # Pages are told apart by `part`; the outer ORDER BY keeps each page's own order.
+    return (
+        sa.union_all(*members).order_by(
+            sa.literal_column("part"), sa.literal_column("created_at").desc(), sa.literal_column("pk").desc()
+        ),
+    )
+
+
 def _heads(
     conn: sa.Connection, scope: Scope, wanted: Sequence[tuple[int, str | None, int, int]]
 ) -> list[list[sa.Row[Any]]]:
@@ -160,30 +198,21 @@ def _heads(
     consumer's three connections are one round trip; elsewhere one statement each (SQLite does
     not take a page with ORDER BY/LIMIT inside a compound select).
     """
-
-    def one(part: int, pk: int, kind: str | None, start: int, end: int) -> sa.Select[Any]:
-        where = [_redemption.c.customer_pk == pk, scope.redemptions()]
-        if kind is not None:
-            where.append(_redemption.c.kind == kind)
-        return (
-            sa.select(_redemption, sa.literal(part).label("part"))
-            .where(*where)
-            .order_by(*_NEWEST_FIRST)
-            .offset(start)
-            .limit(end - start + 1)
-        )
-
     pages: list[list[sa.Row[Any]]] = [[] for _ in wanted]
-    members = [one(part, *head) for part, head in enumerate(wanted)]
-    if len(members) > 1 and conn.dialect.name == "postgresql":
-        # Pages are told apart by `part`; the outer ORDER BY keeps each page's own order.
-        folded = sa.union_all(*members).order_by(
-            sa.literal_column("part"), sa.literal_column("created_at").desc(), sa.literal_column("pk").desc()
-        )
-        for row in conn.execute(folded):
+    if not wanted:
+        return pages
+    heads = tuple((kind, start, end - start + 1) for _pk, kind, start, end in wanted)
+    params = {f"pk{part}": pk for part, (pk, *_rest) in enumerate(wanted)}
+    fold = len(wanted) > 1 and conn.dialect.name == "postgresql"
+    statements = _heads_statements(scope, heads, fold)
+    if fold:
+        for row in conn.execute(statements[0], params):
             pages[row.part].append(row)
         return pages
-    return [list(conn.execute(member).all()) for member in members]
+    return [
+        list(conn.execute(member, {f"pk{part}": params[f"pk{part}"]}).all())
+        for part, member in enumerate(statements)
+    ]
 
 
 def redemption_page_set(
