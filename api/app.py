@@ -16,8 +16,8 @@ from api.auth import FolderMailSender, LogMailSender, MailSender
 from api.graphql import RequestContext, Services, build_schema
 from api.graphql.http import GraphQLOverHttp
 from api.middleware import RequestGuard
-from api.process import prepare_serving_process
 from api.oauth import spotify_router
+from api.process import prepare_serving_process
 from api.webhooks import CeleryDrains, DrainRequester, InProcessDrains, webhook_router
 from models import get_engine, get_read_engine
 from sync.celery import broker_url

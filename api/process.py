@@ -17,7 +17,7 @@ def prepare_serving_process() -> None:
 
     The heap built by then (modules, the schema, SQLAlchemy's tables: ~200,000 objects) is moved
     out of the collector's reach with `gc.freeze`: every full collection walked all of it, a
-    pause of 140–230 ms under load that hit every request in flight (the p99 at ten clients).
+    pause of 140 to 230 ms under load that hit every request in flight (the p99 at ten clients).
     Requests' own garbage is collected as before.
     """
     sys.setswitchinterval(SWITCH_INTERVAL_S)

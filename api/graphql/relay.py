@@ -217,6 +217,26 @@ def page_of_head(
     return None
 
 
+_PAGE_OFFSET = sa.bindparam("page_offset", type_=sa.Integer())
+_PAGE_LIMIT = sa.bindparam("page_limit", type_=sa.Integer())
+
+
+@dataclass(frozen=True)
+class PageStatements:
+    """An ordered query with its offset and limit bound at execution, and the count of its matches.
+
+    Built once where the query's shape repeats (`orders.list_orders`), so a request binds values
+    instead of building and keying statements; `of` builds one for a single use.
+    """
+
+    rows: sa.Select[Any]  # with LIMIT :page_limit OFFSET :page_offset
+    count: sa.Select[Any]
+
+    @classmethod
+    def of(cls, rows: sa.Select[Any], count: sa.Select[Any]) -> PageStatements:
+        return cls(rows.offset(_PAGE_OFFSET).limit(_PAGE_LIMIT), count)
+
+
 def select_page(
     conn: sa.Connection,
     rows: sa.Select[Any],
@@ -232,17 +252,36 @@ def select_page(
     that can be found from its start is read with one row more, which is all `hasNextPage`
     needs (see `head_window`, `page_of_head`). `last`, or a page past the end, still counts.
     """
+    return select_bound_page(conn, PageStatements.of(rows, count), {}, page, with_count=with_count)
+
+
+def select_bound_page(
+    conn: sa.Connection,
+    statements: PageStatements,
+    params: dict[str, Any],
+    page: PageArgs,
+    *,
+    with_count: bool = True,
+) -> tuple[list[sa.Row[Any]], int, int]:
+    """`select_page` on statements built beforehand, their other parameters' values in `params`."""
     window = head_window(page, with_count)
     if window is not None:
         start, end = window
-        found = page_of_head(conn.execute(rows.offset(start).limit(end - start + 1)).all(), start, end)
+        found = page_of_head(
+            conn.execute(
+                statements.rows, {**params, "page_offset": start, "page_limit": end - start + 1}
+            ).all(),
+            start,
+            end,
+        )
         if found is not None:
             return found
-    total = int(conn.execute(count).scalar_one())
+    total = int(conn.execute(statements.count, params).scalar_one())
     start, end = page.window(total)
     if end <= start:
         return [], total, start
-    return list(conn.execute(rows.offset(start).limit(end - start)).all()), total, start
+    rows = conn.execute(statements.rows, {**params, "page_offset": start, "page_limit": end - start}).all()
+    return list(rows), total, start
 
 
 def build_connection(nodes: Sequence[NodeT], count: int, start: int) -> Connection[NodeT]:
