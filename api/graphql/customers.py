@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from api.graphql.loaders import points_earned_column
-from api.graphql.relay import PageArgs, select_page
+from api.graphql.relay import PageArgs, PageStatements, select_bound_page
 from api.graphql.scope import Scope
 from models import Customer
 from sync.mapping import FieldError, normalize_email, normalize_phone
@@ -24,6 +24,11 @@ def blank_to_none(value: str | None) -> str | None:
     return value.strip()
 
 
+# How a `consumers` filter reads: (loyalty id given, phone: 0 none / 1 matches nobody / 2 a
+# pattern, e-mail given). Its statements are built once per shape; the values are bound.
+_Shape = tuple[bool, int, bool]
+
+
 @dataclass(frozen=True)
 class ConsumerFilter:
     loyalty_id: str | None = None
@@ -32,21 +37,51 @@ class ConsumerFilter:
     # Reads a national phone number typed into the filter (Settings.default_phone_region).
     phone_region: str = "US"
 
-    def conditions(self, scope: Scope) -> list[sa.ColumnElement[bool]]:
-        # The scope first: no filter can widen what the viewer may see.
-        where: list[sa.ColumnElement[bool]] = [scope.customers()]
+    def bound(self) -> tuple[_Shape, dict[str, Any]]:
+        """The filter's shape (see `_conditions`) and the values of its bound parameters."""
+        params: dict[str, Any] = {}
         if self.loyalty_id:
-            where.append(_customer.c.loyalty_id == self.loyalty_id)
-        # autoescape: `%` and `_` typed into a filter are matched literally, not as wildcards.
+            params["loyalty_id"] = self.loyalty_id
+        phone = 0
         if self.phone_number_icontains:
-            where.append(phone_contains(self.phone_number_icontains, self.phone_region))
+            pattern = phone_pattern(self.phone_number_icontains, self.phone_region)
+            phone = 1 if pattern is None else 2
+            if pattern is not None:
+                params["phone_pattern"] = pattern
         if self.email_icontains:
-            where.append(_customer.c.email.icontains(self.email_icontains, autoescape=True))
-        return where
+            params["email_term"] = _like_escaped(self.email_icontains)
+        return (bool(self.loyalty_id), phone, bool(self.email_icontains)), params
 
 
-def phone_contains(term: str, default_region: str) -> sa.ColumnElement[bool]:
-    """Customers whose phone contains what was typed, however it was typed.
+def _like_escaped(term: str) -> str:
+    """`term` with `/`, `%` and `_` escaped by `/`: what `icontains(term, autoescape=True)` binds."""
+    return term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _conditions(scope: Scope, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a `ConsumerFilter` of this shape, its values bound by name (`bound`)."""
+    loyalty, phone, email = shape
+    # The scope first: no filter can widen what the viewer may see.
+    where: list[sa.ColumnElement[bool]] = [scope.customers()]
+    if loyalty:
+        where.append(_customer.c.loyalty_id == sa.bindparam("loyalty_id", type_=_customer.c.loyalty_id.type))
+    if phone == 1:
+        # Stored phones are "+" and digits only: a term without a digit matches nobody.
+        where.append(sa.false())
+    elif phone == 2:
+        pattern = sa.bindparam("phone_pattern", type_=_customer.c.phone_number.type)
+        where.append(_customer.c.phone_number.ilike(pattern))
+    if email:
+        # `%` and `_` typed into a filter are matched literally, not as wildcards (`_like_escaped`,
+        # as `icontains(..., autoescape=True)` escapes them).
+        term = sa.bindparam("email_term", type_=_customer.c.email.type)
+        where.append(_customer.c.email.icontains(term, escape="/"))
+    return where
+
+
+def phone_pattern(term: str, default_region: str) -> str | None:
+    """The ILIKE pattern of customers whose phone contains what was typed, however it was typed
+    (None: it has no digit, and matches nobody).
 
     Phones are stored in E.164 (`+49301234567`), people type `+49 30 1234567`, `030 1234567`
     or `(212) 555-0002`: the term is reduced to digits and matched on the stored column with
@@ -63,18 +98,30 @@ def phone_contains(term: str, default_region: str) -> sa.ColumnElement[bool]:
             digits = digits[2:]
         elif not international:
             digits = digits.removeprefix("0")
-    phone: sa.ColumnElement[str] = _customer.c.phone_number
     if not digits:
-        # Stored phones are "+" and digits only: a term without a digit matches nobody.
-        return sa.false()
+        return None
     if international:
         # `+49 30` names the country code: it must start the number, not sit anywhere in it.
-        return phone.ilike(f"+{digits}%")
-    return phone.ilike(f"%{digits}%")
+        return f"+{digits}%"
+    return f"%{digits}%"
 
 
 def _customer_columns(with_points: bool) -> list[Any]:
     return [_customer, points_earned_column()] if with_points else [_customer]
+
+
+@lru_cache(maxsize=512)
+def _consumer_page_statements(scope: Scope, shape: _Shape, with_points: bool) -> PageStatements:
+    """The page and count statements of `list_consumers` for this viewer and filter shape.
+
+    Built once per (viewer, shape) instead of per request, like `orders._order_page_statements`;
+    the viewer is in the key because `scope`'s conditions hold its pk as a value.
+    """
+    where = _conditions(scope, shape)
+    return PageStatements.of(
+        sa.select(*_customer_columns(with_points)).where(*where).order_by(_customer.c.pk),
+        sa.select(sa.func.count()).select_from(_customer).where(*where),
+    )
 
 
 def list_consumers(
@@ -90,14 +137,9 @@ def list_consumers(
     Without `with_count` the total is not counted when the page does not need it (see
     `select_page`); `with_points` adds each row's `points_earned` (see `points_earned_column`).
     """
-    where = filters.conditions(scope)
-    return select_page(
-        conn,
-        sa.select(*_customer_columns(with_points)).where(*where).order_by(_customer.c.pk),
-        sa.select(sa.func.count()).select_from(_customer).where(*where),
-        page,
-        with_count=with_count,
-    )
+    shape, params = filters.bound()
+    statements = _consumer_page_statements(scope, shape, with_points)
+    return select_bound_page(conn, statements, params, page, with_count=with_count)
 
 
 def get_consumer(conn: sa.Connection, scope: Scope, pk: int, with_points: bool = False) -> sa.Row[Any] | None:

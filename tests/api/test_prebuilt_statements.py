@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from api.auth import Viewer
+from api.graphql.customers import ConsumerFilter, _customer
 from api.graphql.orders import OrderFilter, _order_page_statements
 from api.graphql.scope import Scope
 from tests.api.builders import make_order, user_id
@@ -76,3 +80,26 @@ def test_the_order_statements_are_built_once_per_viewer_and_filter_shape() -> No
     assert _order_page_statements(staff, one.shape) is _order_page_statements(staff, other.shape)
     assert _order_page_statements(staff, one.shape) is not _order_page_statements(merchant, one.shape)
     assert _order_page_statements(staff, one.shape) is not _order_page_statements(staff, OrderFilter().shape)
+
+
+@given(st.text(max_size=30))
+def test_an_email_term_is_bound_escaped_as_icontains_autoescape_binds_it(term: str) -> None:
+    # What the statement built per request bound (`icontains(term, autoescape=True)`).
+    expected = _customer.c.email.icontains(term, autoescape=True).compile().params
+    shape, params = ConsumerFilter(email_icontains=term).bound()
+
+    assert shape == (False, 0, bool(term))
+    if term:
+        assert list(expected.values()) == [params["email_term"]]
+
+
+def test_consumers_of_one_shape_take_each_requests_values(api: Api) -> None:
+    w = _world(api)
+    admin = api.token(w["admin"])
+    query = "query ($q: String) { consumers(email_Icontains: $q) { edges { node { pk } } } }"
+    for _turn in range(2):
+        for term, who in (("buyer@", "buyer"), ("stranger@", "stranger"), ("REDEEMER", "redeemer")):
+            assert _pks(api.data(query, {"q": term}, token=admin)["consumers"]) == [w[who]]
+        # Wildcards typed into the filter are matched literally.
+        assert _pks(api.data(query, {"q": "%@"}, token=admin)["consumers"]) == []
+        assert _pks(api.data(query, {"q": "b_yer"}, token=admin)["consumers"]) == []
