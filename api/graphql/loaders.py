@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -253,13 +253,26 @@ def redemption_page_set(
 
 
 class Loaders:
-    """The request's DataLoaders; each batches every load of one tick into one query."""
+    """The request's DataLoaders; each batches every load of one tick into one query.
+
+    Each is made when first used: most requests use one or none of them (a DataLoader and its
+    cache are a few microseconds each, per request).
+    """
 
     def __init__(self, context: RequestContext) -> None:
         self._context = context
-        self.points_earned = DataLoader[int, int](self._load_points)
-        self.visible_customer = DataLoader[int, "sa.Row[Any] | None"](self._load_visible_customers)
-        self.redemptions = DataLoader[RedemptionPageKey, RowPage](self._load_redemptions)
+
+    @cached_property
+    def points_earned(self) -> DataLoader[int, int]:
+        return DataLoader[int, int](self._load_points)
+
+    @cached_property
+    def visible_customer(self) -> DataLoader[int, sa.Row[Any] | None]:
+        return DataLoader[int, "sa.Row[Any] | None"](self._load_visible_customers)
+
+    @cached_property
+    def redemptions(self) -> DataLoader[RedemptionPageKey, RowPage]:
+        return DataLoader[RedemptionPageKey, RowPage](self._load_redemptions)
 
     async def _load_points(self, pks: list[int]) -> list[int]:
         totals = await self._context.read(points_earned, pks)
