@@ -68,6 +68,44 @@ class BatchTarget:
     source: str
     entity_source: str
     priority: int
+    # The source rows (pks) this run skipped as unchanged without a `sync_seen` row: a run
+    # read top to bottom by one process keeps them here (None: every id read is in `sync_seen`).
+    read_pks: PkSet | None = None
+
+
+class PkSet:
+    """A set of primary keys as bits, in pages of 65,536 keys: ~1 bit a key however many.
+
+    A run's unchanged rows are mostly a dense range of the source's pks; a set of ints would
+    hold ~60 bytes for each, growing with the file.
+    """
+
+    __slots__ = ("_pages",)
+    _PAGE_BITS = 16
+
+    def __init__(self) -> None:
+        self._pages: dict[int, bytearray] = {}
+
+    def add(self, pk: int) -> None:
+        page = self._pages.get(pk >> self._PAGE_BITS)
+        if page is None:
+            page = self._pages[pk >> self._PAGE_BITS] = bytearray(1 << (self._PAGE_BITS - 3))
+        bit = pk & 0xFFFF
+        page[bit >> 3] |= 1 << (bit & 7)
+
+    def update(self, pks: Iterable[int]) -> None:
+        for pk in pks:
+            self.add(pk)
+
+    def __contains__(self, pk: object) -> bool:
+        if not isinstance(pk, int):
+            return False
+        page = self._pages.get(pk >> self._PAGE_BITS)
+        bit = pk & 0xFFFF
+        return page is not None and bool(page[bit >> 3] >> (bit & 7) & 1)
+
+    def __bool__(self) -> bool:
+        return bool(self._pages)
 
 
 @dataclass(slots=True)
@@ -92,6 +130,7 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
         rows = conn.execute(
             sa.select(
                 cs.c.source_id,
+                cs.c.pk,
                 cs.c.customer_pk,
                 cs.c.content_hash,
                 cs.c.raw_hash,
@@ -117,6 +156,12 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
         ).all():
             found.setdefault(sid, {})["seen"] = True
             found[sid]["seen_line"] = line
+        if target.read_pks:
+            # Skipped earlier in a run read in file order: any line after it is later.
+            for sid in chunk:
+                ex = found.get(sid)
+                if ex is not None and ex.get("pk") in target.read_pks and not ex.get("seen"):
+                    ex.update(seen=True, seen_line=None)
     return found
 
 

@@ -28,7 +28,7 @@ from connectors import (
 )
 from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
-from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, load_customer_batch, upsert_from
+from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, PkSet, load_customer_batch, upsert_from
 from sync.mapping import Draft, Issue, MappingSpec
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
 from sync.pipeline.mapper import MappedBatch, batch_mapper
@@ -57,10 +57,20 @@ def loader_for(kind: str) -> Loader:
 
 
 def _items(
-    stream: Stream, ctx: StreamContext, skip: int
+    stream: Stream, ctx: StreamContext, skip: int, unchanged: UnchangedRows, size: int
 ) -> Iterator[SourceRecord | ReadError | SourceWarning]:
-    # A resumed run re-reads what it had committed without writing it again.
-    return islice(stream.records(ctx), skip, None)
+    """The stream's records after the first `skip`, which a resumed run had committed.
+
+    It reads them again without writing them, noting the ids they read (`recall`).
+    """
+    items = stream.records(ctx)
+    while skip > 0:
+        batch = list(islice(items, min(size, skip)))
+        if not batch:
+            break
+        skip -= len(batch)
+        unchanged.recall(batch)
+    return items
 
 
 def execute_run(
@@ -124,7 +134,14 @@ def _execute_run(
         started_at=run["started_at"],
     )
     target = BatchTarget(
-        run_id, stream.source_name, _entity_source(stream), settings.priority_of(stream.source_name)
+        run_id,
+        stream.source_name,
+        _entity_source(stream),
+        settings.priority_of(stream.source_name),
+        # A stream read again from its top on resume is read in order by this process alone
+        # (a file cut into chunks loads through run_chunk): the ids it skips as unchanged are
+        # kept here, not in `sync_seen`, and found again from the rows re-read on resume.
+        read_pks=PkSet() if stream.resume_by_skip else None,
     )
     if spec.phone_region is None:
         # National numbers: the row's country first, then the layout's region, then the setting.
@@ -133,8 +150,8 @@ def _execute_run(
     unchanged = UnchangedRows(engine, target, spec, stream.raw_context())
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
-        items = _items(stream, ctx, done if stream.resume_by_skip else 0)
         with Heartbeat(engine, lease), batch_mapper(settings) as mapper, frozen_heap():
+            items = _items(stream, ctx, done if stream.resume_by_skip else 0, unchanged, settings.batch_size)
             # Inline mapping commits each batch at once; with a pool, as many batches map as
             # there are workers while the oldest is written.
             in_flight = settings.mapping_workers

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from connectors import SourceRecord
 from models import CustomerSource
 from models.enums import RecordOutcome
-from sync.load import BatchTarget, Known, find_unchanged, mark_seen, stored_after
+from sync.load import BatchTarget, Known, PkSet, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, raw_hasher
 from sync.pipeline.mapper import Item, MappedBatch, map_batch
 
@@ -25,6 +25,8 @@ class Skipped:
     duplicates: int = 0  # read again within this run, counted `duplicates`
     # Beside `unchanged`: each row and its raw hash, should it have to be mapped after all.
     rows: list[tuple[SourceRecord, str]] = field(default_factory=list)
+    # Beside `unchanged`: the pk of the stored source row each was found on.
+    pks: list[int] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -84,18 +86,36 @@ class UnchangedRows:
         kept: list[str | None] = []
         skipped = Skipped()
         taken: set[str] = set()
+        # Rows the batches written before this one skipped, when kept in memory, not in `sync_seen`.
+        before = self.target.read_pks if self.target.read_pks is not None else PkSet()
         for item, h in zip(batch, hashes, strict=True):
             hit = known.get(h) if h else None
             if hit is None:
                 items.append(item)
                 kept.append(h)
-            elif hit.seen or hit.source_id in taken:
+            elif hit.seen or hit.source_id in taken or hit.pk in before:
                 skipped.duplicates += 1
             else:
                 skipped.unchanged.append((hit.source_id, item.position))
                 skipped.rows.append((item, h))  # type: ignore[arg-type]  # a hit is a record
+                skipped.pks.append(hit.pk)
                 taken.add(hit.source_id)
         return Split(items, kept, skipped)
+
+    def recall(self, batch: list[Item]) -> None:
+        """Note the rows of a batch a resumed run had committed before it stopped (`read_pks`).
+
+        Its rows skipped as unchanged left no `sync_seen` row: each is found again by its
+        hash, on the stored row it was skipped for (or on the row this run wrote for it,
+        whose id `sync_seen` holds as well).
+        """
+        if self.target.read_pks is None or not self.lookup:
+            return
+        digest = self.hash
+        hashes = [digest(item) for item in batch if isinstance(item, SourceRecord)]
+        with self.engine.connect() as conn:
+            known = self._find(conn, hashes)
+        self.target.read_pks.update(k.pk for k in known.values())
 
     def _find(self, conn: sa.Connection, hashes: list[str]) -> dict[str, Known]:
         """The stored rows among `hashes`: from the range after the last found, then one by one."""
@@ -135,8 +155,17 @@ def _holds_any(engine: Engine, source: str) -> bool:
 
 
 def record_skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -> Counter[str]:
-    """Mark the skipped rows read by this run (as the loader does its own); their count deltas."""
-    mark_seen(conn, target.run_id, skipped.unchanged)
+    """Mark the skipped rows read by this run (as the loader does its own); their count deltas.
+
+    A run that keeps its ids in memory (`target.read_ids`) notes them there instead: no row
+    per unchanged id written now and deleted when the run ends.
+    """
+    if target.read_pks is None:
+        mark_seen(conn, target.run_id, skipped.unchanged)
+    else:
+        # After the loader: the rows of this batch it loaded are not "read before" themselves
+        # (`map_clashes` took out of `unchanged` every id a row of the batch also loads).
+        target.read_pks.update(skipped.pks)
     return Counter(
         {
             "read": skipped.read,
@@ -169,3 +198,4 @@ def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, writte
     gone = set(redo)
     skipped.unchanged = [u for i, u in enumerate(skipped.unchanged) if i not in gone]
     skipped.rows = [r for i, r in enumerate(skipped.rows) if i not in gone]
+    skipped.pks = [p for i, p in enumerate(skipped.pks) if i not in gone]

@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import sync.pipeline.mapper as mapper_module
 from bench.exports import CUSTOMER_HEADER, customer_rows, write_csv
+from models import get_engine
+from sync.jobs import import_csv, resume_csv
 from sync.mapping import Draft, Issue, MappingSpec, map_record
-from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
+from sync.pipeline import new_run_id
+from tests.sync.helpers import assert_counts_add_up, run_csv, settings_for, table_rows
 
 MAPPING = Path(__file__).parents[2] / "bench" / "customers.toml"
 ROWS = 300
@@ -90,6 +94,46 @@ def test_a_row_read_twice_in_one_run_is_a_duplicate_even_when_skipped(
     assert_counts_add_up(summary)
     assert (summary.counts["read"], summary.counts["unchanged"], summary.counts["duplicates"]) == (23, 20, 3)
     assert mapped == []
+
+
+class _Crash(Exception):
+    """Stands for the process dying once a batch has committed."""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_rows_skipped_as_unchanged_leave_no_seen_row_and_still_count_after_a_resume(
+    db_url: str, tmp_path: Path, workers: int
+) -> None:
+    """A run read in file order by one process keeps the rows it skipped in memory, not in
+    `sync_seen`; resumed after a crash it finds them again from the rows it re-reads, so a
+    repeat after the crash is a duplicate and the last line still wins."""
+    rows = list(customer_rows(20))
+    run_csv(db_url, write_csv(tmp_path / "a.csv", CUSTOMER_HEADER, iter(rows)), mapping=MAPPING)
+    street = CUSTOMER_HEADER.index("street")
+    moved = [*rows[3][:street], "1 New Road", *rows[3][street + 1 :]]
+    # Batches of 7: the first skips customers 0-6; the crash comes after it; the third batch
+    # reads customer 3 moved (a duplicate, but the last line of it, so it wins) and customer 5
+    # as it was.
+    again = write_csv(tmp_path / "b.csv", CUSTOMER_HEADER, iter([*rows, moved, rows[5]]))
+    settings = settings_for(db_url, batch_size=7, mapping_workers=workers)
+    seen_rows: list[int] = []
+
+    def crash_after_first(_stream: object, counts: dict[str, int]) -> None:
+        with get_engine(db_url).connect() as conn:
+            seen_rows.append(conn.execute(sa.text("SELECT count(*) FROM sync_seen")).scalar_one())
+        raise _Crash()
+
+    run_id = new_run_id()
+    with pytest.raises(_Crash):
+        import_csv(settings, again, mapping=MAPPING, run_id=run_id, on_batch=crash_after_first)
+    assert seen_rows == [0]  # seven rows skipped, none written to sync_seen
+    summary = resume_csv(settings, run_id)
+    assert_counts_add_up(summary)
+    counts = summary.counts
+    assert (counts["read"], counts["updated"], counts["duplicates"], counts["unchanged"]) == (22, 0, 2, 20)
+    streets = {r["entity_source_id"]: r["street"] for r in table_rows(db_url, "customer")}
+    assert streets[rows[3][0]] == "1 New Road"
+    assert table_rows(db_url, "sync_seen", order_by="run_id") == []
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -13,8 +13,10 @@ import models
 import sync.pipeline.skip as skip_module
 from bench.exports import CUSTOMER_HEADER, customer_rows, write_csv
 from models import get_engine
+from sync.jobs import import_csv, resume_csv
+from sync.pipeline import new_run_id
 from tests.conftest import truncate_all
-from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
+from tests.sync.helpers import assert_counts_add_up, run_csv, settings_for, table_rows
 
 MAPPING = Path(__file__).parents[2] / "bench" / "customers.toml"
 BASE = list(customer_rows(12))
@@ -93,6 +95,65 @@ def test_skipping_unchanged_rows_ends_as_mapping_every_row(
                 # The store is taken for one that has never seen the source: every row is mapped.
                 patch.setattr(skip_module, "_holds_any", lambda *_: False)
             summaries[url] = run_csv(url, second, batch_size=batch_size, mapping=MAPPING)
+        assert_counts_add_up(summaries[url])
+    assert summaries[skipping].counts == summaries[mapping_all].counts
+    assert _store(skipping) == _store(mapping_all)
+
+
+class _Crash(Exception):
+    """Stands for the process dying after a batch committed."""
+
+
+def _crash_after(batches: int) -> Any:
+    seen = [0]
+
+    def on_batch(_stream: Any, _counts: dict[str, int]) -> None:
+        seen[0] += 1
+        if seen[0] == batches:
+            raise _Crash()
+
+    return on_batch
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fates=st.lists(_fate, min_size=len(BASE), max_size=len(BASE)),
+    repeats=st.lists(_repeat, max_size=4),
+    batch_size=st.integers(1, 5),
+    crash_after=st.integers(1, 4),
+)
+def test_a_run_resumed_after_a_crash_ends_as_mapping_every_row(
+    stores: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    fates: list[str],
+    repeats: list[tuple[int, bool, int]],
+    batch_size: int,
+    crash_after: int,
+) -> None:
+    """The ids a run skips as unchanged are kept in memory, not in `sync_seen`: a resumed run
+    finds them again from the rows it re-reads, so repeats after the crash still count as such."""
+    skipping, mapping_all = stores
+    folder = tmp_path_factory.mktemp("files")
+    first = write_csv(folder / "first.csv", CUSTOMER_HEADER, iter(BASE))
+    second = write_csv(folder / "second.csv", CUSTOMER_HEADER, iter(_second_file(fates, repeats)))
+    summaries = {}
+    for url in stores:
+        truncate_all(get_engine(url))
+        run_csv(url, first, mapping=MAPPING)
+        if url == mapping_all:
+            with monkeypatch.context() as patch:
+                patch.setattr(skip_module, "_holds_any", lambda *_: False)
+                summaries[url] = run_csv(url, second, batch_size=batch_size, mapping=MAPPING)
+            continue
+        config = settings_for(url, batch_size=batch_size)
+        run_id = new_run_id()
+        try:
+            summaries[url] = import_csv(
+                config, second, mapping=MAPPING, run_id=run_id, on_batch=_crash_after(crash_after)
+            )
+        except _Crash:
+            summaries[url] = resume_csv(config, run_id)
         assert_counts_add_up(summaries[url])
     assert summaries[skipping].counts == summaries[mapping_all].counts
     assert _store(skipping) == _store(mapping_all)
