@@ -23,6 +23,7 @@ __all__ = [
     "CsvFile",
     "CsvLayout",
     "CsvRow",
+    "NotPlainError",
     "check_regular_file",
     "detect_encoding",
     "local_copy",
@@ -216,6 +217,53 @@ class CsvFile:
         """The records in bytes [start, end) (cut at row ends), numbered from `first_line`."""
         yield from self._records(header=False, span=(start, end, first_line))
 
+    def plain_lines(self) -> Iterator[list[str]]:
+        """The lines after the header, many at a time, for a file no record of which needs the
+        csv module: UTF-8 (or ASCII) with no quote, NUL or bare carriage return. Each line's
+        cells are `line.split(delimiter)`, exactly what `read` makes of it.
+
+        Raises NotPlainError, at the first part of the file that is not so: the caller reads the
+        file with `read` instead (what it was given until then is of no further use).
+        """
+        if self.layout.encoding not in ("utf-8", "utf-8-sig") or self.bare_cr:
+            raise NotPlainError(self.layout.encoding)
+        carry = b""
+        first = True
+        with self.path.open("rb") as fh:
+            while True:
+                if len(carry) > FIELD_LIMIT - _CHUNK_BYTES:
+                    raise NotPlainError("a long line")  # `read` hands lines this long to the csv module
+                chunk = fh.read(_CHUNK_BYTES)
+                data = carry + chunk if carry else chunk
+                if chunk:
+                    cut = data.rfind(b"\n") + 1
+                    data, carry = data[:cut], data[cut:]
+                else:
+                    carry = b""  # the last line, without its end
+                if not data:
+                    if not chunk:
+                        return
+                    continue
+                if b'"' in data or b"\x00" in data:
+                    raise NotPlainError("quotes")
+                if b"\r" in data:
+                    data = data.replace(b"\r\n", b"\n")
+                    if b"\r" in data:
+                        raise NotPlainError("a bare carriage return")
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise NotPlainError("bytes that are not UTF-8") from None
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()  # after the last line end
+                if first:
+                    first = False
+                    del lines[0]  # the header
+                yield lines
+                if not chunk:
+                    return
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number where the record starts, its cells), header excluded; unreadable rows skipped."""
         for row in self.read():
@@ -270,6 +318,10 @@ class CsvFile:
                 )
             finally:
                 lines.close()  # before the file closes under it
+
+
+class NotPlainError(Exception):
+    """The file has a part `CsvFile.plain_lines` cannot read as plain lines."""
 
 
 class _Feed:

@@ -10,7 +10,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors import FatalSourceError, ReadWarning
-from connectors.csv import STDIN, ByteRange, CsvFile, CsvRangeStream, CsvStream, can_split, local_copy
+from connectors.csv import (
+    STDIN,
+    ByteRange,
+    CsvFile,
+    CsvRangeStream,
+    CsvStream,
+    NotPlainError,
+    can_split,
+    local_copy,
+)
 from models import COUNT_FIELDS, SyncRun, ensure_schema, utcnow
 from models.enums import RunStatus
 from sync.mapping import (
@@ -297,11 +306,21 @@ def survey_columns(stream: CsvStream, spec: MappingSpec) -> ColumnSurvey:
     The proof may be on the last line, so those columns are read once through before the
     import (streamed; nothing is kept).
     """
-    survey = ColumnSurvey(spec, stream.file.layout.header)
-    if survey.wanted:
-        for row in stream.file.read():
-            if row.cells is not None:
-                survey.add(row.cells)
+    header = stream.file.layout.header
+    survey = ColumnSurvey(spec, header)
+    if not survey.wanted:
+        return survey
+    delimiter = stream.file.layout.delimiter
+    try:
+        # Most exports are plain lines: split many at a time, no record objects.
+        for lines in stream.file.plain_lines():
+            survey.add_rows([line.split(delimiter) for line in lines if line])
+        return survey
+    except NotPlainError:
+        survey = ColumnSurvey(spec, header)  # from the top, as `read` reads each record
+    for row in stream.file.read():
+        if row.cells is not None:
+            survey.add(row.cells)
     return survey
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any
 
 from sync.mapping.normalize import DateOrderVote, salesforce_id_18, spreadsheet_rounded
@@ -44,6 +45,23 @@ class _IdColumn:
             self.others += 1
             if len(value) == 18 and salesforce_id_18(value) != value:
                 self.restored += 1
+
+    def add_all(self, values: list[str], salesforce: bool) -> None:
+        """`add` each of `values`, in order: the same findings, with C loops where they do."""
+        if salesforce:
+            for value in values:
+                self.add(value, True)
+            return
+        # Blank values (empty or all whitespace, what `strip` empties) are not counted.
+        self.rows += len(values) - values.count("") - sum(map(str.isspace, values))
+        if self.rounded is None:
+            joined = "\x00".join(values)
+            # Scientific notation has an `E+` (either case): most blocks hold none.
+            if "E+" in joined or "e+" in joined:
+                for value in values:
+                    if spreadsheet_rounded(value):
+                        self.rounded = value.strip()
+                        break
 
     def damage(self) -> str | None:
         """Why the column cannot be keyed on, or None when it can."""
@@ -97,6 +115,21 @@ class ColumnSurvey:
             vote.add(cells[i])
         for i, column in self.ids.items():
             column.add(cells[i], self.salesforce)
+
+    def add_rows(self, rows: list[list[str]]) -> None:
+        """`add` each of `rows`, a column at a time: each date column's distinct values are
+        voted on once (the order a column proves does not depend on how often a value
+        repeats), each id column's values checked with C loops."""
+        rows = [cells for cells in rows if len(cells) == self.width]
+        if not rows:
+            return
+        for i, (_, vote) in self.dates.items():
+            if vote.day_first and vote.month_first:
+                continue  # a column that contradicts itself stays so
+            for value in set(map(itemgetter(i), rows)):
+                vote.add(value)
+        for i, column in self.ids.items():
+            column.add_all(list(map(itemgetter(i), rows)), self.salesforce)
 
     def date_orders(self) -> dict[str, str]:
         """Per date column, the order its values prove (header key -> order)."""

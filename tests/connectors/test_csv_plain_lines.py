@@ -1,0 +1,76 @@
+"""Plain lines: a file without quotes read many lines at a time, exactly as `read` reads its records."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.csv import reader
+from connectors.csv.reader import CsvFile, NotPlainError
+
+# What matters to the reader: delimiters, line ends (bare \r too), quotes, NUL, UTF-8 and
+# cp1252 bytes, blanks.
+_pieces = st.sampled_from(
+    [
+        b",",
+        b";",
+        b"\n",
+        b"\r\n",
+        b"\r",
+        b'"',
+        b"\x00",
+        b" ",
+        b"a",
+        b"1",
+        b"\xc3\xa9",
+        b"\xe9",
+        b"\xef\xbb\xbf",
+    ]
+)
+_body = st.lists(_pieces, max_size=60).map(b"".join)
+
+
+def _cells(file: CsvFile) -> list[list[str]] | None:
+    try:
+        return [
+            line.split(file.layout.delimiter) if line else []
+            for lines in file.plain_lines()
+            for line in lines
+        ]
+    except NotPlainError:
+        return None
+
+
+@given(st.sampled_from([b"id,name,x\n", b"\xef\xbb\xbfid;name\r\n", b"id,n"]), _body, st.integers(1, 9))
+def test_plain_lines_are_the_cells_read_gives(header: bytes, body: bytes, chunk: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        path.write_bytes(header + body)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(reader, "_CHUNK_BYTES", chunk)  # lines cut across reads
+            try:
+                file = CsvFile(path)
+            except Exception:
+                return  # not a CSV file at all
+            plain = _cells(file)
+            read = [row.cells for row in file.read()]
+    if plain is not None:
+        assert plain == read
+    else:
+        # Refused only for what it cannot read plainly (the csv module's quotes and NUL, a bare
+        # carriage return, bytes that are not UTF-8).
+        data = (header + body).replace(b"\r\n", b"")
+        assert any(b in data for b in (b'"', b"\x00", b"\r", b"\xe9", b"\xef\xbb\xbf"))
+
+
+def test_a_plain_file_is_read_plain_and_a_quoted_one_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id,name\r\n1,Ada\r\n\r\n2,Bob")
+    assert _cells(CsvFile(plain)) == [["1", "Ada"], [], ["2", "Bob"]]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('id,name\n1,"Ada"\n')
+    assert _cells(CsvFile(quoted)) is None
