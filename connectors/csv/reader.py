@@ -208,7 +208,17 @@ class CsvFile:
         return self._raw.tell() if self._raw and not self._raw.closed else 0
 
     def read(self) -> Iterator[CsvRow]:
-        """Every record after the header, with the line it starts on and its notes."""
+        """Every record after the header, with the line it starts on and its notes.
+
+        A plain file (see `plain_lines`) is read many lines at a time: the same rows, without
+        a decoder and a csv reader per line.
+        """
+        if self.layout.encoding in ("utf-8", "utf-8-sig") and not self.bare_cr:
+            return self._read_plain()
+        return self._read_records()
+
+    def _read_records(self) -> Iterator[CsvRow]:
+        """`read`, record by record."""
         records = self._records(header=False)
         next(records, None)
         yield from records
@@ -220,49 +230,78 @@ class CsvFile:
     def plain_lines(self) -> Iterator[list[str]]:
         """The lines after the header, many at a time, for a file no record of which needs the
         csv module: UTF-8 (or ASCII) with no quote, NUL or bare carriage return. Each line's
-        cells are `line.split(delimiter)`, exactly what `read` makes of it.
+        cells are `line.split(delimiter)` (an empty line's none), exactly what `read` makes of it.
 
         Raises NotPlainError, at the first part of the file that is not so: the caller reads the
         file with `read` instead (what it was given until then is of no further use).
         """
+        with self.path.open("rb") as fh:
+            for lines, _ in self._plain_blocks(fh):
+                yield lines
+
+    def _plain_blocks(self, fh: BinaryIO) -> Iterator[tuple[list[str], int]]:
+        """`plain_lines` from the open file `fh`, each block with the offset of the byte after it."""
         if self.layout.encoding not in ("utf-8", "utf-8-sig") or self.bare_cr:
             raise NotPlainError(self.layout.encoding)
         carry = b""
         first = True
-        with self.path.open("rb") as fh:
-            while True:
-                if len(carry) > FIELD_LIMIT - _CHUNK_BYTES:
-                    raise NotPlainError("a long line")  # `read` hands lines this long to the csv module
-                chunk = fh.read(_CHUNK_BYTES)
-                data = carry + chunk if carry else chunk
-                if chunk:
-                    cut = data.rfind(b"\n") + 1
-                    data, carry = data[:cut], data[cut:]
-                else:
-                    carry = b""  # the last line, without its end
-                if not data:
-                    if not chunk:
-                        return
-                    continue
-                if b'"' in data or b"\x00" in data:
-                    raise NotPlainError("quotes")
-                if b"\r" in data:
-                    data = data.replace(b"\r\n", b"\n")
-                    if b"\r" in data:
-                        raise NotPlainError("a bare carriage return")
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise NotPlainError("bytes that are not UTF-8") from None
-                lines = text.split("\n")
-                if lines[-1] == "":
-                    lines.pop()  # after the last line end
-                if first:
-                    first = False
-                    del lines[0]  # the header
-                yield lines
+        offset = 0
+        while True:
+            if len(carry) > FIELD_LIMIT - _CHUNK_BYTES:
+                raise NotPlainError("a long line")  # `read` hands lines this long to the csv module
+            chunk = fh.read(_CHUNK_BYTES)
+            data = carry + chunk if carry else chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                data, carry = data[:cut], data[cut:]
+            else:
+                carry = b""  # the last line, without its end
+            if not data:
                 if not chunk:
                     return
+                continue
+            if b'"' in data or b"\x00" in data:
+                raise NotPlainError("quotes")
+            size = len(data)
+            if b"\r" in data:
+                data = data.replace(b"\r\n", b"\n")
+                if b"\r" in data:
+                    raise NotPlainError("a bare carriage return")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotPlainError("bytes that are not UTF-8") from None
+            lines = text.split("\n")
+            if lines[-1] == "":
+                lines.pop()  # after the last line end
+            if first:
+                first = False
+                del lines[0]  # the header
+            offset += size
+            yield lines, offset
+            if not chunk:
+                return
+
+    def _read_plain(self) -> Iterator[CsvRow]:
+        """`read` of a file read as plain lines as far as it is plain, then record by record
+        from the first part that is not (its rows numbered on from there)."""
+        number, offset = 2, 0  # the header is line 1, one line: it holds no quote
+        with self.path.open("rb") as fh:
+            self._raw = fh
+            delimiter = self.layout.delimiter or ","
+            try:
+                for lines, end in self._plain_blocks(fh):
+                    for text in lines:
+                        yield CsvRow(number, text.split(delimiter) if text else [], raw=text)
+                        number += 1
+                    offset = end
+                return
+            except NotPlainError:
+                pass
+        if offset == 0:
+            yield from self._read_records()
+        else:
+            yield from self._records(header=False, span=(offset, 1 << 62, number))
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number where the record starts, its cells), header excluded; unreadable rows skipped."""

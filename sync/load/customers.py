@@ -71,6 +71,9 @@ class BatchTarget:
     # The source rows (pks) this run skipped as unchanged without a `sync_seen` row: a run
     # read top to bottom by one process keeps them here (None: every id read is in `sync_seen`).
     read_pks: PkSet | None = None
+    # Whether `sync_seen` may hold rows of this run: False only while a run that keeps its
+    # skipped rows in memory has loaded none, so its lookups need not join `sync_seen`.
+    seen_rows: bool = True
 
 
 class PkSet:
@@ -353,7 +356,9 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
         _write_source_rows(conn, rows)
     if rehash:
         _store_raw_hashes(conn, target, rehash)
-    mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
+    if latest:
+        target.seen_rows = True  # before the write: a batch rolled back leaves it on, which is safe
+        mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
     recomputed = recompute_customers(conn, {r[3] for r in rows} - fresh)
     for sid in joined:
         changed = customer_of[sid] in recomputed.changed_pks
@@ -514,6 +519,11 @@ def _known(target: BatchTarget, rows: Any) -> sa.Select[Any]:
     """`rows` (customer_source or a part of it) of `target.source`: raw hash, id, whether this
     run read it, pk."""
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    if not target.seen_rows:
+        # No row of this run in `sync_seen`: no probe of it per row read.
+        return sa.select(rows.c.raw_hash, rows.c.source_id, sa.false(), rows.c.pk).where(
+            rows.c.source == target.source
+        )
     return (
         sa.select(rows.c.raw_hash, rows.c.source_id, seen.c.source_id.is_not(None), rows.c.pk)
         .select_from(
@@ -557,7 +567,11 @@ def stored_after(
         .offset(0)
         .subquery()
     )
-    rows = conn.execute(_known(target, part)).all()
+    # The driver's tuples as they are: a batch reads some 6,000 rows this way, and building a
+    # Row of each cost more than the read.
+    result = conn.execute(_known(target, part))
+    rows = result.cursor.fetchall()
+    result.close()
     return {h: Known(sid, bool(was_seen), pk) for h, sid, was_seen, pk in rows if h in raw_hashes}
 
 

@@ -142,6 +142,9 @@ def _execute_run(
         # (a file cut into chunks loads through run_chunk): the ids it skips as unchanged are
         # kept here, not in `sync_seen`, and found again from the rows re-read on resume.
         read_pks=PkSet() if stream.resume_by_skip else None,
+        # Only a batch writes `sync_seen`, and with its checkpoint: a run that has committed
+        # none has no row there yet.
+        seen_rows=not (stream.resume_by_skip and done == 0),
     )
     if spec.phone_region is None:
         # National numbers: the row's country first, then the layout's region, then the setting.

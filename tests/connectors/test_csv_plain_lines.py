@@ -74,3 +74,34 @@ def test_a_plain_file_is_read_plain_and_a_quoted_one_is_refused(tmp_path: Path) 
     quoted = tmp_path / "quoted.csv"
     quoted.write_text('id,name\n1,"Ada"\n')
     assert _cells(CsvFile(quoted)) is None
+
+
+@given(
+    st.sampled_from([b"id,name,x\n", b"\xef\xbb\xbfid;name\r\n", b"id,n"]),
+    st.lists(_body, min_size=1, max_size=3).map(b"\n".join),
+    st.integers(1, 9),
+)
+def test_read_gives_the_rows_reading_record_by_record_gives(header: bytes, body: bytes, chunk: int) -> None:
+    """Plain as far as the file is plain, then record by record: lines, cells, text and notes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        path.write_bytes(header + body)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(reader, "_CHUNK_BYTES", chunk)
+            try:
+                file = CsvFile(path)
+            except Exception:
+                return
+            fast = [(r.line, r.cells, r.raw, r.notes) for r in file.read()]
+            each = [(r.line, r.cells, r.raw, r.notes) for r in file._read_records()]
+    assert fast == each
+
+
+def test_a_quote_late_in_a_file_is_read_by_the_csv_module_from_there(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(5000)) + b'9,"a\nb"\n10,z\n')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(reader, "_CHUNK_BYTES", 4096)
+        rows = list(CsvFile(path).read())
+    assert [(r.line, r.cells) for r in rows[-2:]] == [(5002, ["9", "a\nb"]), (5004, ["10", "z"])]
+    assert len(rows) == 5002
