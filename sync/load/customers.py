@@ -84,7 +84,7 @@ class PkSet:
     """
 
     __slots__ = ("_pages",)
-    _PAGE_BITS = 16
+    _PAGE_BITS = 16  # `update` spells it out: 65,536 bits, 8,192 bytes a page
 
     def __init__(self) -> None:
         self._pages: dict[int, bytearray] = {}
@@ -97,8 +97,12 @@ class PkSet:
         page[bit >> 3] |= 1 << (bit & 7)
 
     def update(self, pks: Iterable[int]) -> None:
+        pages = self._pages
         for pk in pks:
-            self.add(pk)
+            page = pages.get(pk >> 16)
+            if page is None:
+                page = pages[pk >> 16] = bytearray(8192)
+            page[(pk & 0xFFFF) >> 3] |= 1 << (pk & 7)
 
     def __contains__(self, pk: object) -> bool:
         if not isinstance(pk, int):
