@@ -272,6 +272,7 @@ class _Pending:
         self.ids.update(d.source_id for d in self.mapped.result().drafts)
         self.ahead = []
         self.skipped.rows = []
+        self.skipped.repeats = []
 
 
 def _map_overlap(job: _Pending, spec: MappingSpec) -> None:

@@ -27,6 +27,9 @@ class Skipped:
     rows: list[tuple[SourceRecord, str]] = field(default_factory=list)
     # Beside `unchanged`: the pk of the stored source row each was found on.
     pks: list[int] = field(default_factory=list)
+    # The rows counted in `duplicates` (row, raw hash, source id), should a mapped row of their
+    # id come before them in the file: then they are mapped after all, the last line winning.
+    repeats: list[tuple[SourceRecord, str, str]] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -95,6 +98,7 @@ class UnchangedRows:
                 kept.append(h)
             elif hit.seen or hit.source_id in taken or hit.pk in before:
                 skipped.duplicates += 1
+                skipped.repeats.append((item, h, hit.source_id))  # type: ignore[arg-type]  # a record
             else:
                 skipped.unchanged.append((hit.source_id, item.position))
                 skipped.rows.append((item, h))  # type: ignore[arg-type]  # a hit is a record
@@ -157,7 +161,7 @@ def _holds_any(engine: Engine, source: str) -> bool:
 def record_skipped(conn: sa.Connection, target: BatchTarget, skipped: Skipped) -> Counter[str]:
     """Mark the skipped rows read by this run (as the loader does its own); their count deltas.
 
-    A run that keeps its ids in memory (`target.read_ids`) notes them there instead: no row
+    A run that keeps them in memory (`target.read_pks`) notes them there instead: no row
     per unchanged id written now and deleted when the run ends.
     """
     if target.read_pks is None:
@@ -184,13 +188,17 @@ def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, writte
     unchanged row wins. Mapped, it goes to the loader beside the other, which keeps the later
     line and counts the other a duplicate, as when every row is mapped.
     """
-    if not skipped.unchanged:
+    if not skipped.unchanged and not skipped.repeats:
         return
     clash = written | {d.source_id for d in mapped.drafts}
     redo = [i for i, (sid, _) in enumerate(skipped.unchanged) if sid in clash]
-    if not redo:
+    # A repeat of such an id is mapped too: it may be the id's last line (its first line
+    # unchanged, a changed one, then the first again), and the loader counts it a duplicate.
+    repeats = [r for r in skipped.repeats if r[2] in clash]
+    if not redo and not repeats:
         return
-    again = map_batch([skipped.rows[i][0] for i in redo], spec, [skipped.rows[i][1] for i in redo])
+    rows = [*(skipped.rows[i] for i in redo), *((item, h) for item, h, _ in repeats)]
+    again = map_batch([item for item, _ in rows], spec, [h for _, h in rows])
     mapped.read += again.read
     mapped.issues.extend(again.issues)
     # In file order, so the last line of a source id still wins in the loader.
@@ -199,3 +207,5 @@ def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, writte
     skipped.unchanged = [u for i, u in enumerate(skipped.unchanged) if i not in gone]
     skipped.rows = [r for i, r in enumerate(skipped.rows) if i not in gone]
     skipped.pks = [p for i, p in enumerate(skipped.pks) if i not in gone]
+    skipped.duplicates -= len(repeats)
+    skipped.repeats = [r for r in skipped.repeats if r[2] not in clash]

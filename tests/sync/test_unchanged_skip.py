@@ -96,6 +96,29 @@ def test_a_row_read_twice_in_one_run_is_a_duplicate_even_when_skipped(
     assert mapped == []
 
 
+@pytest.mark.parametrize("batch_size", [3, 5])
+def test_a_repeat_after_a_changed_copy_is_the_last_line_and_wins(
+    db_url: str, tmp_path: Path, batch_size: int
+) -> None:
+    """Customer 0 as it was, moved, then as it was again: the last line wins, as when every row
+    is mapped, whether the repeat shares a batch with the first line (3) or not (5: the moved
+    copy and the repeat come in the second batch)."""
+    rows = list(customer_rows(12))
+    run_csv(db_url, write_csv(tmp_path / "a.csv", CUSTOMER_HEADER, iter(rows)), mapping=MAPPING)
+    street = CUSTOMER_HEADER.index("street")
+    moved = [*rows[0][:street], "1 New Road", *rows[0][street + 1 :]]
+    order = (
+        [rows[0], moved, rows[0], *rows[1:]] if batch_size == 3 else [*rows[:5], moved, rows[0], *rows[5:]]
+    )
+    again = write_csv(tmp_path / "b.csv", CUSTOMER_HEADER, iter(order))
+    summary = run_csv(db_url, again, batch_size=batch_size, mapping=MAPPING)
+    assert_counts_add_up(summary)
+    counts = summary.counts
+    assert (counts["read"], counts["updated"], counts["duplicates"], counts["unchanged"]) == (14, 0, 2, 12)
+    streets = {r["entity_source_id"]: r["street"] for r in table_rows(db_url, "customer")}
+    assert streets[rows[0][0]] == rows[0][street]
+
+
 class _Crash(Exception):
     """Stands for the process dying once a batch has committed."""
 
