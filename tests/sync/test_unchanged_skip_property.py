@@ -68,6 +68,23 @@ def _store(url: str) -> dict[str, Any]:
     return {"customers": customers, "sources": sources}
 
 
+def _files(
+    factory: pytest.TempPathFactory, fates: list[str], repeats: list[tuple[int, bool, int]]
+) -> tuple[Path, Path]:
+    """The first file (BASE) and the second, re-imported one."""
+    folder = factory.mktemp("files")
+    first = write_csv(folder / "first.csv", CUSTOMER_HEADER, iter(BASE))
+    return first, write_csv(folder / "second.csv", CUSTOMER_HEADER, iter(_second_file(fates, repeats)))
+
+
+def _mapping_every_row(monkeypatch: pytest.MonkeyPatch, url: str, path: Path, batch_size: int) -> Any:
+    """Import `path` into `url` with every row mapped, as the skipping store's reference."""
+    with monkeypatch.context() as patch:
+        # The store is taken for one that has never seen the source: every row is mapped.
+        patch.setattr(skip_module, "_holds_any", lambda *_: False)
+        return run_csv(url, path, batch_size=batch_size, mapping=MAPPING)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     fates=st.lists(_fate, min_size=len(BASE), max_size=len(BASE)),
@@ -85,17 +102,14 @@ def test_skipping_unchanged_rows_ends_as_mapping_every_row(
     batch_size: int,
 ) -> None:
     skipping, mapping_all = stores
-    folder = tmp_path_factory.mktemp("files")
-    first = write_csv(folder / "first.csv", CUSTOMER_HEADER, iter(BASE))
-    second = write_csv(folder / "second.csv", CUSTOMER_HEADER, iter(_second_file(fates, repeats)))
+    first, second = _files(tmp_path_factory, fates, repeats)
     summaries = {}
     for url in stores:
         truncate_all(get_engine(url))
         run_csv(url, first, mapping=MAPPING)
-        with monkeypatch.context() as patch:
-            if url == mapping_all:
-                # The store is taken for one that has never seen the source: every row is mapped.
-                patch.setattr(skip_module, "_holds_any", lambda *_: False)
+        if url == mapping_all:
+            summaries[url] = _mapping_every_row(monkeypatch, url, second, batch_size)
+        else:
             summaries[url] = run_csv(url, second, batch_size=batch_size, mapping=MAPPING)
         assert_counts_add_up(summaries[url])
     assert summaries[skipping].counts == summaries[mapping_all].counts
@@ -137,17 +151,13 @@ def test_a_run_resumed_after_a_crash_ends_as_mapping_every_row(
     """The ids a run skips as unchanged are kept in memory, not in `sync_seen`: a resumed run
     finds them again from the rows it re-reads, so repeats after the crash still count as such."""
     skipping, mapping_all = stores
-    folder = tmp_path_factory.mktemp("files")
-    first = write_csv(folder / "first.csv", CUSTOMER_HEADER, iter(BASE))
-    second = write_csv(folder / "second.csv", CUSTOMER_HEADER, iter(_second_file(fates, repeats)))
+    first, second = _files(tmp_path_factory, fates, repeats)
     summaries = {}
     for url in stores:
         truncate_all(get_engine(url))
         run_csv(url, first, mapping=MAPPING)
         if url == mapping_all:
-            with monkeypatch.context() as patch:
-                patch.setattr(skip_module, "_holds_any", lambda *_: False)
-                summaries[url] = run_csv(url, second, batch_size=batch_size, mapping=MAPPING)
+            summaries[url] = _mapping_every_row(monkeypatch, url, second, batch_size)
             continue
         config = settings_for(url, batch_size=batch_size)
         run_id = new_run_id()
