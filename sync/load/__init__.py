@@ -17,6 +17,7 @@ from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.identity import merge_stand_ins
 from sync.load.lookup import find_customer, global_id
 from sync.load.staging import drop, stage, temp_table
+from sync.load.statistics import PlannerStatistics
 from sync.load.upsert import upsert_from
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "BatchTarget",
     "Known",
     "PkSet",
+    "PlannerStatistics",
     "SourceRow",
     "compute_golden",
     "drop",

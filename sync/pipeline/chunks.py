@@ -16,7 +16,7 @@ from connectors import FatalSourceError, ReadError, SourceRecord, SourceWarning,
 from connectors.csv import ByteRange, CsvRangeStream, split_rows
 from models import COUNT_FIELDS, SyncChunk, SyncRun, utcnow
 from models.enums import RunStatus
-from sync.load import BatchTarget
+from sync.load import BatchTarget, PlannerStatistics
 from sync.mapping import MappingSpec
 from sync.pipeline.execute import Loader, load_mapped, loader_for
 from sync.pipeline.lease import Lease, StreamBusy, acquire, release, renew_within
@@ -192,6 +192,8 @@ def load_slice(
     """
     run_id, index = key
     load = loader_for(spec.kind)
+    statistics = PlannerStatistics(engine)
+    statistics.refresh()
     unchanged = UnchangedRows(engine, target, spec, context)
     bound = log.bind(run_id=run_id, slice=index, table=table.name)
     for batch in _batches(items, settings.batch_size):
@@ -208,6 +210,7 @@ def load_slice(
             return None
         done += len(batch)
         bound.info("slice.batch", records=done)
+        statistics.refresh()
     with engine.begin() as conn:
         marked = conn.execute(
             sa.update(table)

@@ -28,7 +28,15 @@ from connectors import (
 )
 from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
-from sync.load import COMMERCE_LOADERS, BatchResult, BatchTarget, PkSet, load_customer_batch, upsert_from
+from sync.load import (
+    COMMERCE_LOADERS,
+    BatchResult,
+    BatchTarget,
+    PkSet,
+    PlannerStatistics,
+    load_customer_batch,
+    upsert_from,
+)
 from sync.mapping import Draft, Issue, MappingSpec
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
 from sync.pipeline.mapper import MappedBatch, batch_mapper
@@ -150,6 +158,9 @@ def _execute_run(
         # National numbers: the row's country first, then the layout's region, then the setting.
         spec = replace(spec, phone_region=settings.default_phone_region)
     load = loader_for(spec.kind)
+    # Before the first lookup: a store an earlier run grew may not be analyzed yet.
+    statistics = PlannerStatistics(engine)
+    statistics.refresh()
     unchanged = UnchangedRows(engine, target, spec, stream.raw_context())
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
@@ -191,6 +202,7 @@ def _execute_run(
                     )
                     counts.update(delta)
                     job.settle()
+                    statistics.refresh()
                     bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
                     if on_batch:
                         on_batch(dict(counts))
