@@ -18,7 +18,7 @@ from models import COUNT_FIELDS, SyncChunk, SyncRun, utcnow
 from models.enums import RunStatus
 from sync.load import BatchTarget, PlannerStatistics
 from sync.mapping import MappingSpec
-from sync.pipeline.execute import Loader, load_mapped, loader_for
+from sync.pipeline.execute import Loader, close_records, load_mapped, loader_for
 from sync.pipeline.lease import Lease, StreamBusy, acquire, release, renew_within
 from sync.pipeline.mapper import MappedBatch, map_batch
 from sync.pipeline.runs import close_run
@@ -157,11 +157,23 @@ def run_chunk(
         # As in execute_run: the row's country, then the layout's region, then the setting.
         spec = replace(spec, phone_region=settings.default_phone_region)
     done = chunk.records
-    items = islice(stream.records(StreamContext()), done, None)
+    records = stream.records(StreamContext())
     bound.info("chunk.start", resumed_from=done)
-    loaded = load_slice(
-        engine, settings, _chunks, (run_id, index), done, items, target, spec, lease, stream.raw_context()
-    )
+    try:
+        loaded = load_slice(
+            engine,
+            settings,
+            _chunks,
+            (run_id, index),
+            done,
+            islice(records, done, None),
+            target,
+            spec,
+            lease,
+            stream.raw_context(),
+        )
+    finally:
+        close_records(records)  # the chunk's file, now however the load ended
     if loaded is None:
         return False
     bound.info("chunk.done", records=loaded)

@@ -6,7 +6,7 @@ import gc
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
@@ -164,8 +164,11 @@ def _execute_run(
     unchanged = UnchangedRows(engine, target, spec, stream.raw_context())
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
-        with Heartbeat(engine, lease), batch_mapper(settings) as mapper, frozen_heap():
+        with Heartbeat(engine, lease), batch_mapper(settings) as mapper, frozen_heap(), ExitStack() as stack:
             items = _items(stream, ctx, done if stream.resume_by_skip else 0, unchanged, settings.batch_size)
+            # However the run ends, the stream lets go of its file or connection now, not
+            # when the collector gets to a failed run's traceback.
+            stack.callback(close_records, items)
             # Inline mapping commits each batch at once; with a pool, as many batches map as
             # there are workers while the oldest is written.
             in_flight = settings.mapping_workers
@@ -240,6 +243,13 @@ def _execute_run(
     finish_run(engine, run_id, RunStatus.SUCCEEDED, None, lease)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})
     return RunSummary(run_id, RunStatus.SUCCEEDED, dict(counts))
+
+
+def close_records(items: Iterator[Any]) -> None:
+    """Close a stream's record iterator if it can be (a generator holding a file open)."""
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
 
 
 @contextmanager

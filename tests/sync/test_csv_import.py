@@ -146,6 +146,49 @@ def test_dataloader_delete_tombstones_and_deactivates(db_url: str, tmp_path: Pat
     assert not table_rows(db_url, "customer")[0]["active"]
 
 
+def _open_files() -> set[str]:
+    fds = Path("/proc/self/fd")
+    found = set()
+    for fd in fds.iterdir():
+        try:
+            found.add(str(fd.readlink()))
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_a_run_that_fails_while_loading_lets_go_of_its_file(db_url: str, tmp_path: Path) -> None:
+    from connectors.csv import CsvStream
+    from sync.mapping import preset
+    from sync.pipeline import create_run, execute_run
+    from tests.sync.helpers import settings_for
+
+    path = write_csv(tmp_path / "c.csv", SHOPIFY_HEADER, shopify_rows(500, seed=9))
+    engine = get_engine(db_url)
+    stream = CsvStream(path, "shopify", "SHOPIFY", "customers")
+    run_id = create_run(engine, stream, entity_kind="customers", mode="full", trigger="test")
+    batches: list[int] = []
+
+    class Broken(Exception):
+        pass
+
+    def third_batch_breaks(conn: sa.Connection, positions: list[int | None]) -> None:
+        batches.append(len(positions))
+        if len(batches) == 3:
+            raise Broken  # as a database error would, with the file half read
+
+    with pytest.raises(Broken) as failed:
+        execute_run(
+            engine, settings_for(db_url, batch_size=100), stream, preset("shopify").spec, run_id,
+            in_batch=third_batch_breaks,
+        )  # fmt: skip
+
+    # The traceback (kept here, as a worker's error report keeps it) must not keep it open.
+    assert failed.value is not None
+    assert str(path.resolve()) not in _open_files()
+
+
 def test_a_crash_mid_run_resumes_from_the_last_committed_batch(db_url: str, tmp_path: Path) -> None:
     from connectors.csv import CsvStream
     from sync.mapping import preset
