@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -50,6 +51,7 @@ from sync.pipeline.runs import (
     take_stream,
 )
 from sync.pipeline.skip import Skipped, UnchangedRows, map_clashes, record_skipped
+from sync.pipeline.writer import OrderedWriter
 from sync.settings import Settings
 
 log = structlog.get_logger("sync.pipeline")
@@ -164,53 +166,84 @@ def _execute_run(
     unchanged = UnchangedRows(engine, target, spec, stream.raw_context())
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
-        with Heartbeat(engine, lease), batch_mapper(settings) as mapper, frozen_heap(), ExitStack() as stack:
+        with (
+            Heartbeat(engine, lease),
+            batch_mapper(settings) as mapper,
+            OrderedWriter[_Pending, Counter[str]]() as writer,
+            frozen_heap(),
+            ExitStack() as stack,
+        ):
+
+            def written(outcome: tuple[_Pending, Counter[str]] | None) -> None:
+                """Count, log and report a batch once its write has committed."""
+                if outcome is None:
+                    return
+                job, delta = outcome
+                counts.update(delta)
+                job.settle()
+                bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
+                if on_batch:
+                    on_batch(dict(counts))
+
+            def write(job: _Pending) -> Counter[str]:
+                """Commit a batch, then analyze what it grew: in the writer's thread, beside the
+                reading and mapping of the next batch."""
+                delta = _commit_batch(
+                    engine, stream.source_name, stream.name, target, load, job, lease, in_batch
+                )
+                statistics.refresh()
+                return delta
+
             items = _items(stream, ctx, done if stream.resume_by_skip else 0, unchanged, settings.batch_size)
             # However the run ends, the stream lets go of its file or connection now, not
             # when the collector gets to a failed run's traceback.
             stack.callback(close_records, items)
-            # Inline mapping commits each batch at once; with a pool, as many batches map as
-            # there are workers while the oldest is written.
+            # Inline mapping hands each batch to the writer at once, and reads the next while
+            # it is written; with a pool, as many batches map as there are workers.
             in_flight = settings.mapping_workers
             pending: deque[_Pending] = deque()
             stopped: BaseException | None = None
-            while True:
-                try:
-                    batch = list(islice(items, settings.batch_size))
-                except Exception as exc:
-                    # Commit what was already read (a pause, or a source that broke mid-way):
-                    # the run resumes from there.
-                    stopped, batch = exc, []
-                if batch:
-                    done += len(batch)
-                    # Rows the store already holds exactly as read are not mapped again.
-                    split = unchanged.split(batch)
-                    # The cursor is taken now, while it still describes exactly this batch.
-                    pending.append(
-                        _Pending(
-                            mapper(split.items, spec, split.raw_hashes),
-                            done,
-                            stream.cursor(),
-                            stream.checkpoint(),
-                            [item.position for item in batch],
-                            split.skipped,
-                            list(pending),
+            try:
+                while True:
+                    try:
+                        batch = list(islice(items, settings.batch_size))
+                    except Exception as exc:
+                        # Commit what was already read (a pause, or a source that broke mid-way):
+                        # the run resumes from there.
+                        stopped, batch = exc, []
+                    if batch:
+                        done += len(batch)
+                        # Rows the store already holds exactly as read are not mapped again.
+                        split = unchanged.split(batch)
+                        # The batch being written is ahead of this one too: `_map_overlap`.
+                        writing = writer.in_flight
+                        # The cursor is taken now, while it still describes exactly this batch.
+                        pending.append(
+                            _Pending(
+                                mapper(split.items, spec, split.raw_hashes),
+                                done,
+                                stream.cursor(),
+                                stream.checkpoint(),
+                                [item.position for item in batch],
+                                split.skipped,
+                                [*([writing] if writing is not None else []), *pending],
+                            )
                         )
-                    )
-                while pending and (len(pending) > in_flight or not batch):
-                    job = pending.popleft()
-                    _map_overlap(job, spec)
-                    delta = _commit_batch(
-                        engine, stream.source_name, stream.name, target, load, job, lease, in_batch
-                    )
-                    counts.update(delta)
-                    job.settle()
-                    statistics.refresh()
-                    bound.info("run.batch", records=job.done, **{k: v for k, v in delta.items() if v})
-                    if on_batch:
-                        on_batch(dict(counts))
-                if not batch:
-                    break
+                    while pending and (len(pending) > in_flight or not batch):
+                        job = pending.popleft()
+                        # One batch in flight: the one before commits (or fails) before this
+                        # one is written, and before the ids it wrote are checked against.
+                        written(writer.take())
+                        _map_overlap(job, spec)
+                        writer.submit(job, partial(write, job))
+                    if not batch:
+                        break
+                written(writer.take())
+            except BaseException:
+                # A write under way ends first and its error wins: written in turn, that batch
+                # would have committed (or failed) before anything after it was read.
+                written(writer.take())
+                raise
             if stopped is not None:
                 raise stopped
     except PauseRun as exc:
@@ -283,7 +316,8 @@ class _Pending:
     checkpoint: dict[str, Any]
     positions: list[int | None]
     skipped: Skipped = field(default_factory=Skipped)
-    # Batches read before this one and not yet written when this one was split (a pool's).
+    # Batches read before this one and not yet written when this one was split (the one the
+    # writer is committing, and a pool's).
     ahead: list[_Pending] = field(default_factory=list)
     # Once written: the source ids this batch read.
     ids: set[str] = field(default_factory=set)
