@@ -127,15 +127,22 @@ class BatchResult:
 
 def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[str, Any]:
     """Per source id: its stored source row, else the stamp of a delete that came first
-    (`tombstone`), and whether this run has read it (`seen`, `seen_line`)."""
+    (`tombstone`), and whether this run has read it (`seen`, `seen_line`).
+
+    One statement per chunk of ids: their source rows and their tombstones, each joined to this
+    run's `sync_seen` row. Every id a run has read left a source row or a tombstone (a draft is
+    written, kept as a tombstone, or loses to a stored row or tombstone), so only the ids found
+    are looked up in `sync_seen`: on a first import, nearly none.
+    """
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     tomb = SourceTombstone.__table__  # type: ignore[attr-defined]
-    seen = SyncSeen.__table__  # type: ignore[attr-defined]
     found: dict[str, Any] = {}
+    tombstones: dict[str, Any] = {}
     for i in range(0, len(ids), 5000):
         chunk = ids[i : i + 5000]
-        rows = conn.execute(
+        rows = (
             sa.select(
+                sa.literal(True).label("stored"),
                 cs.c.source_id,
                 cs.c.pk,
                 cs.c.customer_pk,
@@ -146,30 +153,71 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
             )
             .where(cs.c.source == target.source)
             .where(one_of(conn, cs.c.source_id, chunk))
-        ).mappings()
-        found.update({r["source_id"]: dict(r) for r in rows})
-        unknown = [sid for sid in chunk if sid not in found]
-        if unknown:
-            for sid, stamp in conn.execute(
-                sa.select(tomb.c.source_id, tomb.c.modstamp)
-                .where(tomb.c.source == target.source)
-                .where(tomb.c.source_id.in_(unknown))
-            ).all():
-                found[sid] = {"tombstone": stamp}
-        for sid, line in conn.execute(
-            sa.select(seen.c.source_id, seen.c.line)
-            .where(seen.c.run_id == target.run_id)
-            .where(one_of(conn, seen.c.source_id, chunk))
-        ).all():
-            found.setdefault(sid, {})["seen"] = True
-            found[sid]["seen_line"] = line
-        if target.read_pks:
-            # Skipped earlier in a run read in file order: any line after it is later.
-            for sid in chunk:
-                ex = found.get(sid)
-                if ex is not None and ex.get("pk") in target.read_pks and not ex.get("seen"):
-                    ex.update(seen=True, seen_line=None)
+        )
+        deletes = (
+            sa.select(
+                sa.literal(False),
+                tomb.c.source_id,
+                sa.null(),
+                sa.null(),
+                sa.null(),
+                sa.null(),
+                tomb.c.modstamp,
+                sa.null(),
+            )
+            .where(tomb.c.source == target.source)
+            .where(one_of(conn, tomb.c.source_id, chunk))
+        )
+        for (
+            stored,
+            sid,
+            pk,
+            customer_pk,
+            content_hash,
+            raw_hash,
+            modstamp,
+            deleted,
+            seen,
+            line,
+        ) in conn.execute(
+            sa.union_all(_with_seen_line(target, rows, cs), _with_seen_line(target, deletes, tomb))
+        ):
+            if stored:
+                ex = found[sid] = {
+                    "source_id": sid,
+                    "pk": pk,
+                    "customer_pk": customer_pk,
+                    "content_hash": content_hash,
+                    "raw_hash": raw_hash,
+                    "modstamp": modstamp,
+                    "deleted": deleted,
+                }
+            else:
+                ex = tombstones[sid] = {"tombstone": modstamp}
+            if seen:
+                ex.update(seen=True, seen_line=line)
+    # A tombstone counts only for an id without a source row (a revived id's is dropped).
+    for sid, ex in tombstones.items():
+        found.setdefault(sid, ex)
+    if target.read_pks:
+        # Skipped earlier in a run read in file order: any line after it is later.
+        for ex in found.values():
+            if ex.get("pk") in target.read_pks and not ex.get("seen"):
+                ex.update(seen=True, seen_line=None)
     return found
+
+
+def _with_seen_line(target: BatchTarget, query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+    """`query` on `table` with two more columns: whether this run has read the row's source id
+    (a `sync_seen` row), and at which line."""
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    if not target.seen_rows:
+        # No row of this run in `sync_seen` yet: nothing to join.
+        return query.add_columns(sa.false(), sa.type_coerce(sa.null(), sa.Integer))
+    on = sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == table.c.source_id)
+    return query.add_columns(seen.c.source_id.is_not(None), seen.c.line).select_from(
+        table.outerjoin(seen, on)
+    )
 
 
 def _classify(draft: Draft, digest: str, existing: dict[str, Any] | None) -> tuple[str, bool]:
