@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -67,6 +67,24 @@ class SourceRecord:
 
 
 @dataclass(slots=True)
+class RecordText:
+    """A record handed over as its text alone (a CSV line): `record()` splits it into fields.
+
+    A stream yields these from `lazy_records` where splitting a record costs more than reading
+    it: a pipeline that finds the text unchanged (its hash already stored) never splits it.
+    `record()` gives exactly the item `records()` yields for that text.
+    """
+
+    position: int
+    raw: str
+    # The stream's own splitting, (position, text) -> the record or why it is unreadable.
+    split: Callable[[int, str], SourceRecord | ReadError]
+
+    def record(self) -> SourceRecord | ReadError:
+        return self.split(self.position, self.raw)
+
+
+@dataclass(slots=True)
 class ReadError:
     """A record the stream could not even split into fields (e.g. a row of the wrong width)."""
 
@@ -117,6 +135,13 @@ class Stream(ABC):
     @abstractmethod
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         """Yield the stream's records, in an order the cursor can resume from."""
+
+    def lazy_records(
+        self, ctx: StreamContext
+    ) -> Iterator[SourceRecord | RecordText | ReadError | SourceWarning]:
+        """`records`, with the records the stream can hand over as their text alone given as
+        `RecordText`s (one item each all the same, in the same order): by default `records`."""
+        return self.records(ctx)
 
     def cursor(self) -> dict[str, Any]:
         """The cursor as far as the records yielded so far; committed with each batch."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.base import ReadError, SourceRecord, SourceWarning, StreamContext
+from connectors.base import ReadError, RecordText, SourceRecord, SourceWarning, StreamContext
 from connectors.csv.reader import CsvFile
 from connectors.csv.stream import CsvStream
 
@@ -91,3 +91,9 @@ class CsvRangeStream(CsvStream):
         rows = self.file.read_range(self.span.start, self.span.end, self.span.first_line)
         first = self.span.first_line <= 2
         return self._records_from(rows, header_warnings=first)
+
+    def lazy_records(
+        self, ctx: StreamContext
+    ) -> Iterator[SourceRecord | RecordText | ReadError | SourceWarning]:
+        # The range's own records, never the whole file's (`CsvStream.lazy_records`).
+        return self.records(ctx)

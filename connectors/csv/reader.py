@@ -24,6 +24,7 @@ __all__ = [
     "CsvLayout",
     "CsvRow",
     "NotPlainError",
+    "PlainLines",
     "check_regular_file",
     "detect_encoding",
     "local_copy",
@@ -66,6 +67,14 @@ class CsvRow:
     # The record's text as read (its lines joined, the last line's end dropped): what the
     # row is, for a hash that tells an unchanged row before it is mapped.
     raw: str = ""
+
+
+@dataclass(slots=True)
+class PlainLines:
+    """Lines of the plain part of a file, as read (`CsvFile.read_unsplit`): `lines[i]` is line `first + i`."""
+
+    first: int
+    lines: list[str]
 
 
 def _outside_quotes(line: str) -> str:
@@ -213,9 +222,41 @@ class CsvFile:
         A plain file (see `plain_lines`) is read many lines at a time: the same rows, without
         a decoder and a csv reader per line.
         """
-        if self.layout.encoding in ("utf-8", "utf-8-sig") and not self.bare_cr:
-            return self._read_plain()
-        return self._read_records()
+        delimiter = self.layout.delimiter or ","
+        for part in self.read_unsplit():
+            if type(part) is CsvRow:
+                yield part
+                continue
+            number = part.first  # type: ignore[union-attr]  # a PlainLines
+            for text in part.lines:  # type: ignore[union-attr]
+                yield CsvRow(number, text.split(delimiter) if text else [], raw=text)
+                number += 1
+
+    def read_unsplit(self) -> Iterator[PlainLines | CsvRow]:
+        """`read`, with the plain part of the file (see `plain_lines`) given as blocks of lines,
+        unsplit: a line's cells are `text.split(delimiter)` (an empty line's none).
+
+        A file is read as plain lines as far as it is plain, then record by record from the
+        first part that is not (its rows numbered on from there).
+        """
+        if self.layout.encoding not in ("utf-8", "utf-8-sig") or self.bare_cr:
+            yield from self._read_records()
+            return
+        number, offset = 2, 0  # the header is line 1, one line: it holds no quote
+        with self.path.open("rb") as fh:
+            self._raw = fh
+            try:
+                for lines, end in self._plain_blocks(fh):
+                    yield PlainLines(number, lines)
+                    number += len(lines)
+                    offset = end
+                return
+            except NotPlainError:
+                pass
+        if offset == 0:
+            yield from self._read_records()
+        else:
+            yield from self._records(header=False, span=(offset, 1 << 62, number))
 
     def _read_records(self) -> Iterator[CsvRow]:
         """`read`, record by record."""
@@ -281,27 +322,6 @@ class CsvFile:
             yield lines, offset
             if not chunk:
                 return
-
-    def _read_plain(self) -> Iterator[CsvRow]:
-        """`read` of a file read as plain lines as far as it is plain, then record by record
-        from the first part that is not (its rows numbered on from there)."""
-        number, offset = 2, 0  # the header is line 1, one line: it holds no quote
-        with self.path.open("rb") as fh:
-            self._raw = fh
-            delimiter = self.layout.delimiter or ","
-            try:
-                for lines, end in self._plain_blocks(fh):
-                    for text in lines:
-                        yield CsvRow(number, text.split(delimiter) if text else [], raw=text)
-                        number += 1
-                    offset = end
-                return
-            except NotPlainError:
-                pass
-        if offset == 0:
-            yield from self._read_records()
-        else:
-            yield from self._records(header=False, span=(offset, 1 << 62, number))
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number where the record starts, its cells), header excluded; unreadable rows skipped."""

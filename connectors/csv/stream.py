@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import ReadError, ReadWarning, SourceRecord, SourceWarning, Stream, StreamContext
+from connectors.base import (
+    ReadError,
+    ReadWarning,
+    RecordText,
+    SourceRecord,
+    SourceWarning,
+    Stream,
+    StreamContext,
+)
 from connectors.csv.reader import STDIN, CsvFile, CsvRow
 
 
@@ -41,6 +49,8 @@ class CsvStream(Stream):
         # What the file says once as a whole (e.g. ids a spreadsheet damaged), beside the header's own.
         self.file_warnings: list[ReadWarning] = []
         self.file = CsvFile(path)
+        # Every column has a name: a row's fields are its cells zipped on the header.
+        self._named = all(self.file.layout.header)
         self.entity_source = entity_source
         self.kind = kind  # type: ignore[misc]
 
@@ -62,49 +72,88 @@ class CsvStream(Stream):
     def records(self, ctx: StreamContext) -> Iterator[SourceRecord | ReadError | SourceWarning]:
         return self._records_from(self.file.read(), header_warnings=True)
 
+    def lazy_records(
+        self, ctx: StreamContext
+    ) -> Iterator[SourceRecord | RecordText | ReadError | SourceWarning]:
+        """`records`, each line of the file's plain part (`CsvFile.read_unsplit`) a `RecordText`.
+
+        Blank lines are left out here, as `records` leaves them out: the items are the same,
+        one for one, so a resume counts them alike.
+        """
+        delimiter = self.file.layout.delimiter or ","  # as `CsvFile.read` splits
+        split = self._split_text
+        yield from self._header_items()
+        for part in self.file.read_unsplit():
+            if type(part) is CsvRow:
+                item = self._item(part)
+                if item is not None:
+                    yield item
+                continue
+            number = part.first  # type: ignore[union-attr]  # a PlainLines
+            for text in part.lines:  # type: ignore[union-attr]
+                # Blank when its cells, `text.split(delimiter)`, are all blank (`_item`'s test).
+                if (not text or text[0] == delimiter or text[0].isspace()) and not text.replace(
+                    delimiter, ""
+                ).strip():
+                    number += 1
+                    continue
+                yield RecordText(number, text, split)
+                number += 1
+
+    def _split_text(self, line: int, text: str) -> SourceRecord | ReadError:
+        """The item `records` gives for the plain line `text` (not blank)."""
+        cells = text.split(self.file.layout.delimiter or ",") if text else []
+        item = self._item(CsvRow(line, cells, raw=text))
+        assert item is not None, "lazy_records leaves blank lines out"
+        return item
+
+    def _header_items(self) -> Iterator[SourceWarning]:
+        # Items of their own, not notes on the first record: a re-run skips that record as
+        # unchanged, and would drop them with it. A resume counts them among the items it
+        # had committed, so they are said once per run all the same.
+        for warning in self.header_warnings():
+            yield SourceWarning(warning.reason, warning.message, position=warning.position)
+
     def _records_from(
         self, rows: Iterator[CsvRow], *, header_warnings: bool
     ) -> Iterator[SourceRecord | ReadError | SourceWarning]:
+        if header_warnings:
+            yield from self._header_items()
+        item = self._item
+        for row in rows:
+            record = item(row)
+            if record is not None:
+                yield record
+
+    def _item(self, row: CsvRow) -> SourceRecord | ReadError | None:
+        """The item for one row of the file: its record, why it is unreadable, or None if blank."""
         layout = self.file.layout
         header = layout.header
-        width = len(header)
         delimiter = layout.delimiter
-        named = all(header)  # every column has a name: a row's fields are its cells zipped on
-        if header_warnings:
-            # Items of their own, not notes on the first record: a re-run skips that record
-            # as unchanged, and would drop them with it. A resume counts them among the items
-            # it had committed, so they are said once per run all the same.
-            for warning in self.header_warnings():
-                yield SourceWarning(warning.reason, warning.message, position=warning.position)
-        for row in rows:
-            cells = row.cells
-            if cells is None:
-                reason, message = row.notes[0]
-                yield ReadError(row.line, reason, message)
-                continue
-            raw = row.raw
-            lead = raw[:1]
-            # A row that starts with anything but a delimiter or a space is not blank: the
-            # join of its cells is only needed for the others.
-            if (not lead or lead == delimiter or lead.isspace() or lead == '"') and not "".join(
-                cells
-            ).strip():
-                continue  # blank lines are not records
-            if len(cells) != width:
-                yield ReadError(
-                    row.line,
-                    "column_count",
-                    f"line {row.line} has {len(cells)} columns, the header has {width}",
-                    layout.delimiter.join(cells)[:1000],
-                )
-                continue
-            warnings = [ReadWarning(reason, message) for reason, message in row.notes]
-            if named and ("'" not in raw or "\x1f'" not in "\x1f" + "\x1f".join(cells)):
-                # No cell starts with an apostrophe: the C zip, not a call per cell.
-                fields = dict(zip(header, cells, strict=True))
-            else:
-                fields = {h: _excel_cell(c) for h, c in zip(header, cells, strict=True) if h}
-            yield SourceRecord(source_id=None, fields=fields, position=row.line, warnings=warnings, raw=raw)
+        cells = row.cells
+        if cells is None:
+            reason, message = row.notes[0]
+            return ReadError(row.line, reason, message)
+        raw = row.raw
+        lead = raw[:1]
+        # A row that starts with anything but a delimiter or a space is not blank: the join
+        # of its cells is only needed for the others.
+        if (not lead or lead == delimiter or lead.isspace() or lead == '"') and not "".join(cells).strip():
+            return None  # blank lines are not records
+        if len(cells) != len(header):
+            return ReadError(
+                row.line,
+                "column_count",
+                f"line {row.line} has {len(cells)} columns, the header has {len(header)}",
+                delimiter.join(cells)[:1000],
+            )
+        warnings = [ReadWarning(reason, message) for reason, message in row.notes]
+        if self._named and ("'" not in raw or "\x1f'" not in "\x1f" + "\x1f".join(cells)):
+            # No cell starts with an apostrophe: the C zip, not a call per cell.
+            fields = dict(zip(header, cells, strict=True))
+        else:
+            fields = {h: _excel_cell(c) for h, c in zip(header, cells, strict=True) if h}
+        return SourceRecord(source_id=None, fields=fields, position=row.line, warnings=warnings, raw=raw)
 
     def raw_context(self) -> str:
         """The delimiter and the header: a row's text means other fields under another header."""

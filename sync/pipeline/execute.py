@@ -20,9 +20,6 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 from connectors import (
     FatalSourceError,
     PauseRun,
-    ReadError,
-    SourceRecord,
-    SourceWarning,
     Stream,
     StreamContext,
     redact,
@@ -50,7 +47,7 @@ from sync.pipeline.runs import (
     set_run_status,
     take_stream,
 )
-from sync.pipeline.skip import Skipped, UnchangedRows, map_clashes, record_skipped
+from sync.pipeline.skip import Read, Skipped, UnchangedRows, map_clashes, record_skipped
 from sync.pipeline.writer import OrderedWriter
 from sync.settings import Settings
 
@@ -68,12 +65,13 @@ def loader_for(kind: str) -> Loader:
 
 def _items(
     stream: Stream, ctx: StreamContext, skip: int, unchanged: UnchangedRows, size: int
-) -> Iterator[SourceRecord | ReadError | SourceWarning]:
+) -> Iterator[Read]:
     """The stream's records after the first `skip`, which a resumed run had committed.
 
-    It reads them again without writing them, noting the ids they read (`recall`).
+    Read as `lazy_records`: a record the batch finds unchanged by its text is never split.
+    It reads the first `skip` again without writing them, noting the ids they read (`recall`).
     """
-    items = stream.records(ctx)
+    items = stream.lazy_records(ctx)
     while skip > 0:
         batch = list(islice(items, min(size, skip)))
         if not batch:

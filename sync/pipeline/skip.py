@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connectors import SourceRecord
+from connectors import RecordText, SourceRecord
 from models import CustomerSource
 from models.enums import RecordOutcome
 from sync.load import BatchTarget, Known, PkSet, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, raw_hasher
 from sync.pipeline.mapper import Item, MappedBatch, map_batch
+
+# An item as a stream's `lazy_records` gives it: a record may still be its text alone.
+Read = Item | RecordText
+
+
+def as_item(read: Read) -> Item:
+    """The item mapping takes: a `RecordText` split into its record (or why it is unreadable)."""
+    return read.record() if type(read) is RecordText else read  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -23,13 +32,14 @@ class Skipped:
     # (source id, line) of each row counted `unchanged`
     unchanged: list[tuple[str, int | None]] = field(default_factory=list)
     duplicates: int = 0  # read again within this run, counted `duplicates`
-    # Beside `unchanged`: each row and its raw hash, should it have to be mapped after all.
-    rows: list[tuple[SourceRecord, str]] = field(default_factory=list)
+    # Beside `unchanged`: each row (never split, if read as its text) and its raw hash, should
+    # it have to be mapped after all.
+    rows: list[tuple[SourceRecord | RecordText, str]] = field(default_factory=list)
     # Beside `unchanged`: the pk of the stored source row each was found on.
     pks: list[int] = field(default_factory=list)
     # The rows counted in `duplicates` (row, raw hash, source id), should a mapped row of their
     # id come before them in the file: then they are mapped after all, the last line winning.
-    repeats: list[tuple[SourceRecord, str, str]] = field(default_factory=list)
+    repeats: list[tuple[SourceRecord | RecordText, str, str]] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -38,7 +48,10 @@ class Skipped:
 
 @dataclass(slots=True)
 class Split:
-    """A batch split into the items still to map (with their raw hashes) and what was skipped."""
+    """A batch split into the items still to map (with their raw hashes) and what was skipped.
+
+    `items` are split into records (`as_item`); the skipped rows read as text never are.
+    """
 
     items: list[Item]
     raw_hashes: list[str | None] | None
@@ -74,17 +87,19 @@ class UnchangedRows:
         self._ranged = self.lookup  # whether range reads still pay
         self._misses = 0  # batches in a row that found too little in the range read
 
-    def split(self, batch: list[Item]) -> Split:
+    def split(self, batch: Sequence[Read]) -> Split:
         if not self.enabled:
-            return Split(batch, None, Skipped())
+            return Split(list(map(as_item, batch)), None, Skipped())
         digest = self.hash
-        hashes = [digest(item) if isinstance(item, SourceRecord) else None for item in batch]
+        # A text that splits into an unreadable row has a hash too: mapping uses a hash only
+        # for a record's draft.
+        hashes = [digest(item) if type(item) in _HASHED else None for item in batch]  # type: ignore[arg-type]
         if not self.lookup:
-            return Split(batch, hashes, Skipped())
+            return Split(list(map(as_item, batch)), hashes, Skipped())
         with self.engine.connect() as conn:
             known = self._find(conn, [h for h in hashes if h])
         if not known:
-            return Split(batch, hashes, Skipped())
+            return Split(list(map(as_item, batch)), hashes, Skipped())
         items: list[Item] = []
         kept: list[str | None] = []
         skipped = Skipped()
@@ -94,7 +109,7 @@ class UnchangedRows:
         for item, h in zip(batch, hashes, strict=True):
             hit = known.get(h) if h else None
             if hit is None:
-                items.append(item)
+                items.append(as_item(item))
                 kept.append(h)
             elif hit.seen or hit.source_id in taken or hit.pk in before:
                 skipped.duplicates += 1
@@ -106,7 +121,7 @@ class UnchangedRows:
                 taken.add(hit.source_id)
         return Split(items, kept, skipped)
 
-    def recall(self, batch: list[Item]) -> None:
+    def recall(self, batch: Sequence[Read]) -> None:
         """Note the rows of a batch a resumed run had committed before it stopped (`read_pks`).
 
         Its rows skipped as unchanged left no `sync_seen` row: each is found again by its
@@ -116,7 +131,7 @@ class UnchangedRows:
         if self.target.read_pks is None or not self.lookup:
             return
         digest = self.hash
-        hashes = [digest(item) for item in batch if isinstance(item, SourceRecord)]
+        hashes = [digest(item) for item in batch if type(item) in _HASHED]  # type: ignore[arg-type]
         with self.engine.connect() as conn:
             known = self._find(conn, hashes)
         self.target.read_pks.update(k.pk for k in known.values())
@@ -148,6 +163,10 @@ class UnchangedRows:
         else:
             # Found elsewhere (a chunk in the middle of the file, rows moved): start there.
             self._after = min(k.pk for k in exact.values()) - 1
+
+
+# What a raw hash is taken of: records, and records still as their text.
+_HASHED = (SourceRecord, RecordText)
 
 
 def _holds_any(engine: Engine, source: str) -> bool:
@@ -198,7 +217,7 @@ def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, writte
     if not redo and not repeats:
         return
     rows = [*(skipped.rows[i] for i in redo), *((item, h) for item, h, _ in repeats)]
-    again = map_batch([item for item, _ in rows], spec, [h for _, h in rows])
+    again = map_batch([as_item(item) for item, _ in rows], spec, [h for _, h in rows])
     mapped.read += again.read
     mapped.issues.extend(again.issues)
     # In file order, so the last line of a source id still wins in the loader.

@@ -1,15 +1,18 @@
-"""Plain lines: a file without quotes read many lines at a time, exactly as `read` reads its records."""
+"""Plain lines: a file without quotes read many lines at a time, exactly as `read` reads its records;
+unsplit, exactly the records once split."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.csv import reader
+from connectors import RecordText, StreamContext
+from connectors.csv import CsvStream, reader
 from connectors.csv.reader import CsvFile, NotPlainError
 
 # What matters to the reader: delimiters, line ends (bare \r too), quotes, NUL, UTF-8 and
@@ -105,3 +108,36 @@ def test_a_quote_late_in_a_file_is_read_by_the_csv_module_from_there(tmp_path: P
         rows = list(CsvFile(path).read())
     assert [(r.line, r.cells) for r in rows[-2:]] == [(5002, ["9", "a\nb"]), (5004, ["10", "z"])]
     assert len(rows) == 5002
+
+
+def _item(item: Any) -> Any:
+    # What a pipeline maps: a record's text split as the stream splits it.
+    return item.record() if isinstance(item, RecordText) else item
+
+
+@given(
+    st.sampled_from([b"id,name,x\n", b"\xef\xbb\xbfid;name\r\n", b"id,n", b"id,'n\n", b"id,\n"]),
+    st.lists(_body | st.sampled_from([b"'1,'a,b", b" ; ", b",,", b"a,b,c,d"]), min_size=1, max_size=4).map(
+        b"\n".join
+    ),
+    st.integers(1, 9),
+)
+def test_lazy_records_are_the_records_split_when_asked(header: bytes, body: bytes, chunk: int) -> None:
+    """One item per record, blank lines left out alike; each text splits into the record `records` gives."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        path.write_bytes(header + body)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(reader, "_CHUNK_BYTES", chunk)
+            try:
+                stream = CsvStream(path, "csv", "CSV", "customers")
+            except Exception:
+                return
+            records = list(stream.records(StreamContext()))
+            lazy = list(stream.lazy_records(StreamContext()))
+    assert [_item(item) for item in lazy] == records
+    assert all(
+        item.raw == record.raw
+        for item, record in zip(lazy, records, strict=True)
+        if isinstance(item, RecordText)
+    )
