@@ -190,6 +190,7 @@ class CsvFile:
         delimiter = _sniff_delimiter(text)
         self.size = path.stat().st_size
         self._raw: BinaryIO | None = None
+        self._sha256: str | None = None
         # The header is read from the file itself, not the sample: it may be wider than it.
         self._provisional = sample.isascii()
         # Old Mac files end lines with a bare \r: nothing in them can be cut at a \n.
@@ -205,12 +206,18 @@ class CsvFile:
         self.layout = CsvLayout(encoding, delimiter, header, duplicates)
 
     def sha256(self) -> str:
-        """The file's content hash, so a resumed run can tell the file is still the same."""
-        digest = hashlib.sha256()
-        with self.path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        """The file's content hash, so a resumed run can tell the file is still the same.
+
+        Read once for this object (the run's description and its survey key ask for it); a
+        check whether the file changed since opens the file anew.
+        """
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            with self.path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            self._sha256 = digest.hexdigest()
+        return self._sha256
 
     def bytes_read(self) -> int:
         """How far into the file reading has got, for progress bars."""

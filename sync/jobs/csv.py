@@ -34,6 +34,7 @@ from sync.mapping import (
     detect_layout,
     load_mapping,
     preset,
+    survey_key,
 )
 from sync.pipeline import (
     ChunkPlan,
@@ -45,6 +46,7 @@ from sync.pipeline import (
     new_run_id,
     plan_chunks,
     run_chunk,
+    run_stream,
     take_stream,
 )
 from sync.settings import Settings
@@ -80,7 +82,14 @@ def import_csv(
     """
     with local_copy(path) as readable:
         stream, layout = _open(
-            readable, kind, preset_name, mapping, source_name, origin=str(path), timezone=timezone
+            readable,
+            kind,
+            preset_name,
+            mapping,
+            source_name,
+            origin=str(path),
+            timezone=timezone,
+            store=lambda: ensure_schema(settings.database_url),
         )
         engine = ensure_schema(settings.database_url)
         run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
@@ -138,7 +147,7 @@ def queue_csv(
     engine = ensure_schema(settings.database_url)
     if run_id and _run_params(engine, run_id) is not None:
         return run_id
-    stream, _ = _open(path, kind, preset_name, mapping, source_name, timezone=timezone)
+    stream, _ = _open(path, kind, preset_name, mapping, source_name, timezone=timezone, store=lambda: engine)
     return create_run(
         engine,
         stream,
@@ -324,6 +333,28 @@ def survey_columns(stream: CsvStream, spec: MappingSpec) -> ColumnSurvey:
     return survey
 
 
+def _surveyed_before(
+    engine: sa.Engine, stream: CsvStream, key: str
+) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """What the latest run of `stream`'s source whose survey had `key` found (date orders, id
+    damage); None when no run did."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        params = conn.execute(
+            sa.select(runs.c.params)
+            .where(
+                runs.c.source == stream.source_name,
+                runs.c.stream == run_stream(stream, stream.kind),
+                runs.c.params["survey"].as_string() == key,
+            )
+            .order_by(runs.c.started_at.desc())
+            .limit(1)
+        ).scalar()
+    if params is None:
+        return None
+    return dict(params.get("date_orders") or {}), dict(params.get("id_damage") or {})
+
+
 def _layout_ref(layout: Layout, mapping: Path | None) -> dict[str, Any]:
     # How the layout was chosen, so that a resume or a chunk chooses it the same way.
     if mapping:
@@ -344,11 +375,15 @@ def _open(
     date_orders: dict[str, str] | None = None,
     id_damage: dict[str, Any] | None = None,
     timezone: str | None = None,
+    store: Callable[[], sa.Engine] | None = None,
 ) -> tuple[CsvStream, Layout]:
     """The file's stream and its layout fitted to its header and to what its columns show.
 
     `date_orders` and `id_damage` (recorded with the run) spare a chunk or a resume reading
-    the file again.
+    the file again; so does an earlier run in the `store` that surveyed the very same file
+    under the very same spec (`survey_key`), as a nightly sync of an unchanged export. The
+    store is opened only then, once the file and its layout proved usable: a command that
+    fails on them writes nothing.
     """
     layout = choose_layout(path, kind, preset_name, mapping)
     ref = _layout_ref(layout, mapping)
@@ -363,8 +398,16 @@ def _open(
     file = stream.file.layout
     layout, _ = bind_layout(layout, file.header, file.duplicates)
     if date_orders is None:
-        survey = survey_columns(stream, layout.spec)
-        date_orders, id_damage = survey.date_orders(), survey.id_damage()
+        surveyed = None
+        survey = ColumnSurvey(layout.spec, file.header)
+        if survey.wanted:
+            # Recorded with the run (`describe`), so that a later run of this file finds it.
+            key = stream.layout_ref["survey"] = survey_key(stream.file.sha256(), layout.spec)
+            surveyed = _surveyed_before(store(), stream, key) if store is not None else None
+        if surveyed is None:
+            survey = survey_columns(stream, layout.spec)
+            surveyed = survey.date_orders(), survey.id_damage()
+        date_orders, id_damage = surveyed
     stream.layout_ref["date_orders"] = date_orders
     if id_damage:
         stream.layout_ref["id_damage"] = id_damage

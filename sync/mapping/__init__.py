@@ -44,7 +44,7 @@ from sync.mapping.spec import (
     map_record,
 )
 from sync.mapping.spotify import SPOTIFY_SPEC, spotify_profile_fields
-from sync.mapping.survey import ColumnSurvey, apply_survey, damaged_id_warning
+from sync.mapping.survey import ColumnSurvey, apply_survey, damaged_id_warning, survey_key
 
 __all__ = [
     "DAY_FIRST_FORMATS",
@@ -91,4 +91,5 @@ __all__ = [
     "score_presets",
     "spec_fingerprint",
     "spotify_profile_fields",
+    "survey_key",
 ]

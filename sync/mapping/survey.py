@@ -7,6 +7,7 @@ from operator import itemgetter
 from typing import Any
 
 from sync.mapping.normalize import DateOrderVote, salesforce_id_18, spreadsheet_rounded
+from sync.mapping.raw import spec_fingerprint
 from sync.mapping.spec import KIND_FIELDS, MappingSpec, header_key
 
 # A column of 15-character Salesforce ids has lost its case when this many letters among the
@@ -14,6 +15,10 @@ from sync.mapping.spec import KIND_FIELDS, MappingSpec, header_key
 # In real ids a letter there is upper or lower case about as often, so 12 of one case happen
 # by chance about once in 2,000 columns; fewer letters than that prove nothing.
 CASE_EVIDENCE_LETTERS = 12
+
+# Bump when a survey can find something else in the same file under the same spec: a run then
+# surveys its file again instead of taking what an earlier run found (`survey_key`).
+SURVEY_VERSION = "1"
 
 
 @dataclass(slots=True)
@@ -151,6 +156,15 @@ class ColumnSurvey:
                 "example": column.rounded,
             }
         return {"columns": columns, "restored": restored} if columns or restored else {}
+
+
+def survey_key(file_sha256: str, spec: MappingSpec) -> str:
+    """What decides everything a survey finds, as one string: the file's bytes (their SHA-256) and
+    the spec its columns are read under (`spec_fingerprint`, before the survey is applied).
+
+    Two runs with the same key would survey alike, so the later one takes what the earlier found.
+    """
+    return f"{SURVEY_VERSION}:{spec_fingerprint(spec)}:{file_sha256}"
 
 
 def apply_survey(spec: MappingSpec, date_orders: dict[str, str], id_damage: dict[str, Any]) -> MappingSpec:
