@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 import sqlalchemy as sa
@@ -619,25 +620,24 @@ def _known(target: BatchTarget, rows: Any) -> sa.Select[Any]:
     )
 
 
-def find_unchanged(conn: sa.Connection, target: BatchTarget, raw_hashes: Iterable[str]) -> dict[str, Known]:
+def find_unchanged(conn: sa.Connection, target: BatchTarget, raw_hashes: Iterable[str]) -> StoredRows:
     """The stored rows of `target.source` whose raw hash is one of `raw_hashes`, set-wise.
 
-    Each found hash gives its row's source id, whether this run has read that id already,
-    and its pk.
+    Each found hash gives its row's pk, the pk its source id, and whether this run has read
+    that id already.
     """
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     wanted = sorted(set(raw_hashes))
-    found: dict[str, Known] = {}
+    found = StoredRows()
     for i in range(0, len(wanted), 5000):
-        rows = conn.execute(_known(target, cs).where(one_of(conn, cs.c.raw_hash, wanted[i : i + 5000])))
-        found.update({h: Known(sid, bool(was_seen), pk) for h, sid, was_seen, pk in rows if h})
+        result = conn.execute(_known(target, cs).where(one_of(conn, cs.c.raw_hash, wanted[i : i + 5000])))
+        found.update(StoredRows.of(result.cursor.fetchall()))
+        result.close()
     return found
 
 
-def stored_after(
-    conn: sa.Connection, target: BatchTarget, after: int, span: int, raw_hashes: set[str]
-) -> dict[str, Known]:
-    """Those of `raw_hashes` stored on rows of `target.source` with pk in (`after`, `after + span`].
+def stored_after(conn: sa.Connection, target: BatchTarget, after: int, span: int) -> StoredRows:
+    """The rows of `target.source` with pk in (`after`, `after + span`], by their raw hashes.
 
     A file re-imported mostly lists its rows in the order they were first stored: read this
     way, a batch's rows are found by one range scan of the primary key instead of one index
@@ -652,17 +652,44 @@ def stored_after(
         .subquery()
     )
     # The driver's tuples as they are: a batch reads some 6,000 rows this way, and building a
-    # Row of each cost more than the read.
+    # Row (or any object) of each cost more than the read.
     result = conn.execute(_known(target, part))
     rows = result.cursor.fetchall()
     result.close()
-    return {h: Known(sid, bool(was_seen), pk) for h, sid, was_seen, pk in rows if h in raw_hashes}
+    return StoredRows.of(rows)
 
 
-@dataclass(frozen=True, slots=True)
-class Known:
-    """A stored source row found by its raw hash: its id, whether this run has read it, its pk."""
+@dataclass(slots=True)
+class StoredRows:
+    """Stored source rows found by their raw hashes: `pks` raw hash -> pk, `ids` pk -> source
+    id, `seen` the pks whose source id this run has read already (`sync_seen`).
 
-    source_id: str
-    seen: bool
-    pk: int = 0
+    Plain dicts and a set, built from the driver's rows in C: a batch reads thousands of rows
+    and finds most of them, so an object per row cost more than the read itself.
+    """
+
+    pks: dict[str, int] = field(default_factory=dict)
+    ids: dict[int, str] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[str | None, str, bool, int]]) -> StoredRows:
+        """From rows of `_known`: (raw hash, source id, read by this run, pk)."""
+        if not rows:
+            return cls()
+        hashes, ids, seen, pks = zip(*rows, strict=True)
+        by_hash = dict(zip(hashes, pks, strict=True))
+        by_hash.pop(None, None)  # a row stored without a raw hash is found by none
+        return cls(by_hash, dict(zip(pks, ids, strict=True)), set(compress(pks, seen)))
+
+    def update(self, other: StoredRows) -> None:
+        self.pks.update(other.pks)
+        self.ids.update(other.ids)
+        self.seen.update(other.seen)
+
+    def among(self, raw_hashes: set[str]) -> StoredRows:
+        """Those of these rows whose raw hash is one of `raw_hashes`."""
+        found = self.pks.keys() & raw_hashes
+        return StoredRows(
+            dict(zip(found, map(self.pks.__getitem__, found), strict=True)), self.ids, self.seen
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Engine
 from connectors import RecordText, SourceRecord
 from models import CustomerSource
 from models.enums import RecordOutcome
-from sync.load import BatchTarget, Known, PkSet, find_unchanged, mark_seen, stored_after
+from sync.load import BatchTarget, PkSet, StoredRows, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, raw_hasher
 from sync.pipeline.mapper import Item, MappedBatch, map_batch
 
@@ -98,27 +99,28 @@ class UnchangedRows:
             return Split(list(map(as_item, batch)), hashes, Skipped())
         with self.engine.connect() as conn:
             known = self._find(conn, [h for h in hashes if h])
-        if not known:
+        if not known.pks:
             return Split(list(map(as_item, batch)), hashes, Skipped())
         items: list[Item] = []
         kept: list[str | None] = []
         skipped = Skipped()
-        taken: set[str] = set()
+        found, ids, seen = known.pks, known.ids, known.seen
+        taken: set[int] = set()  # pks, one to a source id
         # Rows the batches written before this one skipped, when kept in memory, not in `sync_seen`.
         before = self.target.read_pks if self.target.read_pks is not None else PkSet()
         for item, h in zip(batch, hashes, strict=True):
-            hit = known.get(h) if h else None
-            if hit is None:
+            pk = found.get(h) if h else None
+            if pk is None:
                 items.append(as_item(item))
                 kept.append(h)
-            elif hit.seen or hit.source_id in taken or hit.pk in before:
+            elif pk in seen or pk in taken or pk in before:
                 skipped.duplicates += 1
-                skipped.repeats.append((item, h, hit.source_id))  # type: ignore[arg-type]  # a record
+                skipped.repeats.append((item, h, ids[pk]))  # type: ignore[arg-type]  # a record
             else:
-                skipped.unchanged.append((hit.source_id, item.position))
+                skipped.unchanged.append((ids[pk], item.position))
                 skipped.rows.append((item, h))  # type: ignore[arg-type]  # a hit is a record
-                skipped.pks.append(hit.pk)
-                taken.add(hit.source_id)
+                skipped.pks.append(pk)
+                taken.add(pk)
         return Split(items, kept, skipped)
 
     def recall(self, batch: Sequence[Read]) -> None:
@@ -134,35 +136,37 @@ class UnchangedRows:
         hashes = [digest(item) for item in batch if type(item) in _HASHED]  # type: ignore[arg-type]
         with self.engine.connect() as conn:
             known = self._find(conn, hashes)
-        self.target.read_pks.update(k.pk for k in known.values())
+        self.target.read_pks.update(known.pks.values())
 
-    def _find(self, conn: sa.Connection, hashes: list[str]) -> dict[str, Known]:
+    def _find(self, conn: sa.Connection, hashes: list[str]) -> StoredRows:
         """The stored rows among `hashes`: from the range after the last found, then one by one."""
-        known: dict[str, Known] = {}
+        wanted = set(hashes)
+        ranged = StoredRows()
         if self._ranged and hashes:
             # A little more than the batch: rows deleted or moved since leave gaps in the pks.
-            known = stored_after(conn, self.target, self._after, len(hashes) * 5 // 4 + 16, set(hashes))
-        rest = [h for h in hashes if h not in known]
-        exact = find_unchanged(conn, self.target, rest) if rest else {}
+            span = len(hashes) * 5 // 4 + 16
+            ranged = stored_after(conn, self.target, self._after, span).among(wanted)
+        rest = [h for h in hashes if h not in ranged.pks]
+        exact = find_unchanged(conn, self.target, rest) if rest else StoredRows()
         if self._ranged and hashes:
-            self._follow(known, exact)
-        known.update(exact)
-        return known
+            self._follow(ranged, exact)
+        ranged.update(exact)
+        return ranged
 
-    def _follow(self, ranged: dict[str, Known], exact: dict[str, Known]) -> None:
+    def _follow(self, ranged: StoredRows, exact: StoredRows) -> None:
         """Move the range to where this batch was found; give it up when the file's order is another."""
-        if len(ranged) >= len(exact):
+        if len(ranged.pks) >= len(exact.pks):
             # New rows are found nowhere: only rows found elsewhere speak against the range.
             self._misses = 0
-            if ranged:
-                self._after = max(k.pk for k in ranged.values())
+            if ranged.pks:
+                self._after = max(ranged.pks.values())
             return
         self._misses += 1
         if self._misses >= 2:
             self._ranged = False
         else:
             # Found elsewhere (a chunk in the middle of the file, rows moved): start there.
-            self._after = min(k.pk for k in exact.values()) - 1
+            self._after = min(exact.pks.values()) - 1
 
 
 # What a raw hash is taken of: records, and records still as their text.
@@ -210,6 +214,10 @@ def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, writte
     if not skipped.unchanged and not skipped.repeats:
         return
     clash = written | {d.source_id for d in mapped.drafts}
+    if clash.isdisjoint(map(itemgetter(0), skipped.unchanged)) and clash.isdisjoint(
+        map(itemgetter(2), skipped.repeats)
+    ):
+        return  # most batches: no id read twice (a loop in C, not one in Python per row)
     redo = [i for i, (sid, _) in enumerate(skipped.unchanged) if sid in clash]
     # A repeat of such an id is mapped too: it may be the id's last line (its first line
     # unchanged, a changed one, then the first again), and the loader counts it a duplicate.
