@@ -10,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -322,7 +323,7 @@ class _Pending:
 
     def settle(self) -> None:
         """Keep only the ids once written (later batches still in flight check against them)."""
-        self.ids = {sid for sid, _ in self.skipped.unchanged}
+        self.ids = set(map(itemgetter(0), self.skipped.unchanged))
         self.ids.update(d.source_id for d in self.mapped.result().drafts)
         self.ahead = []
         self.skipped.rows = []
