@@ -45,8 +45,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], .
         rf"\1{REDACTED}",
     ),
     # Anything else long and random-looking (refresh tokens are 40 hex; run and request ids, 32,
-    # stay), file paths excepted.
-    (re.compile(r"\b[A-Za-z0-9+/_\-]{40,}={0,2}"), _unless_a_path),
+    # stay), file paths excepted. The run starts wherever token characters start, not at a word
+    # boundary: a base64 token may begin with `/` or `+`, which `\b` would leave in front.
+    (re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{40,}={0,2}"), _unless_a_path),
 )
 
 

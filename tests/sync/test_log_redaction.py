@@ -81,3 +81,11 @@ def test_paths_are_not_tokens(path: str) -> None:
 )
 def test_tokens_still_are(text: str) -> None:
     assert "[redacted]" in redact(text)
+
+
+@pytest.mark.parametrize("lead", ["/", "+", "-"])
+def test_a_token_that_begins_with_a_non_word_character_goes_whole(lead: str) -> None:
+    # base64 tokens begin with `/` or `+` one time in 32; a run found from a word boundary on
+    # left that first character in front of `[redacted]`.
+    token = lead + base64.b64encode(secrets.token_bytes(33)).decode()[1:]
+    assert redact(f"refused {token} and more") == "refused [redacted] and more"
