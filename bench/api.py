@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -265,9 +266,14 @@ def _tree_cpu_seconds(root: int) -> float | None:
     return ticks / _CLOCK_TICKS
 
 
-async def _graphql_load(
+async def _graphql_load_httpx(
     url: str, token: str, query: str, args: list[dict[str, Any]], clients: int, seconds: float
 ) -> tuple[list[float], int, float]:
+    """The load as this benchmark sent it until 2026-12-01 (`--client httpx`): httpx's async client.
+
+    It costs ~1.6 ms of CPU per request on this machine, as much as the server's, in the one
+    process that runs every client: at ten clients its own queue was most of the tail it printed.
+    """
     ms: list[float] = []
     errors = 0
     headers = {"Authorization": f"JWT {token}"}
@@ -292,6 +298,81 @@ async def _graphql_load(
         started = time.perf_counter()
         await asyncio.gather(*(one_client(n) for n in range(clients)))
         return ms, errors, time.perf_counter() - started
+
+
+class _KeepAlive:
+    """One client's keep-alive HTTP/1.1 connection, sending JSON POSTs and reading whole answers.
+
+    Only what this benchmark's server speaks: every answer has a `Content-Length` (one that
+    has none, or is chunked, fails the run rather than being misread). About a fifteenth of
+    httpx's CPU per request, so the latency printed is the server's, not the client's queue.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.head = head  # request line and fixed headers, without Content-Length
+
+    @classmethod
+    async def open(cls, url: str, path: str, headers: dict[str, str]) -> _KeepAlive:
+        target = httpx.URL(url)
+        reader, writer = await asyncio.open_connection(target.host, target.port)
+        lines = [f"POST {path} HTTP/1.1", f"host: {target.host}:{target.port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return cls(reader, writer, ("\r\n".join(lines) + "\r\n").encode("latin-1"))
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        """`(status, body)` of one POST of `body`."""
+        self.writer.write(b"%bcontent-length: %d\r\n\r\n%b" % (self.head, len(body), body))
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        length = None
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"an answer without Content-Length: {status_line!r}")
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def _graphql_load(
+    url: str, token: str, query: str, args: list[dict[str, Any]], clients: int, seconds: float
+) -> tuple[list[float], int, float]:
+    """`clients` closed-loop clients on their own keep-alive connections for `seconds`:
+    `(latencies in ms, answers that were not 200 or held errors, seconds taken)`."""
+    ms: list[float] = []
+    errors = 0
+    headers = {"content-type": "application/json", "authorization": f"JWT {token}"}
+    stop_at = time.perf_counter() + seconds
+
+    async def one_client(n: int) -> None:
+        nonlocal errors
+        connection = await _KeepAlive.open(url, "/graphql", headers)
+        try:
+            i = n
+            while time.perf_counter() < stop_at:
+                body = json.dumps({"query": query, "variables": args[i % len(args)]}).encode()
+                i += clients
+                t0 = time.perf_counter()
+                status, answer = await connection.post(body)
+                ms.append((time.perf_counter() - t0) * 1000)
+                if status != 200 or json.loads(answer).get("errors"):
+                    errors += 1
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client(n) for n in range(clients)))
+    return ms, errors, time.perf_counter() - started
+
+
+# How the GraphQL load is sent (`--client`).
+CLIENTS = {"lean": _graphql_load, "httpx": _graphql_load_httpx}
 
 
 def _sql_load(
@@ -367,9 +448,15 @@ def run_api_benchmark(
     levels: tuple[int, ...] = LEVELS,
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
+    client: str = "lean",
 ) -> list[Latency]:
-    """Every operation at every concurrency, through GraphQL on `customer-sync serve` and as plain SQL."""
+    """Every operation at every concurrency, through GraphQL on `customer-sync serve` and as plain SQL.
+
+    `client` is how the GraphQL load is sent: "lean" (`_KeepAlive`) or "httpx" (the figures of
+    before 2026-12-01).
+    """
     say = progress or (lambda _msg: None)
+    load = CLIENTS[client]
     secret_key = secrets.token_urlsafe(48)
     settings = Settings(database_url=url, secret_key=secret_key)
     token = admin_token(url, settings)
@@ -381,13 +468,11 @@ def run_api_benchmark(
         for op, query in QUERIES.items():
             gql_args, sql_args = arguments[op]
             # A few warm-up requests (every worker): first-use costs are not what is measured.
-            asyncio.run(_graphql_load(server.url, token, query, gql_args[:10], workers, 0.3))
+            asyncio.run(load(server.url, token, query, gql_args[:10], workers, 0.3))
             for clients in levels:
                 say(f"api: {op} at {clients} client(s)")
                 cpu_before = server.cpu_seconds()
-                ms, errors, took = asyncio.run(
-                    _graphql_load(server.url, token, query, gql_args, clients, seconds)
-                )
+                ms, errors, took = asyncio.run(load(server.url, token, query, gql_args, clients, seconds))
                 cpu_after = server.cpu_seconds()
                 cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
                 results.append(_latency(op, "graphql", clients, ms, errors, took, cpu))
@@ -455,7 +540,6 @@ def format_api(api: list[Latency], store: dict[str, int], workers: int) -> list[
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.api`: the API section alone, on a generated store kept between runs."""
     import argparse
-    import json
     import platform
     from dataclasses import asdict
 
@@ -484,6 +568,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop", action="store_true", help="drop the kept store of this size and exit")
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="lean",
+        help="how the GraphQL load is sent: a lean keep-alive HTTP/1.1 client (default) or httpx, "
+        "as before 2026-12-01 (its own CPU per request was as much as the server's)",
+    )
     args = parser.parse_args(argv)
     levels = tuple(int(x) for x in args.levels.split(",") if x.strip())
     if min(args.customers, args.orders_per_customer, args.workers, *levels) < 1 or args.seconds <= 0:
@@ -510,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         uniform_emails=args.uniform_emails,
     )
     try:
-        api = run_api_benchmark(store.url, args.seconds, levels, say, args.workers)
+        api = run_api_benchmark(store.url, args.seconds, levels, say, args.workers, args.client)
     finally:
         if args.throwaway:
             drop_store(args.pg_admin_url, store.database)
@@ -522,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "store": {**asdict(store), "url": None},
                     "workers": args.workers,
+                    "client": args.client,
                     "loadavg": [load_start, load_end],
                     "api": [{**asdict(x), "per_s": round(x.per_s, 1)} for x in api],
                     "targets": [
@@ -535,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     how = "built" if store.built else "reused"
     lines = [
         f"customer-sync API benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"store {store.database} ({how} in {store.seconds:.0f} s)",
+        f"store {store.database} ({how} in {store.seconds:.0f} s); GraphQL load sent by the {args.client} client",
         f"load average {load_start} at start, {load_end} at end "
         "(other processes share this machine: treat single figures as +-20 %)",
         "",
