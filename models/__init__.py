@@ -9,6 +9,7 @@ from models.auth import CustomerLogin, LoginThrottle, RefreshToken
 from models.commerce import Order, OrderType, PointsLedger, Promotion, Redemption, Store
 from models.customer import GOLDEN_FIELDS, POSTGRES_ONLY_INDEXES, Customer, CustomerBase, CustomerPublic
 from models.db import (
+    READ_POOL_SIZE,
     SchemaOutOfDateError,
     ensure_schema,
     get_engine,
@@ -46,6 +47,7 @@ __all__ = [
     "COUNT_FIELDS",
     "GOLDEN_FIELDS",
     "POSTGRES_ONLY_INDEXES",
+    "READ_POOL_SIZE",
     "ConnectorState",
     "Customer",
     "CustomerBase",

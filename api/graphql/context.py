@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -20,6 +23,7 @@ from api.auth import (
 )
 from api.graphql.loaders import Loaders
 from api.graphql.scope import Scope
+from models import READ_POOL_SIZE
 from sync.settings import Settings
 
 P = ParamSpec("P")
@@ -35,6 +39,11 @@ class Services:
     mailer: MailSender
     # The pool reads go through (models.get_read_engine); writes and anything unset use `engine`.
     read_engine: Engine | None = None
+    # The threads reads run on: as many as the read pool keeps connections, so none is closed
+    # after a read and opened again for the next (asyncio's default pool has cores + 4 threads).
+    reads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(READ_POOL_SIZE, thread_name_prefix="api-read")
+    )
 
 
 class RequestContext(BaseContext):
@@ -81,7 +90,10 @@ class RequestContext(BaseContext):
         def run() -> T:
             return self._read_now(fn, *args, **kwargs)
 
-        return await asyncio.to_thread(run)
+        # As asyncio.to_thread runs it (with the request's context: its log lines' request id),
+        # on the read threads.
+        in_context = functools.partial(contextvars.copy_context().run, run)
+        return await asyncio.get_running_loop().run_in_executor(self.services.reads, in_context)
 
     async def read_scoped(
         self, fn: Callable[Concatenate[sa.Connection, Scope, P], T], *args: P.args, **kwargs: P.kwargs

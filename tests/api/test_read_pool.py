@@ -1,10 +1,10 @@
-"""The API's read pool does not ping: a connection the server dropped costs no answer an error."""
+"""The API's read pool: it does not ping (a dropped connection costs no answer an error) and keeps its connections."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from models import get_read_engine
+from models import READ_POOL_SIZE, get_read_engine
 from tests.api.builders import make_customer
 from tests.api.conftest import Api
 
@@ -34,3 +34,32 @@ def test_reads_after_the_server_dropped_every_pooled_connection_still_answer(api
     for _ in range(3):
         # Each read finds a dead connection at most once, then the pool is renewed.
         assert api.data(QUERY, variables, token=staff)["consumer"]["pk"] == pk
+
+
+def test_concurrent_reads_keep_their_connections_instead_of_opening_new_ones(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.graphql import to_global_id
+
+    staff = api.staff_token()
+    variables = {"id": to_global_id("IUserNode", make_customer(api.engine))}
+    pool = get_read_engine(api.settings.database_url).pool
+    opened: list[object] = []
+
+    def count(conn: object, _record: object) -> None:
+        opened.append(conn)
+
+    sa.event.listen(pool, "connect", count)
+    try:
+        idle_before = pool.checkedin()
+        # More clients than the read threads, so every thread is busy at once, again and again.
+        clients = READ_POOL_SIZE + 4
+        with ThreadPoolExecutor(clients) as senders:
+            answers = list(
+                senders.map(lambda _: api.data(QUERY, variables, token=staff), range(clients * 10))
+            )
+    finally:
+        sa.event.remove(pool, "connect", count)
+    assert all(a["consumer"]["pk"] for a in answers)
+    # A connection per read thread at most: none closed after a read and opened for the next.
+    assert idle_before + len(opened) <= READ_POOL_SIZE
