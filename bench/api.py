@@ -123,6 +123,9 @@ class Latency:
     p99_ms: float
     # The server's CPU time (every process of it) over the level ÷ requests; None for `sql`.
     server_cpu_ms: float | None = None
+    # How long its threads were ready to run but waited for a core (run-queue delay, /proc
+    # schedstat) over the level ÷ requests: what the machine's other processes cost it.
+    server_wait_ms: float | None = None
 
     @property
     def per_s(self) -> float:
@@ -143,6 +146,7 @@ def _latency(
     errors: int,
     seconds: float,
     server_cpu_s: float | None = None,
+    server_wait_s: float | None = None,
 ) -> Latency:
     ms.sort()
     return Latency(
@@ -156,6 +160,7 @@ def _latency(
         _percentile(ms, 0.95),
         _percentile(ms, 0.99),
         None if server_cpu_s is None or not ms else server_cpu_s * 1000 / len(ms),
+        None if server_wait_s is None or not ms else server_wait_s * 1000 / len(ms),
     )
 
 
@@ -223,6 +228,12 @@ class Server:
         """
         return _tree_cpu_seconds(self.proc.pid)
 
+    def wait_seconds(self) -> float | None:
+        """Seconds the server's threads have spent ready to run but waiting for a core (None
+        without /proc schedstat): on a shared machine, the part of the latency no code change
+        on the server removes."""
+        return _tree_run_delay_seconds(self.proc.pid)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -264,6 +275,35 @@ def _tree_cpu_seconds(root: int) -> float | None:
     # Fields 14 and 15 of proc(5) (utime, stime), here at 11 and 12 after the name.
     ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if pid in stats)
     return ticks / _CLOCK_TICKS
+
+
+def _tree_run_delay_seconds(root: int) -> float | None:
+    """Run-queue delay (schedstat's second field) of every thread of `root` and its children.
+
+    A thread that ended during the level takes its delay with it: the server's event loop and
+    read threads live as long as it does.
+    """
+    if not os.path.exists(f"/proc/{root}/schedstat"):
+        return None
+    pids = [root] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == root]
+    delay_ns = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    delay_ns += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return delay_ns / 1e9
+
+
+def _parent(pid: int) -> int | None:
+    stat = _proc_stat(pid)
+    return int(stat[1]) if stat is not None else None
 
 
 async def _graphql_load_httpx(
@@ -471,11 +511,12 @@ def run_api_benchmark(
             asyncio.run(load(server.url, token, query, gql_args[:10], workers, 0.3))
             for clients in levels:
                 say(f"api: {op} at {clients} client(s)")
-                cpu_before = server.cpu_seconds()
+                cpu_before, wait_before = server.cpu_seconds(), server.wait_seconds()
                 ms, errors, took = asyncio.run(load(server.url, token, query, gql_args, clients, seconds))
-                cpu_after = server.cpu_seconds()
+                cpu_after, wait_after = server.cpu_seconds(), server.wait_seconds()
                 cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-                results.append(_latency(op, "graphql", clients, ms, errors, took, cpu))
+                wait = None if wait_before is None or wait_after is None else wait_after - wait_before
+                results.append(_latency(op, "graphql", clients, ms, errors, took, cpu, wait))
                 ms, errors, took = _sql_load(dsn, SQL[op], sql_args, clients, seconds)
                 results.append(_latency(op, "sql", clients, ms, errors, took))
     finally:
@@ -524,15 +565,17 @@ def format_api(api: list[Latency], store: dict[str, int], workers: int) -> list[
     lines = [
         f"API on {held}; customer-sync serve (uvicorn), {workers} worker process(es) "
         f"(--workers {workers}); SQL = the same statements through psycopg2",
-        "cpu ms = the server's CPU time per request (all its processes, /proc, over the level)",
+        "cpu ms = the server's CPU time per request (all its processes, /proc, over the level); "
+        "wait ms = the time its threads waited for a core, per request (schedstat)",
         f"{'operation':<34} {'path':<8} {'clients':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
-        f"{'p95 ms':>7} {'p99 ms':>7} {'cpu ms':>6} {'errors':>6}",
+        f"{'p95 ms':>7} {'p99 ms':>7} {'cpu ms':>6} {'wait ms':>7} {'errors':>6}",
     ]
     for x in api:
         cpu = "-" if x.server_cpu_ms is None else f"{x.server_cpu_ms:.2f}"
+        wait = "-" if x.server_wait_ms is None else f"{x.server_wait_ms:.2f}"
         lines.append(
             f"{x.operation:<34} {x.path:<8} {x.clients:>7} {x.requests:>8} {x.per_s:>7.0f} {x.p50_ms:>7.1f} "
-            f"{x.p95_ms:>7.1f} {x.p99_ms:>7.1f} {cpu:>6} {x.errors:>6}"
+            f"{x.p95_ms:>7.1f} {x.p99_ms:>7.1f} {cpu:>6} {wait:>7} {x.errors:>6}"
         )
     return lines
 
