@@ -168,3 +168,44 @@ def test_a_page_without_count_has_the_same_edges_and_page_info_as_one_with_it(ap
         )["consumers"]
         del counted["count"]
         assert uncounted == counted, args
+
+
+def test_count_and_points_asked_through_fragments_are_answered_as_when_asked_directly(api: Api) -> None:
+    from tests.api.builders import book_points, make_redemption
+
+    # Three matches and pages of one: a `count` taken for unselected would read 2 (one more
+    # than the page), not 3.
+    pks = [make_customer(api.engine, email=f"frag{i}@example.com") for i in range(3)]
+    book_points(api.engine, pks[0], 7)
+    for day in range(3):
+        make_redemption(api.engine, pks[0], "POINTS", datetime(2024, 1, 1 + day, tzinfo=UTC))
+    store = make_store(api.engine, "Fragments")
+    for day in range(3):
+        make_order(api.engine, pks[0], store_pk=store, completed_at=datetime(2024, 2, 1 + day, tzinfo=UTC))
+    staff = api.staff_token()
+    consumers = api.data(
+        """query ($e: String) {
+          named: consumers(email_Icontains: $e, first: 1) { ...Counted edges { node { ...Points } } }
+          typed: consumers(email_Icontains: $e, first: 1) { ... on IUserNodeConnection { count } }
+          bare: consumers(email_Icontains: $e, first: 1) { ... { count } }
+        }
+        fragment Counted on IUserNodeConnection { count }
+        fragment Points on IUserNode { pk pointsEarned }""",
+        {"e": "frag"},
+        token=staff,
+    )
+    assert [consumers[k]["count"] for k in ("named", "typed", "bare")] == [3, 3, 3]
+    assert consumers["named"]["edges"] == [{"node": {"pk": pks[0], "pointsEarned": 7}}]
+    nested = api.data(
+        """query ($id: ID!) { consumer(id: $id) { pointsRedemptions(first: 1) { ...Redeemed } } }
+        fragment Redeemed on RedemptionNodeConnection { count edges { node { pk } } }""",
+        {"id": to_global_id("IUserNode", pks[0])},
+        token=staff,
+    )
+    assert nested["consumer"]["pointsRedemptions"]["count"] == 3
+    orders = api.data(
+        """query ($id: ID!) { orders(consumer_Id: $id, first: 1) { ... on OrderNodeConnection { count } } }""",
+        {"id": to_global_id("IUserNode", pks[0])},
+        token=staff,
+    )
+    assert orders["orders"]["count"] == 3
