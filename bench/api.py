@@ -70,7 +70,7 @@ _REDEMPTIONS = (
 def _sql_consumers(column: str) -> Callable[[Any, dict[str, Any]], None]:
     def run(cur: Any, arg: dict[str, Any]) -> None:
         cur.execute(
-            f"{_WITH_POINTS} WHERE {column} ILIKE %s ESCAPE '/' ORDER BY pk LIMIT 101",
+            f"{_WITH_POINTS} WHERE lower({column}) LIKE lower(%s) ESCAPE '/' ORDER BY pk LIMIT 101",
             ("%" + _escaped(arg["q"]) + "%",),
         )
         cur.fetchall()

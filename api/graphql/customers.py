@@ -70,13 +70,24 @@ def _conditions(scope: Scope, shape: _Shape) -> list[sa.ColumnElement[bool]]:
         where.append(sa.false())
     elif phone == 2:
         pattern = sa.bindparam("phone_pattern", type_=_customer.c.phone_number.type)
-        where.append(_customer.c.phone_number.ilike(pattern))
+        where.append(_icontains_pattern(_customer.c.phone_number, pattern))
     if email:
         # `%` and `_` typed into a filter are matched literally, not as wildcards (`_like_escaped`,
         # as `icontains(..., autoescape=True)` escapes them).
         term = sa.bindparam("email_term", type_=_customer.c.email.type)
-        where.append(_customer.c.email.icontains(term, escape="/"))
+        where.append(
+            _icontains_pattern(_customer.c.email, sa.literal("%") + term + sa.literal("%"), escape="/")
+        )
     return where
+
+
+def _icontains_pattern(
+    column: sa.ColumnElement[str], pattern: sa.ColumnElement[str], escape: str | None = None
+) -> sa.ColumnElement[bool]:
+    """`column ILIKE pattern`, written as `lower(column) LIKE lower(pattern)`: what ILIKE compares
+    in a UTF-8 database, and what the trigram indexes on `lower(column)` serve (migration 0013).
+    """
+    return sa.func.lower(column).like(sa.func.lower(pattern), escape=escape)
 
 
 def phone_pattern(term: str, default_region: str) -> str | None:
@@ -84,8 +95,8 @@ def phone_pattern(term: str, default_region: str) -> str | None:
     (None: it has no digit, and matches nobody).
 
     Phones are stored in E.164 (`+49301234567`), people type `+49 30 1234567`, `030 1234567`
-    or `(212) 555-0002`: the term is reduced to digits and matched on the stored column with
-    ILIKE, so the pg_trgm index on phone_number still serves it.
+    or `(212) 555-0002`: the term is reduced to digits and matched on the stored column as a
+    case-insensitive LIKE, so the pg_trgm index on `lower(phone_number)` still serves it.
     """
     international = term.lstrip().startswith(("+", "00"))
     try:
