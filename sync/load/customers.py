@@ -420,21 +420,15 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     if rehash:
         _store_raw_hashes(conn, target, rehash)
     unmarked: list[str] = list(latest)
-    if (read_before := target.read_pks) is not None:
+    if in_memory:
         # A run read in order by one process finds again, on resume, every id whose source row
         # carries the raw hash of one of its lines (`UnchangedRows.recall`): those are noted in
         # memory once the batch commits. Only the others (a delete of an id never stored, a copy
         # older than the stored one) need a `sync_seen` row: on a first import, next to none.
-        # An id read again whose row an earlier batch loaded or skipped is found again the same
-        # way (its `read_pks` entry came from a raw hash on that row): it needs none either.
         recalled = {sid: pk for sid, pk in written.items() if latest[sid].raw_hash}
         recalled.update((sid, existing[sid]["pk"]) for sid in rehash)
         target.loaded_pks = list(recalled.values())
-        unmarked = [
-            sid
-            for sid in unmarked
-            if sid not in recalled and (sid not in existing or existing[sid].get("pk") not in read_before)
-        ]
+        unmarked = [sid for sid in unmarked if sid not in recalled]
     if unmarked:
         target.seen_rows = True  # before the write: a batch rolled back leaves it on, which is safe
         mark_seen(conn, target.run_id, [(sid, latest[sid].position) for sid in unmarked])

@@ -17,7 +17,6 @@ from sqlalchemy import event
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import get_engine
-from sync.load import mark_seen
 from tests.conftest import truncate_all
 from tests.sync.helpers import run_csv
 
@@ -107,12 +106,12 @@ def test_postgres_batches_arrive_by_copy_with_a_fixed_number_of_statements(
     with observe(pg_only_url) as many:
         run_csv(pg_only_url, large, batch_size=5000)
 
-    # Every new customer and its source row came through COPY, in one batch each. A file read
-    # in order notes the ids it loaded in memory (found again on resume by their raw hashes):
-    # no `sync_seen` row for any of them.
+    # Every new customer and its source row came through COPY, in one batch each; the seen
+    # keys in one INSERT of two arrays (no staging table to create, fill and drop).
     assert many.copied == {"stage_source": 3000, "stage_new_customer": 3000}
     assert few.copied == {"stage_source": 50, "stage_new_customer": 50}
-    assert not [s for s in many.statements if s.startswith("INSERT INTO sync_seen")]
+    seen_inserts = [s for s in many.statements if s.startswith("INSERT INTO sync_seen")]
+    assert len(seen_inserts) == 1 and "unnest" in seen_inserts[0]
     assert not many.executemany_calls  # nothing row-shaped went by executemany instead
     # 60 times the rows, the same statements, and few of them; beside them, the planner's
     # statistics of the tables the large file grew past what it last saw (one ANALYZE each).
@@ -123,20 +122,6 @@ def test_postgres_batches_arrive_by_copy_with_a_fixed_number_of_statements(
     upserts = [s for s in many.statements if "ON CONFLICT" in s and not s.startswith("INSERT INTO run_lease")]
     assert upserts and all("SELECT" in s for s in upserts)
     assert _customers(pg_only_url) == 3051
-
-
-def test_postgres_seen_keys_go_in_one_insert_of_two_arrays(pg_only_url: str) -> None:
-    # The ids a run must note in `sync_seen` (a stream not read in order, a delete of an id
-    # never stored): one INSERT of two arrays, no staging table to create, fill and drop.
-    truncate_all(get_engine(pg_only_url))
-    pairs = [(f"id-{i}", i) for i in range(3000)]
-    with observe(pg_only_url) as seen, get_engine(pg_only_url).begin() as conn:
-        mark_seen(conn, "run-1", pairs)
-    inserts = [s for s in seen.statements if s.startswith("INSERT INTO sync_seen")]
-    assert len(inserts) == 1 and "unnest" in inserts[0]
-    assert not seen.copied and not seen.executemany_calls
-    with get_engine(pg_only_url).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*), max(line) FROM sync_seen")).one() == (3000, 2999)
 
 
 def test_sqlite_batches_arrive_by_executemany_with_a_fixed_number_of_statements(
@@ -151,9 +136,8 @@ def test_sqlite_batches_arrive_by_executemany_with_a_fixed_number_of_statements(
     with observe(sqlite_url) as many:
         run_csv(sqlite_url, large, batch_size=5000)
 
-    # One executemany per staging table per batch, carrying every row of the batch (no seen
-    # keys: a file read in order notes the ids it loaded in memory).
-    staged = {"stage_source": 2000, "stage_new_customer": 2000}
+    # One executemany per staging table per batch, carrying every row of the batch.
+    staged = {"stage_source": 2000, "stage_new_customer": 2000, "stage_seen": 2000}
     assert {t: n for t, n in many.executemany_rows.items() if t.startswith("stage_")} == staged
     assert {t: n for t, n in many.executemany_calls.items() if t.startswith("stage_")} == dict.fromkeys(
         staged, 1
