@@ -75,15 +75,6 @@ class BatchTarget:
     # Whether `sync_seen` may hold rows of this run: False only while a run that keeps its
     # skipped rows in memory has loaded none, so its lookups need not join `sync_seen`.
     seen_rows: bool = True
-    # The source rows (pks) the batch being written loaded, for `read_pks` once it commits
-    # (not before: a batch rolled back and written again must not leave stale pks there).
-    loaded_pks: list[int] = field(default_factory=list)
-
-    def committed(self) -> None:
-        """The batch being written committed: the rows it loaded count as read by this run."""
-        if self.read_pks is not None:
-            self.read_pks.update(self.loaded_pks)
-        self.loaded_pks = []
 
 
 class PkSet:
@@ -337,7 +328,6 @@ def _resolve_identities(
 def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[Draft]) -> BatchResult:
     """Write one batch of customer drafts: source rows, new customers, golden records."""
     result = BatchResult()
-    target.loaded_pks = []
     latest: dict[str, Draft] = {}
     for d in drafts:
         earlier = latest.get(d.source_id)
@@ -415,23 +405,13 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
         for d in (*new, *writes)
         for payload, digest in (d.encode(),)
     ]
-    in_memory = target.read_pks is not None
-    written = _write_source_rows(conn, rows, returning_pks=in_memory) if rows else {}
+    if rows:
+        _write_source_rows(conn, rows)
     if rehash:
         _store_raw_hashes(conn, target, rehash)
-    unmarked: list[str] = list(latest)
-    if in_memory:
-        # A run read in order by one process finds again, on resume, every id whose source row
-        # carries the raw hash of one of its lines (`UnchangedRows.recall`): those are noted in
-        # memory once the batch commits. Only the others (a delete of an id never stored, a copy
-        # older than the stored one) need a `sync_seen` row: on a first import, next to none.
-        recalled = {sid: pk for sid, pk in written.items() if latest[sid].raw_hash}
-        recalled.update((sid, existing[sid]["pk"]) for sid in rehash)
-        target.loaded_pks = list(recalled.values())
-        unmarked = [sid for sid in unmarked if sid not in recalled]
-    if unmarked:
+    if latest:
         target.seen_rows = True  # before the write: a batch rolled back leaves it on, which is safe
-        mark_seen(conn, target.run_id, [(sid, latest[sid].position) for sid in unmarked])
+        mark_seen(conn, target.run_id, [(sid, d.position) for sid, d in latest.items()])
     recomputed = recompute_customers(conn, {r[3] for r in rows} - fresh)
     for sid in joined:
         changed = customer_of[sid] in recomputed.changed_pks
@@ -447,10 +427,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     return result
 
 
-def _write_source_rows(
-    conn: sa.Connection, rows: list[tuple[Any, ...]], returning_pks: bool
-) -> dict[str, int]:
-    """Upsert the source rows (in `_stage_source`'s column order); their pks by id when asked."""
+def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     s = _stage_source
     stage_values(conn, s, rows)
@@ -472,17 +449,8 @@ def _write_source_rows(
             "updated_at": excluded.updated_at,
         }
 
-    pks = upsert_from(
-        conn,
-        cs,
-        sa.select(*[s.c[c] for c in cols]),
-        cols,
-        ["source", "source_id"],
-        on_conflict,
-        returning=(cs.c.source_id, cs.c.pk) if returning_pks else (),
-    )
+    upsert_from(conn, cs, sa.select(*[s.c[c] for c in cols]), cols, ["source", "source_id"], on_conflict)
     drop(conn, s)
-    return {str(sid): int(pk) for sid, pk in pks}
 
 
 def _supersedes(later: Draft, earlier: Draft) -> bool:

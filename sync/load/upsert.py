@@ -16,23 +16,14 @@ def upsert_from(
     columns: Sequence[str],
     conflict: Sequence[str],
     update: Callable[[Any], dict[str, Any]] | None = None,
-    returning: Sequence[sa.ColumnElement[Any]] = (),
-) -> list[tuple[Any, ...]]:
-    """Insert `source`'s rows into `target`; on a key conflict update with `update(excluded)`.
-
-    Returns `returning` of each row inserted or updated (nothing when it is empty).
-    """
+) -> None:
+    """Insert `source`'s rows into `target`; on a key conflict update with `update(excluded)`."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     if conn.dialect.name == "sqlite":
         # SQLite cannot tell `SELECT … FROM t ON CONFLICT` from a join; a WHERE settles it.
         source = source.where(sa.true())
     stmt = insert(target).from_select(list(columns), source)
-    upsert = (
-        stmt.on_conflict_do_nothing(index_elements=list(conflict))
-        if update is None
-        else stmt.on_conflict_do_update(index_elements=list(conflict), set_=update(stmt.excluded))
-    )
-    if not returning:
-        conn.execute(upsert)
-        return []
-    return [tuple(row) for row in conn.execute(upsert.returning(*returning))]
+    if update is None:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=list(conflict)))
+    else:
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(conflict), set_=update(stmt.excluded)))

@@ -372,7 +372,6 @@ def _commit_batch(
         delta = load_mapped(conn, target, load, mapped)
         delta.update(record_skipped(conn, target, job.skipped))
         _advance(conn, source, stream, target.run_id, delta, job)
-    target.committed()
     return delta
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -220,42 +219,3 @@ def test_on_postgres_a_batch_split_while_the_one_before_is_written_ends_as_mappi
     assert_counts_add_up(summary)
     assert summary.counts == reference.counts
     assert _store(url) == expected
-
-
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    fates=st.lists(_fate, min_size=len(BASE), max_size=len(BASE)),
-    repeats=st.lists(_repeat, min_size=1, max_size=4),
-    batch_size=st.integers(1, 5),
-    crash_after=st.integers(1, 4),
-)
-@example(fates=["same"] * len(BASE), repeats=[(0, True, 0), (0, False, 0)], batch_size=3, crash_after=1)
-def test_a_first_import_resumed_after_a_crash_counts_and_stores_as_one_clean_run(
-    db_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    fates: list[str],
-    repeats: list[tuple[int, bool, int]],
-    batch_size: int,
-    crash_after: int,
-) -> None:
-    """A first import read in order keeps the ids it loaded in memory, not in `sync_seen`: the
-    resumed run finds them again by the raw hashes on their rows, so ids read again after the
-    crash still count as duplicates, and the later line still wins."""
-    _, path = _files(tmp_path_factory, fates, repeats)
-    truncate_all(get_engine(db_url))
-    reference = run_csv(db_url, path, batch_size=batch_size, mapping=MAPPING)
-    expected = _store(db_url)
-
-    truncate_all(get_engine(db_url))
-    config = settings_for(db_url, batch_size=batch_size)
-    run_id = new_run_id()
-    try:
-        summary = import_csv(config, path, mapping=MAPPING, run_id=run_id, on_batch=_crash_after(crash_after))
-    except _Crash:
-        with get_engine(db_url).connect() as conn:
-            # What the crashed run leaves for the resume: the ids it loaded left no row here.
-            assert conn.execute(sa.text("SELECT count(*) FROM sync_seen")).scalar() == 0
-        summary = resume_csv(config, run_id)
-    assert_counts_add_up(summary)
-    assert summary.counts == reference.counts
-    assert _store(db_url) == expected
