@@ -71,7 +71,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.webhook_drains.close()
-        services.reads.shutdown(wait=False)
+        services.close_reads()
 
     app = FastAPI(title="customer-sync", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.services = services

@@ -39,11 +39,23 @@ class Services:
     mailer: MailSender
     # The pool reads go through (models.get_read_engine); writes and anything unset use `engine`.
     read_engine: Engine | None = None
-    # The threads reads run on: as many as the read pool keeps connections, so none is closed
-    # after a read and opened again for the next (asyncio's default pool has cores + 4 threads).
-    reads: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(READ_POOL_SIZE, thread_name_prefix="api-read")
-    )
+    # The threads reads run on (`read_threads`), made on first use after each `close_reads`.
+    _reads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    def read_threads(self) -> ThreadPoolExecutor:
+        """The threads reads run on: as many as the read pool keeps connections, so none is
+        closed after a read and opened again for the next (asyncio's default pool has cores + 4
+        threads). Only the event loop's thread asks, so two are never made at once."""
+        if self._reads is None:
+            self._reads = ThreadPoolExecutor(READ_POOL_SIZE, thread_name_prefix="api-read")
+        return self._reads
+
+    def close_reads(self) -> None:
+        """Let the read threads end once idle (the app's lifespan ends); a later read makes new ones,
+        so an app served again (a second lifespan) still reads."""
+        reads, self._reads = self._reads, None
+        if reads is not None:
+            reads.shutdown(wait=False)
 
 
 class RequestContext(BaseContext):
@@ -93,7 +105,7 @@ class RequestContext(BaseContext):
         # As asyncio.to_thread runs it (with the request's context: its log lines' request id),
         # on the read threads.
         in_context = functools.partial(contextvars.copy_context().run, run)
-        return await asyncio.get_running_loop().run_in_executor(self.services.reads, in_context)
+        return await asyncio.get_running_loop().run_in_executor(self.services.read_threads(), in_context)
 
     async def read_scoped(
         self, fn: Callable[Concatenate[sa.Connection, Scope, P], T], *args: P.args, **kwargs: P.kwargs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from models import READ_POOL_SIZE, get_read_engine
@@ -63,3 +65,34 @@ def test_concurrent_reads_keep_their_connections_instead_of_opening_new_ones(api
     assert all(a["consumer"]["pk"] for a in answers)
     # A connection per read thread at most: none closed after a read and opened for the next.
     assert idle_before + len(opened) <= READ_POOL_SIZE
+
+
+def test_an_app_served_through_a_second_lifespan_still_reads(api: Api) -> None:
+    # The end of a lifespan lets the read threads go; the next read makes new ones (before, the
+    # pool stayed shut down and every read of a second lifespan was an internal error).
+    import asyncio
+
+    import httpx
+
+    from api import MemoryMailSender, create_app
+    from api.graphql import to_global_id
+
+    app = create_app(api.settings, MemoryMailSender())
+    staff = api.staff_token()
+    pk = make_customer(api.engine)
+    body = {"query": QUERY, "variables": {"id": to_global_id("IUserNode", pk)}}
+
+    async def served_twice() -> list[Any]:
+        answers = []
+        for _ in range(2):
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                    answer = await client.post(
+                        "/graphql", json=body, headers={"Authorization": f"JWT {staff}"}
+                    )
+                    answers.append(answer.json())
+        return answers
+
+    expected = {"data": {"consumer": {"pk": pk, "pointsEarned": 0, "redemptions": {"edges": []}}}}
+    assert asyncio.run(served_twice()) == [expected, expected]
