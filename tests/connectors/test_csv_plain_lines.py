@@ -4,6 +4,8 @@ unsplit, exactly the records once split."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,18 @@ from hypothesis import strategies as st
 from connectors import RecordText, StreamContext
 from connectors.csv import CsvStream, reader
 from connectors.csv.reader import CsvFile, NotPlainError
+
+
+@contextmanager
+def _read_in_chunks(content: bytes, chunk: int) -> Iterator[Path]:
+    """A file holding `content`, read `chunk` bytes at a time while the block is open."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        path.write_bytes(content)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(reader, "_CHUNK_BYTES", chunk)
+            yield path
+
 
 # What matters to the reader: delimiters, line ends (bare \r too), quotes, NUL, UTF-8 and
 # cp1252 bytes, blanks.
@@ -86,17 +100,13 @@ def test_a_plain_file_is_read_plain_and_a_quoted_one_is_refused(tmp_path: Path) 
 )
 def test_read_gives_the_rows_reading_record_by_record_gives(header: bytes, body: bytes, chunk: int) -> None:
     """Plain as far as the file is plain, then record by record: lines, cells, text and notes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "f.csv"
-        path.write_bytes(header + body)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(reader, "_CHUNK_BYTES", chunk)
-            try:
-                file = CsvFile(path)
-            except Exception:
-                return
-            fast = [(r.line, r.cells, r.raw, r.notes) for r in file.read()]
-            each = [(r.line, r.cells, r.raw, r.notes) for r in file._read_records()]
+    with _read_in_chunks(header + body, chunk) as path:
+        try:
+            file = CsvFile(path)
+        except Exception:
+            return
+        fast = [(r.line, r.cells, r.raw, r.notes) for r in file.read()]
+        each = [(r.line, r.cells, r.raw, r.notes) for r in file._read_records()]
     assert fast == each
 
 
@@ -124,17 +134,13 @@ def _item(item: Any) -> Any:
 )
 def test_lazy_records_are_the_records_split_when_asked(header: bytes, body: bytes, chunk: int) -> None:
     """One item per record, blank lines left out alike; each text splits into the record `records` gives."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "f.csv"
-        path.write_bytes(header + body)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(reader, "_CHUNK_BYTES", chunk)
-            try:
-                stream = CsvStream(path, "csv", "CSV", "customers")
-            except Exception:
-                return
-            records = list(stream.records(StreamContext()))
-            lazy = list(stream.lazy_records(StreamContext()))
+    with _read_in_chunks(header + body, chunk) as path:
+        try:
+            stream = CsvStream(path, "csv", "CSV", "customers")
+        except Exception:
+            return
+        records = list(stream.records(StreamContext()))
+        lazy = list(stream.lazy_records(StreamContext()))
     assert [_item(item) for item in lazy] == records
     assert all(
         item.raw == record.raw
