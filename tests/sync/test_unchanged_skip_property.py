@@ -132,6 +132,23 @@ def _crash_after(batches: int) -> Any:
     return on_batch
 
 
+def _crashed_and_resumed(url: str, path: Path, batch_size: int, crash_after: int) -> Any:
+    """Import `path` into `url`, the process dying after `crash_after` batches (0: never), then
+    resume the run: its summary."""
+    config = settings_for(url, batch_size=batch_size)
+    run_id = new_run_id()
+    try:
+        return import_csv(
+            config,
+            path,
+            mapping=MAPPING,
+            run_id=run_id,
+            on_batch=_crash_after(crash_after) if crash_after else None,
+        )
+    except _Crash:
+        return resume_csv(config, run_id)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     fates=st.lists(_fate, min_size=len(BASE), max_size=len(BASE)),
@@ -160,14 +177,7 @@ def test_a_run_resumed_after_a_crash_ends_as_mapping_every_row(
         if url == mapping_all:
             summaries[url] = _mapping_every_row(monkeypatch, url, second, batch_size)
             continue
-        config = settings_for(url, batch_size=batch_size)
-        run_id = new_run_id()
-        try:
-            summaries[url] = import_csv(
-                config, second, mapping=MAPPING, run_id=run_id, on_batch=_crash_after(crash_after)
-            )
-        except _Crash:
-            summaries[url] = resume_csv(config, run_id)
+        summaries[url] = _crashed_and_resumed(url, second, batch_size, crash_after)
         assert_counts_add_up(summaries[url])
     assert summaries[skipping].counts == summaries[mapping_all].counts
     assert _store(skipping) == _store(mapping_all)
@@ -205,18 +215,7 @@ def test_on_postgres_a_batch_split_while_the_one_before_is_written_ends_as_mappi
 
     truncate_all(get_engine(url))
     run_csv(url, first, mapping=MAPPING)
-    config = settings_for(url, batch_size=batch_size)
-    run_id = new_run_id()
-    try:
-        summary = import_csv(
-            config,
-            second,
-            mapping=MAPPING,
-            run_id=run_id,
-            on_batch=_crash_after(crash_after) if crash_after else None,
-        )
-    except _Crash:
-        summary = resume_csv(config, run_id)
+    summary = _crashed_and_resumed(url, second, batch_size, crash_after)
     assert_counts_add_up(summary)
     assert summary.counts == reference.counts
     assert _store(url) == expected
@@ -245,12 +244,7 @@ def test_a_first_import_resumed_after_a_crash_counts_and_stores_as_one_clean_run
     expected = _store(db_url)
 
     truncate_all(get_engine(db_url))
-    config = settings_for(db_url, batch_size=batch_size)
-    run_id = new_run_id()
-    try:
-        summary = import_csv(config, path, mapping=MAPPING, run_id=run_id, on_batch=_crash_after(crash_after))
-    except _Crash:
-        summary = resume_csv(config, run_id)
+    summary = _crashed_and_resumed(db_url, path, batch_size, crash_after)
     assert_counts_add_up(summary)
     assert summary.counts == reference.counts
     assert _store(db_url) == expected
