@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable
 
 
 def temp_table(name: str, *columns: sa.Column[Any]) -> sa.Table:
@@ -83,19 +84,31 @@ def stage_values(conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[A
 
     A JSON column takes a value to encode, or a `JsonText` already encoded.
     """
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
-    table.create(conn)
     names = [c.name for c in table.columns]
     if conn.dialect.name == "postgresql":
+        # One round trip for both: each statement costs a batch's writer thread the wait to
+        # take the GIL back from the thread mapping the next batch, up to the 5 ms switch interval.
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}; {_create_ddl(conn, table)}")
         buf = _copy_rows(table, rows)
+        size = max(buf.seek(0, io.SEEK_END), 8192)
+        buf.seek(0)
         raw = conn.connection.dbapi_connection
         assert raw is not None
         cur: Any = raw.cursor()
         try:
-            cur.copy_expert(f"COPY {table.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)", buf)
+            # The whole buffer in one read: psycopg2 reads `size` characters at a time, each read
+            # taking the GIL back from the thread mapping the next batch (up to the 5 ms switch
+            # interval each); at its default 8 KiB a batch's payloads were hundreds of reads.
+            cur.copy_expert(
+                f"COPY {table.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)",
+                buf,
+                size=size,
+            )
         finally:
             cur.close()
         return
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
+    table.create(conn)
     batch = [
         {n: json.loads(v) if type(v) is JsonText else v for n, v in zip(names, row, strict=True)}
         for row in rows
@@ -104,7 +117,22 @@ def stage_values(conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[A
         conn.execute(table.insert(), batch)
 
 
+def _create_ddl(conn: sa.Connection, table: sa.Table) -> str:
+    """`table`'s CREATE TABLE for `conn`'s dialect, compiled once per table object."""
+    key = f"create_ddl_{conn.dialect.name}"
+    ddl = table.info.get(key)
+    if ddl is None:
+        ddl = table.info[key] = str(CreateTable(table).compile(dialect=conn.dialect)).strip()
+    return str(ddl)
+
+
 def drop(conn: sa.Connection, *tables: sa.Table) -> None:
-    """Drop staging tables now (SQLite keeps temporary tables until the connection closes)."""
+    """Drop staging tables now (SQLite keeps temporary tables until the connection closes).
+
+    On PostgreSQL nothing to do: a staging table is dropped at commit (`ON COMMIT DROP`), and
+    `stage_values` drops one of the same name before creating it again in the same transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        return
     for table in tables:
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
