@@ -19,7 +19,7 @@ from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.sets import one_of
 from sync.load.staging import JsonText, drop, stage, stage_values, temp_table
 from sync.load.upsert import upsert_from
-from sync.mapping import Draft, Issue, new_loyalty_id
+from sync.mapping import Draft, Issue, new_loyalty_ids
 
 _stage_source = temp_table(
     "stage_source",
@@ -286,6 +286,7 @@ def _resolve_identities(
     email_new: dict[str, str] = {}  # e-mail -> loyalty id, so one batch makes one customer
     shared: set[str] = set()  # loyalty ids of new customers that more than one record names
     creators: set[str] = set()
+    fresh_ids = iter(new_loyalty_ids(len(new)))  # at most one per record
     now = utcnow()
     for d in new:
         lid, email = d.fields.get("loyalty_id"), d.fields.get("email")
@@ -297,7 +298,7 @@ def _resolve_identities(
             pending[d.source_id] = email_new[email]
             shared.add(email_new[email])
         else:
-            lid = lid if lid and lid not in to_create else new_loyalty_id()
+            lid = lid if lid and lid not in to_create else next(fresh_ids)
             golden = golden_row_of_one(d.fields, d.extra_info)
             if email in held:
                 golden[_EMAIL_AT] = None

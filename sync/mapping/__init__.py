@@ -16,7 +16,7 @@ from sync.mapping.layouts import (
     preset,
     salesforce_object,
 )
-from sync.mapping.loyalty_id import new_loyalty_id
+from sync.mapping.loyalty_id import new_loyalty_id, new_loyalty_ids
 from sync.mapping.normalize import (
     DAY_FIRST_FORMATS,
     MONTH_FIRST_FORMATS,
@@ -77,6 +77,7 @@ __all__ = [
     "map_record",
     "native_layout",
     "new_loyalty_id",
+    "new_loyalty_ids",
     "normalize_bool",
     "normalize_country",
     "normalize_date",
