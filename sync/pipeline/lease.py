@@ -63,13 +63,17 @@ def claim(conn: sa.Connection, lease: Lease) -> str | None:
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_t)
     stmt = insert.values(values)
     mine = sa.and_(_t.c.run_id == lease.run_id, _t.c.token == lease.token)
-    conn.execute(
+    taken = conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[_t.c.source, _t.c.stream],
             set_={k: stmt.excluded[k] for k in ("run_id", "token", "expires_at")},
             where=sa.or_(mine, _t.c.expires_at < now),
-        )
-    )
+        ).returning(_t.c.run_id)
+    ).first()
+    if taken is not None:
+        # Inserted or updated: the row now holds this run and token (a batch renews in one
+        # statement; only a refused claim reads who holds the stream).
+        return None
     row = conn.execute(
         sa.select(_t.c.run_id, _t.c.token).where(_t.c.source == lease.source, _t.c.stream == lease.stream)
     ).one()
