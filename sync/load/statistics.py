@@ -45,6 +45,10 @@ LOADED_TABLES: tuple[sa.Table, ...] = tuple(
 # the table's growth by themselves (it scales the rows it last saw by the pages there are now).
 MIN_PAGES = 64
 GROWTH = 4.0
+# Sizes are read again only once a run has written this many rows since it last read them: a
+# re-import that changed little writes a few rows a batch, and its batches need not each pay
+# the read (a connection checkout, its ping and a query: ~4 round trips).
+CHECK_ROWS = 1000
 # ANALYZE takes a lock that conflicts with another ANALYZE of the same table (autovacuum's, a
 # sibling chunk's): rather than queue behind it, this run leaves the table to that one.
 _LOCK_TIMEOUT = "200ms"
@@ -73,16 +77,24 @@ class PlannerStatistics:
         self.tables = {table.name: key_columns(table) for table in tables}
         self.enabled = engine.dialect.name == "postgresql"
         self.analyzed: list[str] = []  # every table this object analyzed, in order (for tests, logs)
+        self._written = 0  # rows written since the sizes were last read
 
-    def refresh(self) -> list[str]:
+    def refresh(self, written: int | None = None) -> list[str]:
         """ANALYZE each table grown past its threshold now; the tables it analyzed.
 
+        `written`: the rows the caller wrote since its last call; the sizes are read only once
+        these add up to `CHECK_ROWS` (None: read them now, as before a run's first lookup).
         Call it between batches, outside their transactions: each ANALYZE commits on its own.
         A table another session is analyzing is skipped, not waited for. A database error is
         not the run's: it is logged and the run goes on with the plans it has.
         """
         if not self.enabled:
             return []
+        if written is not None:
+            self._written += written
+            if self._written < CHECK_ROWS:
+                return []
+        self._written = 0
         done: list[str] = []
         try:
             with self.engine.begin() as conn:

@@ -190,7 +190,7 @@ def _execute_run(
                 delta = _commit_batch(
                     engine, stream.source_name, stream.name, target, load, job, lease, in_batch
                 )
-                statistics.refresh()
+                statistics.refresh(_rows_written(target, delta))
                 return delta
 
             items = _items(stream, ctx, done if stream.resume_by_skip else 0, unchanged, settings.batch_size)
@@ -275,6 +275,16 @@ def _execute_run(
     finish_run(engine, run_id, RunStatus.SUCCEEDED, None, lease)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})
     return RunSummary(run_id, RunStatus.SUCCEEDED, dict(counts))
+
+
+def _rows_written(target: BatchTarget, delta: Counter[str]) -> int:
+    """About how many rows a committed batch added to the loaded tables (their growth).
+
+    Every record read is written (a source row, a tombstone, a `sync_seen` row) except those
+    counted unchanged by a run that keeps them in memory (`read_pks`).
+    """
+    kept = delta[RecordOutcome.UNCHANGED] if target.read_pks is not None else 0
+    return max(0, delta["read"] - kept)
 
 
 def close_records(items: Iterator[Any]) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import CustomerSource, get_engine
 from sync.load import PlannerStatistics
-from sync.load.statistics import key_columns
+from sync.load.statistics import CHECK_ROWS, key_columns
 from tests.sync.helpers import run_csv
 
 
@@ -85,3 +85,17 @@ def test_a_table_another_session_is_analyzing_is_skipped_not_waited_for(pg_only_
 def test_sqlite_has_nothing_to_analyze(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert PlannerStatistics(sa.create_engine(url)).refresh() == []
+
+
+def test_sizes_are_read_only_once_the_rows_written_add_up(pg_only_url: str) -> None:
+    engine = get_engine(pg_only_url)
+    table = sa.Table("grown", sa.MetaData(), sa.Column("pk", sa.Integer, primary_key=True))
+    table.create(engine)
+    with engine.begin() as conn:
+        # ~100 pages, never analyzed: stale as soon as its size is read.
+        conn.execute(sa.text("INSERT INTO grown SELECT generate_series(1, 20000)"))
+    statistics = PlannerStatistics(engine, [table])
+
+    assert statistics.refresh(written=CHECK_ROWS - 1) == []  # not read yet: too few rows written
+    assert statistics.refresh(written=1) == ["grown"]  # they add up: read, and analyzed
+    assert _last_analyze(pg_only_url, "grown") is not None
