@@ -69,3 +69,29 @@ def test_an_update_to_an_email_another_customer_holds_is_a_conflict_not_a_merge(
         "c-ann": "ann@example.com",
         "c-bob": "bob@example.com",
     }
+
+
+def test_two_customers_who_exchange_addresses_in_one_file_each_take_the_other(
+    db_url: str, tmp_path: Path
+) -> None:
+    first = native(
+        tmp_path / "first.csv",
+        ["c-ann", "ann@example.com", "Ann", "Lee", "2025-01-01T10:00:00+00:00"],
+        ["c-bob", "bob@example.com", "Bob", "Ng", "2025-01-01T10:00:00+00:00"],
+    )
+    run_csv(db_url, first, preset_name="native")
+    # Both addresses move within one batch: each is still held by the other customer when the
+    # batch is written, so the loader clears them before setting them (the unique index).
+    later = native(
+        tmp_path / "later.csv",
+        ["c-ann", "bob@example.com", "Ann", "Lee", "2025-02-01T10:00:00+00:00"],
+        ["c-bob", "ann@example.com", "Bob", "Ng", "2025-02-01T10:00:00+00:00"],
+    )
+    summary = run_csv(db_url, later, preset_name="native")
+
+    assert summary.status == "succeeded", summary.error
+    assert (summary.counts["updated"], summary.counts["conflicts"]) == (2, 0)
+    assert {r["entity_source_id"]: r["email"] for r in table_rows(db_url, "customer")} == {
+        "c-ann": "bob@example.com",
+        "c-bob": "ann@example.com",
+    }
