@@ -323,7 +323,7 @@ def survey_columns(stream: CsvStream, spec: MappingSpec) -> ColumnSurvey:
     try:
         # Most exports are plain lines: split many at a time, no record objects.
         for lines in stream.file.plain_lines():
-            survey.add_rows([line.split(delimiter) for line in lines if line])
+            survey.add_lines(lines, delimiter)
         return survey
     except NotPlainError:
         survey = ColumnSurvey(spec, header)  # from the top, as `read` reads each record

@@ -121,11 +121,22 @@ class ColumnSurvey:
         for i, column in self.ids.items():
             column.add(cells[i], self.salesforce)
 
-    def add_rows(self, rows: list[list[str]]) -> None:
-        """`add` each of `rows`, a column at a time: each date column's distinct values are
-        voted on once (the order a column proves does not depend on how often a value
-        repeats), each id column's values checked with C loops."""
-        rows = [cells for cells in rows if len(cells) == self.width]
+    def add_lines(self, lines: list[str], delimiter: str) -> None:
+        """`add` each of these plain lines (no quotes), a column at a time.
+
+        Each line is split only as far as the last surveyed column (rows of the wrong width are
+        told by counting delimiters, in C), so most of a line's cells are never made. Each date
+        column's distinct values are voted on once (the order a column proves does not depend
+        on how often a value repeats), each id column's values checked with C loops.
+        """
+        wanted = max([*self.dates, *self.ids], default=0)
+        commas = self.width - 1
+        self._add_columns(
+            [line.split(delimiter, wanted + 1) for line in lines if line and line.count(delimiter) == commas]
+        )
+
+    def _add_columns(self, rows: list[list[str]]) -> None:
+        """Rows of the header's width (cut after the last surveyed column), a column at a time."""
         if not rows:
             return
         for i, (_, vote) in self.dates.items():
