@@ -17,7 +17,7 @@ from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_row_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.sets import one_of
-from sync.load.staging import JsonText, drop, stage, stage_values, temp_table
+from sync.load.staging import JsonText, copy_into, drop, stage, stage_values, temp_table
 from sync.load.upsert import upsert_from
 from sync.mapping import Draft, Issue, new_loyalty_ids
 
@@ -309,21 +309,51 @@ def _resolve_identities(
             if email:
                 email_new[email] = lid
     if to_create:
-        stage_values(conn, _stage_new_customer, to_create.values())
-        s = _stage_new_customer
-        cols = [c.name for c in s.columns]
-        created: dict[str, int] = dict(
-            conn.execute(
-                cust.insert()
-                .from_select(cols, sa.select(*[s.c[c] for c in cols]))
-                .returning(cust.c.loyalty_id, cust.c.pk)
-            ).all()
-        )
-        drop(conn, s)
+        created = _insert_customers(conn, list(to_create.values()))
         resolved.update({sid: created[lid] for sid, lid in pending.items()})
         fresh = {pk for lid, pk in created.items() if lid not in shared}
         return resolved, fresh, creators
     return resolved, set(), creators
+
+
+# A new customer as `_insert_customers` copies it into `customer` on PostgreSQL: its pk, then
+# `_stage_new_customer`'s columns (a layout only, never created).
+_new_customer_rows = sa.Table(
+    "customer_rows",
+    sa.MetaData(),
+    sa.Column("pk", sa.Integer),
+    *(sa.Column(c.name, c.type) for c in _stage_new_customer.columns),
+)
+
+
+def _insert_customers(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Insert new customers (rows in `_stage_new_customer`'s column order); loyalty id -> pk.
+
+    On PostgreSQL their pks are drawn from the table's sequence first and the rows copied
+    straight into `customer`: two round trips, the rows written once. Elsewhere through a
+    staging table and `INSERT … SELECT … RETURNING`.
+    """
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    if conn.dialect.name == "postgresql":
+        pks = conn.execute(
+            sa.text("SELECT nextval(pg_get_serial_sequence('customer', 'pk')) FROM generate_series(1, :n)"),
+            {"n": len(rows)},
+        ).scalars()
+        numbered = [(pk, *row) for pk, row in zip(pks, rows, strict=True)]
+        copy_into(conn, _new_customer_rows, numbered, into=cust)
+        return {row[1]: row[0] for row in numbered}
+    stage_values(conn, _stage_new_customer, rows)
+    s = _stage_new_customer
+    cols = [c.name for c in s.columns]
+    created: dict[str, int] = dict(
+        conn.execute(
+            cust.insert()
+            .from_select(cols, sa.select(*[s.c[c] for c in cols]))
+            .returning(cust.c.loyalty_id, cust.c.pk)
+        ).all()
+    )
+    drop(conn, s)
+    return created
 
 
 def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[Draft]) -> BatchResult:
@@ -407,7 +437,7 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
         for payload, digest in (d.encode(),)
     ]
     if rows:
-        _write_source_rows(conn, rows)
+        _write_source_rows(conn, rows, len(new))
     if rehash:
         _store_raw_hashes(conn, target, rehash)
     if latest:
@@ -428,9 +458,21 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     return result
 
 
-def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]], fresh: int = 0) -> None:
+    """Write source rows (in `_stage_source`'s column order); the first `fresh` are of ids
+    without a source row.
+
+    On PostgreSQL those are copied straight into `customer_source` (a first import writes each
+    row once, with no staging table); should another run have stored one of them meanwhile, the
+    key is taken and the batch is retried, finding it. The rest are upserted from a staging table.
+    """
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     s = _stage_source
+    if conn.dialect.name == "postgresql" and fresh:
+        copy_into(conn, s, rows[:fresh], into=cs)
+        rows = rows[fresh:]
+        if not rows:
+            return
     stage_values(conn, s, rows)
     cols = [c.name for c in s.columns]
 

@@ -89,23 +89,7 @@ def stage_values(conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[A
         # One round trip for both: each statement costs a batch's writer thread the wait to
         # take the GIL back from the thread mapping the next batch, up to the 5 ms switch interval.
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}; {_create_ddl(conn, table)}")
-        buf = _copy_rows(table, rows)
-        size = max(buf.seek(0, io.SEEK_END), 8192)
-        buf.seek(0)
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cur: Any = raw.cursor()
-        try:
-            # The whole buffer in one read: psycopg2 reads `size` characters at a time, each read
-            # taking the GIL back from the thread mapping the next batch (up to the 5 ms switch
-            # interval each); at its default 8 KiB a batch's payloads were hundreds of reads.
-            cur.copy_expert(
-                f"COPY {table.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)",
-                buf,
-                size=size,
-            )
-        finally:
-            cur.close()
+        copy_into(conn, table, rows)
         return
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
     table.create(conn)
@@ -115,6 +99,59 @@ def stage_values(conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[A
     ]
     if batch:
         conn.execute(table.insert(), batch)
+
+
+def copy_into(
+    conn: sa.Connection, layout: sa.Table, rows: Iterable[Sequence[Any]], into: sa.Table | None = None
+) -> None:
+    """COPY `rows` (values in `layout`'s column order) into the table `into` (default: `layout`
+    itself), on PostgreSQL.
+
+    `into` may be a table of the store: its columns missing from `layout` take their scalar
+    defaults from the model, as with an INSERT naming `layout`'s columns (a column with a
+    callable default must be in `layout`). A row the table refuses raises what an INSERT would
+    (sqlalchemy's IntegrityError for a key taken meanwhile, so a batch is retried).
+    """
+    names = [c.name for c in layout.columns]
+    target = layout if into is None else into
+    constants = _model_defaults(target, names)
+    if constants:
+        extra = tuple(constants.values())
+        names += list(constants)
+        rows = ((*row, *extra) for row in rows)
+    buf = _copy_rows(layout, rows)
+    size = max(buf.seek(0, io.SEEK_END), 8192)
+    buf.seek(0)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    dbapi: Any = conn.dialect.dbapi
+    statement = f"COPY {target.name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
+    cur: Any = raw.cursor()
+    try:
+        # The whole buffer in one read: psycopg2 reads `size` characters at a time, each read
+        # taking the GIL back from the thread mapping the next batch (up to the 5 ms switch
+        # interval each); at its default 8 KiB a batch's payloads were hundreds of reads.
+        cur.copy_expert(statement, buf, size=size)
+    except dbapi.Error as exc:
+        # The raw cursor bypasses sqlalchemy, which would have wrapped the driver's error.
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cur.close()
+
+
+def _model_defaults(table: sa.Table, given: list[str]) -> dict[str, Any]:
+    """The model's scalar defaults of `table`'s columns not among `given` (column -> value)."""
+    found: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if not getattr(default, "is_scalar", False):
+            raise ValueError(
+                f"COPY into {table.name} needs {column.name} given: its default is not a constant"
+            )
+        found[column.name] = default.arg  # type: ignore[attr-defined]
+    return found
 
 
 def _create_ddl(conn: sa.Connection, table: sa.Table) -> str:

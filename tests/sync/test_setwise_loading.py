@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
-from models import get_engine
+from models import CustomerSource, get_engine
+from sync.load.staging import copy_into
 from tests.conftest import truncate_all
 from tests.sync.helpers import run_csv
 
@@ -106,10 +108,10 @@ def test_postgres_batches_arrive_by_copy_with_a_fixed_number_of_statements(
     with observe(pg_only_url) as many:
         run_csv(pg_only_url, large, batch_size=5000)
 
-    # Every new customer and its source row came through COPY, in one batch each; the seen
-    # keys in one INSERT of two arrays (no staging table to create, fill and drop).
-    assert many.copied == {"stage_source": 3000, "stage_new_customer": 3000}
-    assert few.copied == {"stage_source": 50, "stage_new_customer": 50}
+    # Every new customer and its source row came by COPY straight into its table, in one batch
+    # each (no staging table for what is new); the seen keys in one INSERT of two arrays.
+    assert many.copied == {"customer_source": 3000, "customer": 3000}
+    assert few.copied == {"customer_source": 50, "customer": 50}
     seen_inserts = [s for s in many.statements if s.startswith("INSERT INTO sync_seen")]
     assert len(seen_inserts) == 1 and "unnest" in seen_inserts[0]
     assert not many.executemany_calls  # nothing row-shaped went by executemany instead
@@ -144,3 +146,21 @@ def test_sqlite_batches_arrive_by_executemany_with_a_fixed_number_of_statements(
     )
     assert len(many.statements) == len(few.statements) < 60
     assert _customers(sqlite_url) == 2051
+
+
+def test_a_copy_into_a_key_another_run_took_is_an_integrity_error(pg_only_url: str, tmp_path: Path) -> None:
+    """What the batch retry catches: a source row stored meanwhile by another run fails the COPY
+    as sqlalchemy's IntegrityError, as the INSERT it replaces did."""
+    run_csv(pg_only_url, write_csv(tmp_path / "one.csv", SHOPIFY_HEADER, shopify_rows(1, start=9000, seed=1)))
+    cs = CustomerSource.__table__  # type: ignore[attr-defined]
+    with get_engine(pg_only_url).connect() as conn:
+        stored = conn.execute(sa.select(cs)).mappings().one()
+    layout = sa.Table(
+        "taken", sa.MetaData(), *(sa.Column(c.name, c.type) for c in cs.columns if c.name != "pk")
+    )
+    again = [stored[c.name] for c in layout.columns]
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="uq_customer_source_key"),
+        get_engine(pg_only_url).begin() as conn,
+    ):
+        copy_into(conn, layout, [again], into=cs)
