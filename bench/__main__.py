@@ -63,6 +63,7 @@ class Report:
     api: list[Latency] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)  # the throw-away databases, all dropped
+    rounds: int = 1  # each import figure is the fastest of this many rounds
     date: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="minutes"))
 
     def result(self, method: str, phase: str) -> Measurement | None:
@@ -172,8 +173,14 @@ def run_benchmark(
     isolate: bool = True,
     api: bool = True,
     progress: Callable[[str], None] | None = None,
+    rounds: int = 1,
 ) -> Report:
-    """Generate the files, measure every method and the API, and drop every throw-away database."""
+    """Generate the files, measure every method and the API, and drop every throw-away database.
+
+    With `rounds` above 1 every method imports that many times, each round on a fresh database
+    and in the reverse order of the round before (so a machine that speeds up or slows down over
+    the run favours no method), and each phase reports its fastest round.
+    """
     say = progress or (lambda _msg: None)
     sample_rows = min(sample_rows, rows)
     admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
@@ -187,7 +194,7 @@ def run_benchmark(
         # Other work on the machine skews every figure; the load says how much to trust them.
         "loadavg_start": _load(),
     }
-    report = Report(rows, sample_rows, rss_rows or 0, batch_size, machine)
+    report = Report(rows, sample_rows, rss_rows or 0, batch_size, machine, rounds=rounds)
     try:
         with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
             files = {
@@ -201,12 +208,19 @@ def run_benchmark(
                 )
                 for n in {rows, sample_rows, *([rss_rows] if rss_rows else [])}
             }
-            for method in methods:
-                n = sample_rows if method == "orm" else rows
-                with _database(admin, method, method in ("project", "pool", "orm"), report.databases) as url:
-                    say(f"{method}: {n:,} rows, {', '.join(PHASES)}")
-                    job = Job(method, url, *files[n], n, batch_size, tmp)
-                    report.imports.extend(run_isolated(job, isolate))
+            measured: list[Measurement] = []
+            for turn in range(rounds):
+                for method in methods if turn % 2 == 0 else tuple(reversed(methods)):
+                    n = sample_rows if method == "orm" else rows
+                    migrate = method in ("project", "pool", "orm")
+                    with _database(admin, method, migrate, report.databases) as url:
+                        say(
+                            f"{method}: {n:,} rows, {', '.join(PHASES)}"
+                            + (f", round {turn + 1}" if rounds > 1 else "")
+                        )
+                        job = Job(method, url, *files[n], n, batch_size, tmp)
+                        measured.extend(run_isolated(job, isolate))
+            report.imports = _fastest(measured, methods)
             if rss_rows and "project" in methods:
                 for n in (rows, rss_rows):
                     with _database(admin, "rss", True, report.databases) as url:
@@ -238,6 +252,16 @@ def run_benchmark(
     return report
 
 
+def _fastest(measured: list[Measurement], methods: tuple[str, ...]) -> list[Measurement]:
+    """Per method and phase, the round that took the least time; in method, then phase, order."""
+    best: dict[tuple[str, str], Measurement] = {}
+    for m in measured:
+        key = (m.method, m.phase)
+        if key not in best or m.seconds < best[key].seconds:
+            best[key] = m
+    return [best[(method, phase)] for method in methods for phase in PHASES if (method, phase) in best]
+
+
 def format_report(report: Report) -> str:
     """The run as plain-text tables: imports, RSS, API, targets."""
     m = report.machine
@@ -246,7 +270,12 @@ def format_report(report: Report) -> str:
         f"(ORM sample {report.sample_rows:,}), batch {report.batch_size:,}; {m['cpus']} CPUs, "
         f"Python {m['python']}, PostgreSQL {m['postgresql']}",
         f"load average {m['loadavg_start']} at start, {m.get('loadavg_end')} at end "
-        "(other processes share this machine: treat single figures as +-20 %)",
+        "(other processes share this machine: treat single figures as +-20 %)"
+        + (
+            f"; each import figure the fastest of {report.rounds} rounds, methods in alternating order"
+            if report.rounds > 1
+            else ""
+        ),
         "",
         f"{'import':<58} {'phase':<20} {'rows':>9} {'seconds':>8} {'cpu s':>7} {'rows/s':>9} "
         f"{'vs dlt':>7} {'written':>9} {'in store':>9} {'RSS MiB':>8}",
@@ -313,14 +342,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg-admin-url", default=PG_ADMIN_URL, help="where to create the throw-away databases"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="import with every method this many times, in alternating order, and report each "
+        "phase's fastest round (default 1; 3 evens out a machine whose speed drifts)",
+    )
     parser.add_argument("--in-process", action="store_true", help="no subprocess per method (for profiling)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     args = parser.parse_args(argv)
     methods = tuple(m for m in args.methods.split(",") if m)
     if unknown := set(methods) - set(METHODS):
         parser.error(f"unknown method(s): {', '.join(sorted(unknown))}")
-    if min(args.rows, args.sample_rows, args.batch_size) < 1:
-        parser.error("--rows, --sample-rows and --batch-size must be positive")
+    if min(args.rows, args.sample_rows, args.batch_size, args.rounds) < 1:
+        parser.error("--rows, --sample-rows, --batch-size and --rounds must be positive")
     configure_logging("WARNING")
     report = run_benchmark(
         args.rows,
@@ -337,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         isolate=not args.in_process,
         api=not args.no_api,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+        rounds=args.rounds,
     )
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
     return 0

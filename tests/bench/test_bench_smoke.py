@@ -8,10 +8,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from bench.__main__ import format_report, run_benchmark
+from bench.__main__ import _fastest, format_report, run_benchmark
 from bench.api import QUERIES
 from bench.exports import CUSTOMER_HEADER, customer_rows
-from bench.imports import CHANGED, FIRST, METHODS, PHASES, UNCHANGED, store_digest
+from bench.imports import CHANGED, FIRST, METHODS, PHASES, UNCHANGED, Measurement, store_digest
 from tests.conftest import PG_ADMIN_URL
 
 # dlt is in the optional `bench` group (`make bench` installs it); without it the rest still runs.
@@ -83,3 +83,31 @@ def test_every_method_imports_the_same_rows_and_each_store_ends_with_one_custome
         admin.dispose()
     # One per method, two for the RSS imports, one for the API's generated store: all dropped.
     assert len(report.databases) == len(MEASURED) + 3 and left == 0
+
+
+def test_rounds_import_each_method_again_on_a_fresh_store_and_report_each_phase_fastest() -> None:
+    methods = ("project", "floor")
+    report = run_benchmark(
+        ROWS, SAMPLE, batch_size=100, rss_rows=None, pg_admin_url=PG_ADMIN_URL, isolate=False,
+        methods=methods, api=False, rounds=2,
+    )  # fmt: skip
+
+    # One figure per method and phase, each from one of two rounds on a database of its own.
+    assert [(m.method, m.phase) for m in report.imports] == [(k, p) for k in methods for p in PHASES]
+    assert len(report.databases) == 2 * len(methods)
+    assert all(m.store_rows == ROWS for m in report.imports)
+    assert "the fastest of 2 rounds" in format_report(report)
+
+
+def test_the_fastest_round_is_kept_per_method_and_phase() -> None:
+    def took(method: str, phase: str, seconds: float) -> Measurement:
+        return Measurement(method, phase, ROWS, seconds, 0.1, 100.0, 0, ROWS, {}, "")
+
+    rounds = [took("project", FIRST, 3.0), took("floor", FIRST, 1.0), took("floor", FIRST, 2.0)]
+    rounds += [took("project", FIRST, 2.5), took("project", UNCHANGED, 0.5)]
+    fastest = _fastest(rounds, ("project", "floor"))
+    assert [(m.method, m.phase, m.seconds) for m in fastest] == [
+        ("project", FIRST, 2.5),
+        ("project", UNCHANGED, 0.5),
+        ("floor", FIRST, 1.0),
+    ]
