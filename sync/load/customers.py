@@ -17,7 +17,7 @@ from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_row_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
 from sync.load.sets import one_of
-from sync.load.staging import JsonText, copy_into, drop, stage, stage_values, temp_table
+from sync.load.staging import JsonText, copy_into, drop, stage, stage_values, staged_rows, temp_table
 from sync.load.upsert import upsert_from
 from sync.mapping import Draft, Issue, new_loyalty_ids
 
@@ -464,17 +464,17 @@ def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]], fresh: 
 
     On PostgreSQL those are copied straight into `customer_source` (a first import writes each
     row once, with no staging table); should another run have stored one of them meanwhile, the
-    key is taken and the batch is retried, finding it. The rest are upserted from a staging table.
+    key is taken and the batch is retried, finding it. The rest are upserted from `staged_rows`
+    (a staging table, or for a few rows on PostgreSQL arrays in the upsert itself).
     """
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
-    s = _stage_source
     if conn.dialect.name == "postgresql" and fresh:
-        copy_into(conn, s, rows[:fresh], into=cs)
+        copy_into(conn, _stage_source, rows[:fresh], into=cs)
         rows = rows[fresh:]
         if not rows:
             return
-    stage_values(conn, s, rows)
-    cols = [c.name for c in s.columns]
+    s = staged_rows(conn, _stage_source, rows)
+    cols = [c.name for c in _stage_source.columns]
 
     def on_conflict(excluded: Any) -> dict[str, Any]:
         # A tombstone keeps the last payload it had, so the customer keeps its fields.
@@ -493,7 +493,7 @@ def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]], fresh: 
         }
 
     upsert_from(conn, cs, sa.select(*[s.c[c] for c in cols]), cols, ["source", "source_id"], on_conflict)
-    drop(conn, s)
+    drop(conn, _stage_source)
 
 
 def _supersedes(later: Draft, earlier: Draft) -> bool:

@@ -13,7 +13,7 @@ from models import Customer, CustomerLogin, CustomerSource
 from models._types import JSONType, UTCDateTime, utcnow
 from models.customer import GOLDEN_FIELDS
 from sync.load.sets import one_of
-from sync.load.staging import drop, stage, temp_table
+from sync.load.staging import drop, staged_rows, temp_table
 
 _IN_CHUNK = 5000
 
@@ -251,8 +251,8 @@ def _write(conn: sa.Connection, changed: list[dict[str, Any]], moves: bool = Tru
     e-mail its customer holds now."""
     cust = Customer.__table__  # type: ignore[attr-defined]
     names = [c.name for c in _golden_stage.columns if c.name != "pk"]
-    stage(conn, _golden_stage, changed)
-    s = _golden_stage
+    every = [c.name for c in _golden_stage.columns]
+    s = staged_rows(conn, _golden_stage, [[row.get(n) for n in every] for row in changed])
     if moves:
         # Clear e-mails first, so swapping two addresses within one batch never trips the index.
         conn.execute(

@@ -18,9 +18,10 @@ from sqlalchemy import event
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import CustomerSource, get_engine
+from sync.load import staging
 from sync.load.staging import copy_into
 from tests.conftest import truncate_all
-from tests.sync.helpers import run_csv
+from tests.sync.helpers import golden_view, run_csv, table_rows
 
 _COPY_TARGET = re.compile(r"^\s*COPY\s+(\w+)", re.IGNORECASE)
 _INSERT_TARGET = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
@@ -164,3 +165,42 @@ def test_a_copy_into_a_key_another_run_took_is_an_integrity_error(pg_only_url: s
         get_engine(pg_only_url).begin() as conn,
     ):
         copy_into(conn, layout, [again], into=cs)
+
+
+def _stored(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The golden records and the source rows, without what is generated (pks, ids, stamps)."""
+    sources = {
+        r["source_id"]: (r["payload"], r["content_hash"], r["raw_hash"], r["deleted"], r["modstamp"])
+        for r in table_rows(url, "customer_source")
+    }
+    return golden_view(url), sources
+
+
+@pytest.mark.parametrize("changed", [40, 1500])
+def test_a_few_changed_rows_sent_as_arrays_store_what_a_staging_table_stores(
+    pg_only_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: int
+) -> None:
+    first = write_csv(tmp_path / "first.csv", SHOPIFY_HEADER, shopify_rows(1500, seed=1))
+    rows = list(shopify_rows(1500, seed=1))
+    rows[:changed] = shopify_rows(changed, seed=2)  # new streets, totals, tags
+    email = SHOPIFY_HEADER.index("Email")
+    for k in range(0, 20, 2):  # ten pairs of customers exchange their addresses
+        rows[k][email], rows[k + 1][email] = rows[k + 1][email], rows[k][email]
+    later = write_csv(tmp_path / "later.csv", SHOPIFY_HEADER, iter(rows))
+    results = []
+    for limit in (0, 10_000):  # every write through staging, then every write as arrays
+        truncate_all(get_engine(pg_only_url))
+        monkeypatch.setattr(staging, "ARRAY_ROWS", limit)
+        run_csv(pg_only_url, first)
+        with observe(pg_only_url) as seen:
+            summary = run_csv(pg_only_url, later)
+        assert summary.status == "succeeded", summary.error
+        staged = [s for s in seen.statements if "CREATE TEMPORARY TABLE" in s]
+        assert bool(staged) == (limit == 0), staged
+        results.append((summary.counts, _stored(pg_only_url)))
+    (through_staging, stored_staging), (as_arrays, stored_arrays) = results
+    assert through_staging == as_arrays
+    assert through_staging["updated"] >= changed
+    assert stored_staging == stored_arrays
+    golden, _ = stored_arrays
+    assert golden["person1@example.com"]["entity_source_id"] == "1000000"  # the exchange took
