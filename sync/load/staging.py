@@ -113,6 +113,10 @@ def copy_into(
     callable default must be in `layout`). A row the table refuses raises what an INSERT would
     (sqlalchemy's IntegrityError for a key taken meanwhile, so a batch is retried).
     """
+    if not conn.in_transaction():
+        # It writes on the driver's connection, which sqlalchemy does not see: begun here as a
+        # statement would begin it, so the caller's commit takes the rows (else they were lost).
+        conn.begin()
     names = [c.name for c in layout.columns]
     target = layout if into is None else into
     constants = _model_defaults(target, names)
@@ -135,7 +139,10 @@ def copy_into(
         cur.copy_expert(statement, buf, size=size)
     except dbapi.Error as exc:
         # The raw cursor bypasses sqlalchemy, which would have wrapped the driver's error.
-        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+        lost = conn.dialect.is_disconnect(exc, raw, cur)
+        raise sa.exc.DBAPIError.instance(
+            statement, None, exc, dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
+        ) from exc
     finally:
         cur.close()
 

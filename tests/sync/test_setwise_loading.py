@@ -151,7 +151,8 @@ def test_sqlite_batches_arrive_by_executemany_with_a_fixed_number_of_statements(
 
 def test_a_copy_into_a_key_another_run_took_is_an_integrity_error(pg_only_url: str, tmp_path: Path) -> None:
     """What the batch retry catches: a source row stored meanwhile by another run fails the COPY
-    as sqlalchemy's IntegrityError, as the INSERT it replaces did."""
+    as sqlalchemy's IntegrityError (the upsert it replaces overwrote that row instead, leaving the
+    customer made for it without a source row)."""
     run_csv(pg_only_url, write_csv(tmp_path / "one.csv", SHOPIFY_HEADER, shopify_rows(1, start=9000, seed=1)))
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     with get_engine(pg_only_url).connect() as conn:
@@ -204,3 +205,16 @@ def test_a_few_changed_rows_sent_as_arrays_store_what_a_staging_table_stores(
     assert stored_staging == stored_arrays
     golden, _ = stored_arrays
     assert golden["person1@example.com"]["entity_source_id"] == "1000000"  # the exchange took
+
+
+def test_a_copy_as_the_first_statement_of_a_connection_is_committed_with_it(pg_only_url: str) -> None:
+    """The COPY runs on the driver's connection: it begins the transaction itself, so the
+    caller's commit takes its rows (a review found them rolled back on return to the pool)."""
+    engine = get_engine(pg_only_url)
+    table = sa.Table("copied", sa.MetaData(), sa.Column("name", sa.String))
+    table.create(engine)
+    with engine.connect() as conn:
+        copy_into(conn, table, [["first"]])
+        conn.commit()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(table.c.name)).scalars().all() == ["first"]
