@@ -24,6 +24,17 @@ def unstorable(text: str) -> str | None:
     return None
 
 
+def storable(text: str | None) -> str | None:
+    """`text` as the store can keep it: a NUL written `\\x00`, a lone surrogate `\\udXXX`.
+
+    For text that quotes what a source sent (a reject's raw row, its message), so the record of
+    why a row was refused can be written even when the reason is such a character.
+    """
+    if text is None or unstorable(text) is None:
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def unstorable_in(value: Any) -> str | None:
     """`unstorable` over every key and string of a JSON-shaped value, however deeply nested."""
     pending = [value]  # a stack, not recursion: a document may nest as deep as JSON allows

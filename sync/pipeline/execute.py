@@ -27,6 +27,7 @@ from connectors import (
 )
 from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
+from models.text import storable
 from sync.load import (
     COMMERCE_LOADERS,
     BatchResult,
@@ -413,11 +414,13 @@ def _write_issues(conn: sa.Connection, run_id: str, issues: list[tuple[str, Issu
                 "run_id": run_id,
                 "severity": sev,
                 "line": i.position,
-                "source_id": i.source_id,
+                # What a source sent may hold a NUL or a lone surrogate (why the row was
+                # refused): kept escaped, so the reject is recorded and the batch goes on.
+                "source_id": storable(i.source_id),
                 "field": i.field,
                 "reason": i.reason,
-                "message": i.message,
-                "raw": i.raw,
+                "message": storable(i.message),
+                "raw": storable(i.raw),
                 "created_at": now,
             }
             for sev, i in issues

@@ -11,6 +11,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from connectors import ReadError, SourceRecord, SourceWarning
+from models.text import unstorable, unstorable_in
 from sync.mapping import Draft, Issue, MappingSpec, map_record
 from sync.settings import Settings
 
@@ -64,7 +65,24 @@ def map_batch(
             if raw_hashes is not None:
                 mapped.raw_hash = raw_hashes[i]
             # Here, so that with a pool the JSON and its hash are made in the mapping process.
-            mapped.encode()
+            canonical, _ = mapped.encode()
+            # The payload is ASCII JSON: a NUL is written `\u0000`, a surrogate `\udXXX` (most
+            # of those are pairs: emoji), so the full check runs only on records that may hold one.
+            if "\\u0000" in canonical or "\\ud" in canonical or unstorable(mapped.source_id):
+                found = unstorable(mapped.source_id) or unstorable_in(mapped.payload())
+                if found is not None:
+                    issues.append(
+                        (
+                            "reject",
+                            Issue(
+                                "unstorable_text",
+                                f"the record holds {found}, which the store cannot keep; fix it at the source",
+                                item.position,
+                                mapped.source_id,
+                            ),
+                        )
+                    )
+                    continue
             drafts.append(mapped)
             issues.extend(("warning", w) for w in mapped.warnings)
     return MappedBatch(len(batch) - notices, drafts, issues)
