@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
@@ -87,10 +88,13 @@ def test_sqlite_has_nothing_to_analyze(tmp_path: Path) -> None:
     assert PlannerStatistics(sa.create_engine(url)).refresh() == []
 
 
-def test_sizes_are_read_only_once_the_rows_written_add_up(pg_only_url: str) -> None:
+def test_sizes_are_read_only_once_the_rows_written_add_up(
+    pg_only_url: str, request: pytest.FixtureRequest
+) -> None:
     engine = get_engine(pg_only_url)
     table = sa.Table("grown", sa.MetaData(), sa.Column("pk", sa.Integer, primary_key=True))
     table.create(engine)
+    request.addfinalizer(lambda: table.drop(engine))  # not a table of the store's schema
     with engine.begin() as conn:
         # ~100 pages, never analyzed: stale as soon as its size is read.
         conn.execute(sa.text("INSERT INTO grown SELECT generate_series(1, 20000)"))

@@ -207,12 +207,15 @@ def test_a_few_changed_rows_sent_as_arrays_store_what_a_staging_table_stores(
     assert golden["person1@example.com"]["entity_source_id"] == "1000000"  # the exchange took
 
 
-def test_a_copy_as_the_first_statement_of_a_connection_is_committed_with_it(pg_only_url: str) -> None:
+def test_a_copy_as_the_first_statement_of_a_connection_is_committed_with_it(
+    pg_only_url: str, request: pytest.FixtureRequest
+) -> None:
     """The COPY runs on the driver's connection: it begins the transaction itself, so the
     caller's commit takes its rows (a review found them rolled back on return to the pool)."""
     engine = get_engine(pg_only_url)
     table = sa.Table("copied", sa.MetaData(), sa.Column("name", sa.String))
     table.create(engine)
+    request.addfinalizer(lambda: table.drop(engine))  # not a table of the store's schema
     with engine.connect() as conn:
         copy_into(conn, table, [["first"]])
         conn.commit()
