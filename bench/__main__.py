@@ -212,7 +212,7 @@ def run_benchmark(
             for turn in range(rounds):
                 for method in methods if turn % 2 == 0 else tuple(reversed(methods)):
                     n = sample_rows if method == "orm" else rows
-                    migrate = method in ("project", "pool", "orm")
+                    migrate = method in ("project", "inline", "orm")
                     with _database(admin, method, migrate, report.databases) as url:
                         say(
                             f"{method}: {n:,} rows, {', '.join(PHASES)}"

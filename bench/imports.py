@@ -36,8 +36,8 @@ PHASES = (FIRST, UNCHANGED, CHANGED)
 
 # Method key -> label. The keys are what `--json` and the smoke test name.
 METHODS: dict[str, str] = {
-    "project": "this project: import csv --mapping (COPY + ON CONFLICT)",
-    "pool": "this project, mapping in 2 processes (MAPPING_WORKERS=2)",
+    "project": "this project: import csv --mapping (COPY + ON CONFLICT; default mapping pool)",
+    "inline": "this project, mapping inline (MAPPING_WORKERS=0)",
     "floor": "floor: COPY + one INSERT … ON CONFLICT",
     "dlt": "dlt merge (csv.DictReader source)",
     "orm": "row-by-row ORM (SQLModel), on a sample",
@@ -104,7 +104,7 @@ def _digest_sql(emails: str) -> str:
 # Per method: where its customers' e-mails are.
 _EMAILS = {
     "project": "SELECT email FROM customer",
-    "pool": "SELECT email FROM customer",
+    "inline": "SELECT email FROM customer",
     "orm": "SELECT email FROM customer",
     "floor": "SELECT email FROM floor_customer",
     "dlt": "SELECT email FROM dlt_bench.customers",
@@ -129,7 +129,8 @@ def _clock(engine: sa.Engine) -> Any:
 # --- this project -----------------------------------------------------------------------------
 
 
-def _project(job: Job, path: str, mapping_workers: int = 0) -> dict[str, int]:
+def _project(job: Job, path: str, mapping_workers: int | None = None) -> dict[str, int]:
+    # None: as a user runs it, the mapping pool sized by the machine (sync.pipeline.mapper).
     settings = Settings(database_url=job.url, batch_size=job.batch_size, mapping_workers=mapping_workers)
     summary = import_csv(settings, Path(path), mapping=MAPPING, source_name=SOURCE)
     if summary.status != "succeeded":
@@ -137,10 +138,10 @@ def _project(job: Job, path: str, mapping_workers: int = 0) -> dict[str, int]:
     return {k: int(summary.counts.get(k, 0)) for k in (*SUMMARY_KEYS, "conflicts")}
 
 
-def _project_pool(job: Job, path: str) -> dict[str, int]:
-    # The same run with its mapping in two forked processes, one batch each, while the
-    # importing process reads, hashes and writes.
-    return _project(job, path, mapping_workers=2)
+def _project_inline(job: Job, path: str) -> dict[str, int]:
+    # The same run with every batch mapped in the importing process, between its reads and
+    # beside the writer thread.
+    return _project(job, path, mapping_workers=0)
 
 
 def _customer_store(engine: sa.Engine, since: Any) -> tuple[int, int]:
@@ -322,7 +323,7 @@ def _orm(job: Job, path: str) -> dict[str, int]:
 
 _WORK: dict[str, tuple[Callable[[Job, str], dict[str, int]], Callable[[sa.Engine, Any], tuple[int, int]]]] = {
     "project": (_project, _customer_store),
-    "pool": (_project_pool, _customer_store),
+    "inline": (_project_inline, _customer_store),
     "floor": (_floor, _floor_store),
     "dlt": (_dlt, _dlt_store),
     "orm": (_orm, _customer_store),

@@ -57,10 +57,10 @@ class Settings(BaseSettings):
     token_encryption_key: SecretStr | None = None
 
     batch_size: int = Field(default=5000, ge=1, le=100_000)
-    # Processes that map (validate, normalise) batches while this one writes; 0 maps inline.
-    # Inline is the default: on 2 cores the pickling costs more than the parallelism gains
-    # (bench/README.md has the figures); machines with more cores may set 2-4.
-    mapping_workers: int = Field(default=0, ge=0, le=64)
+    # Processes that map (validate, normalise) a run's batches from its second batch on, while
+    # this one reads and writes; 0 maps inline. Unset: one per core, at most 4, and inline in a
+    # Celery prefork child, which may not fork (sync.pipeline.mapper.pool_size).
+    mapping_workers: int | None = Field(default=None, ge=0, le=64)
     default_phone_region: str = "US"
     source_priority: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_PRIORITY))
 

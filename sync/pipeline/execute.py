@@ -200,7 +200,6 @@ def _execute_run(
             stack.callback(close_records, items)
             # Inline mapping hands each batch to the writer at once, and reads the next while
             # it is written; with a pool, as many batches map as there are workers.
-            in_flight = settings.mapping_workers
             pending: deque[_Pending] = deque()
             stopped: BaseException | None = None
             try:
@@ -229,7 +228,7 @@ def _execute_run(
                                 [*([writing] if writing is not None else []), *pending],
                             )
                         )
-                    while pending and (len(pending) > in_flight or not batch):
+                    while pending and (len(pending) > mapper.in_flight or not batch):
                         job = pending.popleft()
                         # One batch in flight: the one before commits (or fails) before this
                         # one is written, and before the ids it wrote are checked against.

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import ctypes
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from typing import Any
+
+import structlog
 
 from connectors import ReadError, SourceRecord, SourceWarning
 from models.text import unstorable, unstorable_in
@@ -26,6 +33,8 @@ class MappedBatch:
 
 
 Item = SourceRecord | ReadError | SourceWarning
+
+log = structlog.get_logger("sync.pipeline")
 
 
 def map_batch(
@@ -88,31 +97,108 @@ def map_batch(
     return MappedBatch(len(batch) - notices, drafts, issues)
 
 
-Mapper = Callable[[list[Item], MappingSpec, list[str | None] | None], "Future[MappedBatch]"]
+# Mapping processes when `MAPPING_WORKERS` is unset: one per core, at most this many. On
+# 2 cores two beat inline mapping on every phase (bench/README.md), since the importing
+# process's own work (reading, hashing, writing) leaves a core's worth of mapping to share.
+AUTO_WORKERS_MAX = 4
+
+
+def pool_size(setting: int | None) -> int:
+    """How many mapping processes a run starts: `setting` (`MAPPING_WORKERS`), or when unset
+    one per usable core up to `AUTO_WORKERS_MAX` (0, inline, on one core).
+
+    A daemonic process may not start children (multiprocessing asserts it), and Celery's
+    prefork pool runs tasks in such processes, where the worker's concurrency is the
+    parallelism: there it is 0, with a warning when `MAPPING_WORKERS` asked for more.
+    """
+    if current_process().daemon:
+        if setting:
+            log.warning("mapping.pool_unavailable", mapping_workers=setting, reason="daemonic process")
+        return 0
+    if setting is not None:
+        return setting
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, AUTO_WORKERS_MAX) if cores > 1 else 0
+
+
+class BatchMapper:
+    """Maps a run's batches: the first inline, the later ones in a pool of `workers` forked
+    processes (none: all inline).
+
+    The pool starts with the second batch, so a run of one batch (a webhook, a small file)
+    forks nothing. `in_flight`: how many mapped batches the run may keep ahead of the writer.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._batches = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.workers if self._pool is not None else 0
+
+    def __call__(
+        self, batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
+    ) -> Future[MappedBatch]:
+        self._batches += 1
+        if self.workers > 0 and self._batches > 1 and self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("fork"),
+                initializer=_start_mapping_process,
+                initargs=(os.getpid(),),
+            )
+        if self._pool is not None:
+            return self._pool.submit(_map_packed, pack(batch), spec, raw_hashes)
+        future: Future[MappedBatch] = Future()
+        future.set_result(map_batch(batch, spec, raw_hashes))
+        return future
+
+    def close(self) -> None:
+        """Stop the pool's processes, once the batches sent to them are mapped."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+# prctl(2): the signal a process gets when the thread that forked it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _start_mapping_process(parent: int) -> None:
+    """First thing in each mapping process: die with the importing process; leave Ctrl-C to it.
+
+    Forked, a mapping process holds copies of the importer's sockets, its database sessions
+    among them: outliving an importer killed with SIGKILL, it would keep that session open,
+    with the transaction and the run lease's row lock a resume then waits on for ever.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+    except (OSError, AttributeError):  # not Linux: no prctl
+        watched = False
+    if os.getppid() != parent:  # the importer died before the line above took effect
+        os._exit(1)
+    if not watched:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 @contextmanager
-def batch_mapper(settings: Settings) -> Iterator[Mapper]:
-    """Map in worker processes when configured (validation is CPU-bound), else inline."""
-    if settings.mapping_workers <= 0:
-
-        def inline(
-            batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
-        ) -> Future[MappedBatch]:
-            future: Future[MappedBatch] = Future()
-            future.set_result(map_batch(batch, spec, raw_hashes))
-            return future
-
-        yield inline
-        return
-    with ProcessPoolExecutor(settings.mapping_workers, mp_context=get_context("fork")) as pool:
-
-        def in_pool(
-            batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
-        ) -> Future[MappedBatch]:
-            return pool.submit(_map_packed, pack(batch), spec, raw_hashes)
-
-        yield in_pool
+def batch_mapper(settings: Settings) -> Iterator[BatchMapper]:
+    """A run's `BatchMapper`, sized by `pool_size(settings.mapping_workers)`, closed on exit."""
+    mapper = BatchMapper(pool_size(settings.mapping_workers))
+    try:
+        yield mapper
+    finally:
+        mapper.close()
 
 
 # A record as sent to a mapping process: (header index, values, source id, stamp, deleted,

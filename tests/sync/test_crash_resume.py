@@ -37,6 +37,27 @@ def _committed(url: str) -> tuple[str | None, int]:
     return row.id, int(checkpoint.get("records", 0))
 
 
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (from /proc: a zombie is not live)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its ")".
+            state, ppid = stat.read_text().rpartition(")")[2].split()[:2]
+        except OSError:
+            continue  # it ended meanwhile
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.parametrize("store", ["pg_url", "sqlite_url"])
 def test_kill_mid_import_then_resume_equals_a_clean_import(
     store: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -44,6 +65,8 @@ def test_kill_mid_import_then_resume_equals_a_clean_import(
     url: str = request.getfixturevalue(store)
     path = write_csv(tmp_path / "big.csv", SHOPIFY_HEADER, shopify_rows(ROWS, garbage=0.01, seed=21))
     env = {**os.environ, "DATABASE_URL": url, "BATCH_SIZE": str(BATCH), "RUN_LEASE_SECONDS": str(LEASE)}
+    # Two mapping processes, whatever the machine: they must die with the importer.
+    env["MAPPING_WORKERS"] = "2"
 
     # The clean reference: one uninterrupted import.
     truncate_all(get_engine(url))
@@ -66,9 +89,17 @@ def test_kill_mid_import_then_resume_equals_a_clean_import(
         while time.monotonic() < deadline and done < 3 * BATCH:
             time.sleep(0.05)
             run_id, done = _committed(url)
+        mappers = _children(worker.pid)
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+    # A mapping process outliving its importer would hold the dead run's database session
+    # (its transaction and lease lock) open, and the resume below would wait for ever.
+    assert len(mappers) == 2
+    deadline = time.monotonic() + 10
+    while any(map(_alive, mappers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, mappers)), "mapping processes outlived the killed importer"
     run_id, done = _committed(url)
     assert run_id is not None
     assert BATCH <= done < ROWS, "the kill should land mid-run"

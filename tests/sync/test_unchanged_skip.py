@@ -21,7 +21,8 @@ ROWS = 300
 
 @pytest.fixture
 def mapped(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The ids of the records mapped, in order (the pipeline maps inline by default)."""
+    """The ids of the records mapped, in order; mapped inline, so that this process sees them."""
+    monkeypatch.setenv("MAPPING_WORKERS", "0")
     seen: list[str] = []
 
     def counting(record: object, spec: MappingSpec) -> Draft | Issue:

@@ -29,3 +29,17 @@ def test_a_worker_process_runs_a_csv_import_sent_by_name(
     # Flower reads the task's name and arguments back from the result (result_extended).
     assert result.name == "sync.csv.import"
     assert result.kwargs["path"] == str(path)
+
+
+def test_a_prefork_worker_maps_inline_when_mapping_workers_asks_for_a_pool(
+    processes: Processes, client_app: Celery, tmp_path: Path
+) -> None:
+    """A prefork child is daemonic and may not fork a mapping pool: MAPPING_WORKERS=2 there
+    maps inline and says so, instead of failing the run on multiprocessing's assertion."""
+    path = write_csv(tmp_path / "shop.csv", SHOPIFY_HEADER, shopify_rows(120, seed=5))
+    worker = processes.worker(client_app, pool="prefork", mapping_workers=2, batch_size=50)
+    result = client_app.send_task("sync.csv.import", kwargs={"path": str(path), "trigger": "cli"})
+    summary = result.get(timeout=60)
+    assert summary["status"] == "succeeded", summary
+    assert summary["read"] == summary["created"] == 120
+    assert "mapping.pool_unavailable" in worker.log.read_text(errors="replace")

@@ -1,0 +1,60 @@
+"""The mapping pool: its size by machine and process, and started only for a run of several batches."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from bench.exports import CUSTOMER_HEADER, customer_rows, write_csv
+from bench.imports import MAPPING
+from sync.pipeline.mapper import AUTO_WORKERS_MAX, pool_size
+from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
+
+
+def test_the_setting_wins_and_unset_takes_one_process_per_core() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert pool_size(0) == 0
+    assert pool_size(3) == 3
+    assert pool_size(None) == (min(cores, AUTO_WORKERS_MAX) if cores > 1 else 0)
+
+
+def _size_in_daemon(setting: int | None, out: multiprocessing.SimpleQueue[int]) -> None:
+    out.put(pool_size(setting))
+
+
+@pytest.mark.parametrize("setting", [None, 2])
+def test_a_daemonic_process_maps_inline(setting: int | None) -> None:
+    """As in a Celery prefork child, which multiprocessing forbids to start children."""
+    ctx = multiprocessing.get_context("fork")
+    out: multiprocessing.SimpleQueue[int] = ctx.SimpleQueue()
+    child = ctx.Process(target=_size_in_daemon, args=(setting, out), daemon=True)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert out.get() == 0
+
+
+@pytest.mark.parametrize("rows", [7, 30])
+def test_the_pool_starts_with_a_runs_second_batch(db_url: str, tmp_path: Path, rows: int) -> None:
+    """One batch is mapped inline (no process forked for a webhook or a small file); from the
+    second on, in the pool, with the same store and counts as mapping inline."""
+    path = write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(rows))
+    children: list[int] = []
+
+    def count_children(_stream: object, _counts: dict[str, int]) -> None:
+        children.append(len(multiprocessing.active_children()))
+
+    summary = run_csv(
+        db_url, path, batch_size=10, mapping=MAPPING, mapping_workers=2, on_batch=count_children
+    )
+    assert_counts_add_up(summary)
+    assert summary.counts["created"] == rows
+    if rows <= 10:
+        assert children == [0]
+    else:
+        assert max(children) == 2
+    stored = sorted(r["entity_source_id"] for r in table_rows(db_url, "customer"))
+    assert stored == sorted(r[0] for r in customer_rows(rows))
