@@ -164,9 +164,25 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 
 def test_db_upgrade_on_postgres(tmp_path: Path, pg_only_url: str) -> None:
+    from models.db import head_revision
+
+    head = head_revision(pg_only_url)
     result = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": pg_only_url})
     assert result.returncode == 0, result.stderr
-    assert "up to date" in result.stdout
+    assert result.stdout.strip() == f"already up to date at {head}"
+
+
+def test_db_upgrade_of_an_empty_database_says_what_it_migrated(tmp_path: Path) -> None:
+    from models.db import head_revision
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    head = head_revision(url)
+    first = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"migrated from empty to {head}"
+    again = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"already up to date at {head}"
 
 
 def test_create_admin_reads_the_password_from_stdin(
