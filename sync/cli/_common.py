@@ -73,7 +73,9 @@ def print_json(data: Any) -> None:
 def report(summary: RunSummary, as_json: bool) -> None:
     data = summary.as_dict()
     if as_json:
-        keys = ("run_id", "status", *SUMMARY_KEYS, *(("layout", "columns") if "layout" in data else ()))
+        # The same figures as the table: conflicts too, though they are also counted as warnings.
+        file_keys = ("layout", "columns") if "layout" in data else ()
+        keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
         print_json({k: data[k] for k in keys} | _skipped(summary))
     elif summary.status == RunStatus.SKIPPED:
         err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"))

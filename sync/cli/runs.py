@@ -30,6 +30,7 @@ _RUN_COLUMNS = (
     "task_id",
     "held_by",
     *SUMMARY_KEYS,
+    "conflicts",
     "started_at",
     "finished_at",
 )
