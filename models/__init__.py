@@ -10,6 +10,7 @@ from models.commerce import Order, OrderType, PointsLedger, Promotion, Redemptio
 from models.customer import GOLDEN_FIELDS, POSTGRES_ONLY_INDEXES, Customer, CustomerBase, CustomerPublic
 from models.db import (
     READ_POOL_SIZE,
+    Migration,
     SchemaOutOfDateError,
     ensure_schema,
     get_engine,
@@ -55,6 +56,7 @@ __all__ = [
     "CustomerPublic",
     "CustomerSource",
     "LoginThrottle",
+    "Migration",
     "OAuthStateUse",
     "Order",
     "OrderType",

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from alembic import command
@@ -86,13 +86,23 @@ def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+class Migration(NamedTuple):
+    """What `upgrade` found and left: revisions, None for an empty database."""
+
+    before: str | None
+    after: str | None
+
+
+def upgrade(url: str, revision: str = "head") -> Migration:
     """Migrate the database at `url` to `revision`."""
     engine = get_engine(url)
     cfg = alembic_config(url)
     with engine.begin() as conn:
+        # Read in the migration's own transaction: what it started from, not what another saw.
+        before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        return Migration(before, MigrationContext.configure(conn).get_current_revision())
 
 
 def ensure_schema(url: str) -> Engine:

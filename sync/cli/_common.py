@@ -12,10 +12,11 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from models import RunStatus, SchemaOutOfDateError, ensure_schema
+from sync.cli._display import json_safe, shown
 from sync.log import configure_logging
 from sync.pipeline import SUMMARY_KEYS, RunSummary
 from sync.settings import Settings, describe_settings_error
@@ -60,21 +61,24 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and a non-zero exit; never a traceback."""
     # Driver messages span lines ("... refused\n\tIs the server running ..."): keep one.
     line = " ".join(message.split())
-    err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    # The message may quote a file's header or a driver's text: shown, never obeyed.
+    err.print(Text.assemble(("error:", "bold red"), " ", shown(line)), soft_wrap=True)
     raise typer.Exit(code)
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_safe(json.dumps(data, default=str, ensure_ascii=False)) + "\n")
 
 
 def report(summary: RunSummary, as_json: bool) -> None:
     data = summary.as_dict()
     if as_json:
-        keys = ("run_id", "status", *SUMMARY_KEYS, *(("layout", "columns") if "layout" in data else ()))
+        # The same figures as the table: conflicts too, though they are also counted as warnings.
+        file_keys = ("layout", "columns") if "layout" in data else ()
+        keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
         print_json({k: data[k] for k in keys} | _skipped(summary))
     elif summary.status == RunStatus.SKIPPED:
-        err.print(f"skipped: {summary.error}; run {summary.run_id} did nothing", highlight=False)
+        err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"))
     else:
         _report_table(summary, data)
     if summary.status == RunStatus.SKIPPED:
@@ -89,9 +93,10 @@ def _skipped(summary: RunSummary) -> dict[str, Any]:
 def _report_table(summary: RunSummary, data: dict[str, Any]) -> None:
     if summary.layout is not None:
         # Which layout was taken and where each column went: a wrong guess shows here, not later.
-        columns = Table("column", "goes to", title=f"layout: {summary.layout}")
+        # The file's own header names: shown as they are, whatever they hold.
+        columns = Table("column", "goes to", title=shown(f"layout: {summary.layout}"))
         for column, destination in (summary.columns or {}).items():
-            columns.add_row(column, destination)
+            columns.add_row(shown(column), shown(destination))
         out.print(columns)
     table = Table(title=f"run {summary.run_id}: {summary.status}", show_header=False)
     for key in (*SUMMARY_KEYS, "conflicts"):

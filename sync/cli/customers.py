@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from sync.cli._common import JsonOption, fail, open_store, out, print_json
+from sync.cli._display import shown
 from sync.load import find_customer
 
 app = typer.Typer(help="Look customers up in the store.", no_args_is_help=True)
@@ -33,7 +34,8 @@ def customers_get(
         return
     table = Table(show_header=False)
     for key, value in customer.items():
+        # Names and addresses are what a source sent: shown, never obeyed by the terminal.
         table.add_row(
-            key, "" if value is None else json.dumps(value) if isinstance(value, dict) else str(value)
+            key, shown("" if value is None else json.dumps(value) if isinstance(value, dict) else value)
         )
     out.print(table)

@@ -16,7 +16,11 @@ def db_upgrade() -> None:
     """Migrate the store's schema to the newest revision."""
     settings = read_settings()
     try:
-        upgrade(settings.database_url)
+        migration = upgrade(settings.database_url)
     except sa.exc.OperationalError as exc:
         fail(f"cannot reach the database: {exc.orig}")
-    out.print("database is up to date")
+    if migration.before == migration.after:
+        out.print(f"already up to date at {migration.after}", highlight=False)
+    else:
+        # An operator upgrading before a release wants to see that something ran, and what.
+        out.print(f"migrated from {migration.before or 'empty'} to {migration.after}", highlight=False)

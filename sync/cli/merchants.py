@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from sync.cli._common import fail, open_store, out
+from sync.cli._display import shown
 from sync.jobs.merchants import MerchantError, approve_merchant, assign_store
 
 app = typer.Typer(help="Merchants: approve a self-registered one.", no_args_is_help=True)
@@ -21,7 +22,7 @@ def approve(email: Annotated[str, typer.Argument(help="The merchant's e-mail (it
     except MerchantError as exc:
         fail(str(exc))
     state = "was already approved" if merchant.approved else "approved"
-    out.print(f"merchant {merchant.email} (customer {merchant.pk}) {state}", highlight=False)
+    out.print(shown(f"merchant {merchant.email} (customer {merchant.pk}) {state}"))
 
 
 @stores_app.command("assign")
@@ -35,4 +36,4 @@ def assign(
     except MerchantError as exc:
         fail(str(exc))
     note = f" (it was customer {previous}'s)" if previous is not None else ""
-    out.print(f"store {store!r} now belongs to {owner.email}{note}", highlight=False)
+    out.print(shown(f"store {store!r} now belongs to {owner.email}{note}"))

@@ -12,6 +12,7 @@ from rich.table import Table
 from connectors import FatalSourceError
 from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncPage, SyncReject, SyncRun
 from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
+from sync.cli._display import shown, visible
 from sync.cli._worker import enqueue, has_broker, report_queued
 from sync.jobs import check_resumable_csv
 from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of, resolve_run_id
@@ -29,6 +30,7 @@ _RUN_COLUMNS = (
     "task_id",
     "held_by",
     *SUMMARY_KEYS,
+    "conflicts",
     "started_at",
     "finished_at",
 )
@@ -72,7 +74,7 @@ def runs_list(
     if not out.is_terminal:
         # In a pipe: one tab-separated line per run, nothing cut, for grep/cut/xargs.
         for row in cells:
-            sys.stdout.write("\t".join(row) + "\n")
+            sys.stdout.write("\t".join(map(visible, row)) + "\n")
         return
     table = Table()
     # The id is what an operator copies into `runs show`/`runs retry`: never cut or wrap it,
@@ -92,7 +94,8 @@ def runs_list(
     ):
         table.add_column(name)
     for row in cells:
-        table.add_row(*row)
+        # A source's name is whatever an import was given: shown, never obeyed.
+        table.add_row(*map(shown, row))
     out.print(table)
 
 
@@ -179,7 +182,7 @@ def runs_show(
         "conflicts",
         "error",
     ):
-        table.add_row(key, str(data[key]))
+        table.add_row(key, shown(data[key]))
     out.print(table)
     if data["chunks"]:
         t = Table("chunk", "bytes", "records", "status", "deliveries", "error", title="chunks")
@@ -190,7 +193,7 @@ def runs_show(
                 str(c["records"]),
                 c["status"],
                 str(c["deliveries"]),
-                c["error"] or "",
+                shown(c["error"] or ""),
             )
         out.print(t)
     if data["pages"]:
@@ -203,7 +206,7 @@ def runs_show(
                 str(p["records"]),
                 p["status"],
                 str(p["deliveries"]),
-                p["error"] or "",
+                shown(p["error"] or ""),
             )
         out.print(t)
     for title, items in (("rejects", data["rejects"]), ("warnings", data["warnings_detail"])):
@@ -211,8 +214,10 @@ def runs_show(
             continue
         t = Table("line", "reason", "field", "message", "raw", title=title)
         for i in items:
+            # Messages quote the values a source sent, and raw is the row itself.
             t.add_row(
-                str(i["line"] or ""), i["reason"], i["field"] or "", i["message"], (i["raw"] or "")[:60]
+                str(i["line"] or ""),
+                *map(shown, (i["reason"], i["field"] or "", i["message"], (i["raw"] or "")[:60])),
             )
         out.print(t)
 

@@ -11,6 +11,7 @@ import typer
 from connectors import FatalSourceError, redact
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, err, fail, read_settings, report
+from sync.cli._display import shown
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.pipeline import StreamBusy
 
@@ -64,7 +65,7 @@ def sync_salesforce_command(
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     report(summary, as_json)
     if summary.status == "paused":
-        err.print(f"paused: {summary.error}; run the same command later to resume", highlight=False)
+        err.print(shown(f"paused: {summary.error}; run the same command later to resume"))
 
 
 @app.command("spotify")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sync.cli._common import fail, open_store, out
+from sync.cli._display import shown
 
 app = typer.Typer(help="Logins: create the first admin.", no_args_is_help=True)
 
@@ -38,6 +39,6 @@ def create_admin(
     except AdminCreationError as exc:
         fail(str(exc))
     if created.promoted:
-        out.print(f"promoted {created.who} to admin", highlight=False, soft_wrap=True)
+        out.print(shown(f"promoted {created.who} to admin"), soft_wrap=True)
     else:
-        out.print(f"admin {email} created ({created.who})", highlight=False, soft_wrap=True)
+        out.print(shown(f"admin {email} created ({created.who})"), soft_wrap=True)

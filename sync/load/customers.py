@@ -447,15 +447,54 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     for sid in joined:
         changed = customer_of[sid] in recomputed.changed_pks
         result.counts[RecordOutcome.UPDATED if changed else RecordOutcome.UNCHANGED] += 1
-    for pk, email, holder in recomputed.conflicts:
-        result.conflicts.append(
-            Issue(
-                "email_conflict",
-                f"customer {pk} would take e-mail {email}, which customer {holder} holds; kept on the source row",
-                field="email",
+    if recomputed.conflicts:
+        written = [*new, *writes]
+        result.conflicts = _email_conflicts(conn, target, recomputed.conflicts, written, customer_of)
+    return result
+
+
+def _email_conflicts(
+    conn: sa.Connection,
+    target: BatchTarget,
+    conflicts: list[tuple[int, str, int]],
+    written: list[Draft],
+    customer_of: dict[str, int],
+) -> list[Issue]:
+    """A warning for each e-mail a customer of this batch was not given, naming records, not pks.
+
+    An operator looks records up by entitySource and entitySourceId (and a file by its line);
+    customer pks are the store's own and say nothing outside it.
+    """
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    holders = {
+        pk: f"{source} {source_id}" if source_id else "a customer without a source record"
+        for pk, source, source_id in conn.execute(
+            sa.select(cust.c.pk, cust.c.entity_source, cust.c.entity_source_id).where(
+                one_of(conn, cust.c.pk, sorted({holder for _, _, holder in conflicts}))
             )
         )
-    return result
+    }
+    by_customer: dict[int, list[Draft]] = {}
+    for d in written:
+        by_customer.setdefault(customer_of[d.source_id], []).append(d)
+    issues = []
+    for pk, email, holder in conflicts:
+        # The record of this batch that sent the address; else the e-mail came from another of
+        # the customer's sources, and the record this batch wrote for it stands for them.
+        mine = by_customer[pk]
+        record = next((d for d in mine if d.fields.get("email") == email), mine[0])
+        line = f" (line {record.position})" if record.position is not None else ""
+        issues.append(
+            Issue(
+                "email_conflict",
+                f"{target.entity_source} {record.source_id}{line}: its customer was not given e-mail "
+                f"{email}, which {holders[holder]} holds; kept on the source row",
+                record.position,
+                record.source_id,
+                "email",
+            )
+        )
+    return issues
 
 
 def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]], fresh: int = 0) -> None:

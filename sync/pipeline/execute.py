@@ -46,6 +46,7 @@ from sync.pipeline.runs import (
     RunSummary,
     finish_run,
     new_run_id,
+    recorded_error,
     set_run_status,
     take_stream,
 )
@@ -270,7 +271,7 @@ def _execute_run(
             set_run_status(engine, run_id, RunStatus.FAILED, message, lease)
             raise RunFailedError(run_id, message) from exc
         bound.exception("run.failed", error=type(exc).__name__)
-        set_run_status(engine, run_id, RunStatus.FAILED, redact(f"{type(exc).__name__}: {exc}")[:2000], lease)
+        set_run_status(engine, run_id, RunStatus.FAILED, recorded_error(exc), lease)
         raise
     finish_run(engine, run_id, RunStatus.SUCCEEDED, None, lease)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})

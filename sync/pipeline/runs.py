@@ -137,6 +137,30 @@ def _load_cursor(engine: Engine, stream: Stream) -> dict[str, Any]:
     return dict(cursor or {})
 
 
+def recorded_error(exc: BaseException) -> str:
+    """What a run record keeps of an unexpected error: its kind and message.
+
+    A database error's message quotes its SQL statement and parameters, and the driver's its
+    values (`Failing row contains (...)`): customer data, even secrets, for whoever reads runs
+    (CLI, GraphQL, Flower). Of those only the kinds and the driver's code are kept; the log has
+    the traceback under the run id.
+    """
+    if isinstance(exc, sa.exc.StatementError):
+        return f"{type(exc).__name__} ({_driver_code(exc.orig)}); the statement is in the log"
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _driver_code(cause: BaseException | None) -> str:
+    """The driver's error and its code: `CheckViolation, SQLSTATE 23514` from psycopg2,
+    `IntegrityError, SQLITE_CONSTRAINT_CHECK` from sqlite3."""
+    if cause is None:
+        return "no driver error"
+    pgcode = getattr(cause, "pgcode", None)
+    code = f"SQLSTATE {pgcode}" if pgcode else getattr(cause, "sqlite_errorname", None)
+    return f"{type(cause).__name__}, {code}" if code else type(cause).__name__
+
+
 def _kept(error: str | None) -> str | None:
     """What of an error a run record keeps: no secret (sources quote session ids), 2000 chars."""
     return None if error is None else redact(error)[:2000]

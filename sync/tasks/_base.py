@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from connectors import TransientSourceError
 from models import ensure_schema
-from sync.pipeline import fail_run
+from sync.pipeline import fail_run, recorded_error
 from sync.settings import get_settings
 
 log = structlog.get_logger("sync.tasks")
@@ -35,9 +35,8 @@ def run_id_for(task_id: str) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    """What an operator reads on the run: the error's kind and message, no traceback."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:2000] if text else type(exc).__name__
+    """What an operator reads on the run: the error's kind and message, no traceback, no SQL."""
+    return recorded_error(exc).splitlines()[0][:2000]
 
 
 class RunTask(Task):

@@ -38,7 +38,7 @@ def test_import_json_on_the_default_embedded_store(workdir: Path) -> None:
     summary = json.loads(result.stdout)
     assert set(summary) == {
         "run_id", "status", "read", "created", "updated", "unchanged", "deleted", "rejected", "duplicates", "warnings",
-        "layout", "columns",
+        "conflicts", "layout", "columns",
     }  # fmt: skip
     assert summary["layout"] == "shopify" and summary["columns"]["Email"] == "email"
     assert summary["status"] == "succeeded"
@@ -61,6 +61,24 @@ def test_import_json_on_the_default_embedded_store(workdir: Path) -> None:
     assert customer["email"] == "person1@example.com"
     assert customer["entitySource"] == "SHOPIFY" and customer["entitySourceId"] == "1000001"
     assert {"id", "pk", "loyaltyId", "phoneNumber", "zipCode", "extraInfo", "pointsEarned"} <= set(customer)
+
+
+def test_import_json_counts_email_conflicts_as_the_table_does(tmp_path: Path) -> None:
+    header = "entitySourceId,email,firstname,lastname,updatedAt\n"
+    (tmp_path / "first.csv").write_text(
+        header + "c-ann,ann@example.com,Ann,Lee,2025-01-01\nc-bob,bob@example.com,Bob,Ng,2025-01-01\n"
+    )
+    # Bob's record now claims Ann's address: a conflict (and a warning), never a merge.
+    (tmp_path / "later.csv").write_text(header + "c-bob,ann@example.com,Bob,Ng,2025-02-01\n")
+    assert cli("import", "csv", "first.csv", "--preset", "native", cwd=tmp_path).returncode == 0
+    result = cli("import", "csv", "later.csv", "--preset", "native", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["conflicts"], summary["warnings"]) == (1, 1)
+    table = cli("import", "csv", "later.csv", "--preset", "native", cwd=tmp_path)
+    assert "conflicts" in table.stdout
+    listed = json.loads(cli("runs", "list", "--json", cwd=tmp_path).stdout)
+    assert [run["conflicts"] for run in listed] == [0, 1, 0]
 
 
 def test_import_on_postgres_by_database_url(workdir: Path, pg_only_url: str) -> None:
@@ -164,9 +182,25 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 
 def test_db_upgrade_on_postgres(tmp_path: Path, pg_only_url: str) -> None:
+    from models.db import head_revision
+
+    head = head_revision(pg_only_url)
     result = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": pg_only_url})
     assert result.returncode == 0, result.stderr
-    assert "up to date" in result.stdout
+    assert result.stdout.strip() == f"already up to date at {head}"
+
+
+def test_db_upgrade_of_an_empty_database_says_what_it_migrated(tmp_path: Path) -> None:
+    from models.db import head_revision
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    head = head_revision(url)
+    first = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"migrated from empty to {head}"
+    again = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"already up to date at {head}"
 
 
 def test_create_admin_reads_the_password_from_stdin(

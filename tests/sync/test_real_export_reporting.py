@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,18 @@ def test_an_ambiguous_or_unknown_prefix_fails_in_one_line(db_url: str, tmp_path:
 def test_the_readme_says_how_the_command_is_found() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "source .venv/bin/activate" in readme
+
+
+def test_the_readme_tells_what_make_demo_prints(tmp_path: Path) -> None:
+    # The demo's import, as the Makefile runs it, on a new user's empty store.
+    demo_csv = str(ROOT / "examples/shopify-customers.csv")
+    code, out, err = invoke(f"sqlite:///{tmp_path / 'demo.db'}", "import", "csv", demo_csv)
+    assert code == 0, err
+    counts = dict(re.findall(r"│ (\w+) +│ (\d+) +│", out))
+    assert (counts["read"], counts["created"], counts["rejected"]) == ("250", "243", "7")
+    # The reasons are one command away, not on the screen: the README must say so.
+    assert "see why: customer-sync runs show" in out
+    assert "invalid_email" not in out and "column_count" not in out
+    readme = (ROOT / "README.md").read_text()
+    said = " ".join(readme.split("`make demo` prints", 1)[1].split("\n\n")[0].split())
+    assert "243 created, 7" in said and "`customer-sync runs show RUN_ID`" in said
