@@ -37,12 +37,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 @cache
 def get_engine(url: str) -> Engine:
-    """One pooled engine per database URL."""
+    """One pooled engine per database URL.
+
+    Its errors never quote the statement's parameters (`hide_parameters`): they are customer
+    data, password hashes and tokens, and an error's text reaches logs and terminals.
+    """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
 
 
 # The connections the read pool keeps, one for each thread the API runs its reads on
@@ -64,7 +68,9 @@ def get_read_engine(url: str) -> Engine:
     """
     if url.startswith("sqlite"):
         return get_engine(url)
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=READ_POOL_SIZE, max_overflow=10)
+    return sa.create_engine(
+        url, isolation_level="AUTOCOMMIT", pool_size=READ_POOL_SIZE, max_overflow=10, hide_parameters=True
+    )
 
 
 def alembic_config(url: str) -> Config:
