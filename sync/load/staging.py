@@ -58,10 +58,20 @@ def _json(value: Any) -> Any:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _is_stamp(column_type: sa.types.TypeEngine[Any]) -> bool:
+    """A DateTime column, also behind a TypeDecorator (models' UTCDateTime)."""
+    return isinstance(getattr(column_type, "impl", column_type), sa.DateTime)
+
+
 def _copy_rows(table: sa.Table, rows: Iterable[Sequence[Any]]) -> io.StringIO:
     """The rows (values in column order) as COPY csv text, written by the csv module in C."""
     # JSON columns are encoded here; dates and stamps go as str(), which PostgreSQL reads.
     json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, sa.JSON)]
+    stamp_at = [i for i, c in enumerate(table.columns) if _is_stamp(c.type)]
+    # A stamp's text once per object: most are the batch's one `now`, and str() of a datetime
+    # cost more than the csv module's writing of the whole row (~9 of 17 µs a customer row).
+    # By identity, the object kept beside its text: equal stamps may differ in their offset.
+    stamps: dict[int, tuple[Any, str]] = {}
     buf = io.StringIO()
     writerow = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow
     null = _NULL
@@ -69,6 +79,13 @@ def _copy_rows(table: sa.Table, rows: Iterable[Sequence[Any]]) -> io.StringIO:
         values = [null if v is None else v for v in row]
         for i in json_at:
             values[i] = _json(row[i])
+        for i in stamp_at:
+            stamp = row[i]
+            if stamp is not None:
+                seen = stamps.get(id(stamp))
+                if seen is None or seen[0] is not stamp:
+                    seen = stamps[id(stamp)] = (stamp, str(stamp))
+                values[i] = seen[1]
         writerow(values)
     buf.seek(0)
     return buf

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import event
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import CustomerSource, get_engine
+from models._types import UTCDateTime
 from sync.load import staging
 from sync.load.staging import copy_into
 from tests.conftest import truncate_all
@@ -221,3 +223,37 @@ def test_a_copy_as_the_first_statement_of_a_connection_is_committed_with_it(
         conn.commit()
     with engine.connect() as conn:
         assert conn.execute(sa.select(table.c.name)).scalars().all() == ["first"]
+
+
+def test_stamps_are_copied_as_each_one_reads(pg_only_url: str, request: pytest.FixtureRequest) -> None:
+    """Stamp texts are made once per object: a batch's one `now` repeated, equal instants in
+    other offsets, naive ones and NULL all land as each value alone would."""
+    engine = get_engine(pg_only_url)
+    table = sa.Table(
+        "stamped",
+        sa.MetaData(),
+        sa.Column("n", sa.Integer),
+        sa.Column("aware", UTCDateTime()),
+        sa.Column("local", sa.DateTime(timezone=False)),
+    )
+    table.create(engine)
+    request.addfinalizer(lambda: table.drop(engine))
+    now = datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    berlin = now.astimezone(timezone(timedelta(hours=1)))  # == now, other text
+    rows = [
+        [1, now, now.replace(tzinfo=None)],
+        [2, now, berlin],  # timestamp without time zone keeps the wall clock: 13:00
+        [3, berlin, None],
+        [4, None, now.replace(tzinfo=None)],
+    ]
+    with engine.begin() as conn:
+        copy_into(conn, table, rows)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(table).order_by(table.c.n)).all()
+    noon = now.replace(tzinfo=None)
+    assert [tuple(r) for r in stored] == [
+        (1, now, noon),
+        (2, now, noon.replace(hour=13)),
+        (3, now, None),
+        (4, None, noon),
+    ]
