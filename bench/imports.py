@@ -60,6 +60,8 @@ class Measurement:
     # sha256 of the store's customer e-mails, sorted: which people the phase left in the store.
     store_digest: str = ""
     ratio_to_dlt: float | None = None
+    # The largest peak RSS among the processes it started and waited for (its mapping pool).
+    child_peak_rss_mib: float = 0.0
 
     @property
     def rows_per_s(self) -> float:
@@ -111,9 +113,10 @@ _EMAILS = {
 }
 
 
-def peak_rss_mib() -> float:
-    """Peak RSS of this process so far, in MiB (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak RSS of this process so far, in MiB (ru_maxrss is KiB on Linux); with
+    RUSAGE_CHILDREN, the largest of the children it has waited for."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def _scalar(engine: sa.Engine, sql: str, **params: Any) -> Any:
@@ -342,13 +345,16 @@ def run_job(job: Job) -> list[Measurement]:
         counts = work(job, path)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         # The peak now, before the checks below read the store back.
-        rss = peak_rss_mib()
+        rss, children = peak_rss_mib(), peak_rss_mib(resource.RUSAGE_CHILDREN)
         written, store_rows = observe(engine, since)  # outside the timing
         with engine.connect() as conn:
             people = conn.execute(sa.text(_digest_sql(_EMAILS[job.method]))).scalar_one()
         results.append(
-            Measurement(job.method, phase, job.rows, seconds, cpu, rss, written, store_rows, counts, people)
-        )
+            Measurement(
+                job.method, phase, job.rows, seconds, cpu, rss, written, store_rows, counts, people,
+                child_peak_rss_mib=children,
+            )
+        )  # fmt: skip
     engine.dispose()
     return results
 
