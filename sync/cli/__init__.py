@@ -10,7 +10,10 @@ from sync.cli._common import read_settings
 app = typer.Typer(
     help="Sync customers from Salesforce, Spotify and CSV exports into the loyalty platform's store.",
     no_args_is_help=True,
+    # A bug's traceback is plain Python's; rich's would print each frame's locals (rows, settings,
+    # secrets), so they stay off even if pretty tracebacks are turned on again.
     pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
 )
 
 

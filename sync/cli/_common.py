@@ -15,14 +15,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from connectors import redact
 from models import RunStatus, SchemaOutOfDateError, ensure_schema
 from sync.cli._display import json_safe, shown
-from sync.log import configure_logging
-from sync.pipeline import SUMMARY_KEYS, RunSummary
+from sync.log import configure_logging, get_logger
+from sync.pipeline import SUMMARY_KEYS, RunSummary, brief_error, recorded_error, stopped_run
 from sync.settings import Settings, describe_settings_error
 
 err = Console(stderr=True)
 out = Console()
+log = get_logger("sync.cli")
 
 
 class Kind(StrEnum):
@@ -66,6 +68,42 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def fail_unexpected(exc: Exception, as_json: bool) -> NoReturn:
+    """An error no command expects (a bug, a constraint an operator added): one line, exit 1.
+
+    Never its traceback here: a database error's quotes the statement and the driver's DETAIL
+    (customer data). The log has the traceback once: the pipeline's `run.failed` line for a
+    run it stopped, else the `cli.failed` line written here.
+    """
+    run = stopped_run(exc)
+    what = redact(brief_error(exc))
+    if run is None:
+        log.exception("cli.failed", error=type(exc).__name__, exc_info=exc)
+        if as_json:
+            print_json({"run_id": None, "status": RunStatus.FAILED, "error": redact(recorded_error(exc))})
+        fail(f"an unexpected error stopped the command: {what}; the log has its traceback (cli.failed)", 1)
+    if as_json:
+        report(run, as_json=True)
+    fail(f"run {run.run_id} failed on an unexpected error: {what}; the log has its traceback (run.failed)", 1)
+
+
+def interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: one line saying what became of the run, and exit 130 as shells expect."""
+    run = stopped_run(exc)
+    if run is None:
+        err.print("interrupted", highlight=False)
+    else:
+        err.print(
+            shown(
+                f"interrupted: run {run.run_id} stopped after its last committed batch; "
+                f"`customer-sync runs resume {run.run_id}` carries it on once its lease runs out "
+                "(RUN_LEASE_SECONDS)"
+            ),
+            soft_wrap=True,
+        )
+    raise typer.Exit(130)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json_safe(json.dumps(data, default=str, ensure_ascii=False)) + "\n")
 
@@ -76,7 +114,7 @@ def report(summary: RunSummary, as_json: bool) -> None:
         # The same figures as the table: conflicts too, though they are also counted as warnings.
         file_keys = ("layout", "columns") if "layout" in data else ()
         keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
-        print_json({k: data[k] for k in keys} | _skipped(summary))
+        print_json({k: data[k] for k in keys} | _why_stopped(summary))
     elif summary.status == RunStatus.SKIPPED:
         err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"))
     else:
@@ -86,8 +124,8 @@ def report(summary: RunSummary, as_json: bool) -> None:
         raise typer.Exit(3)
 
 
-def _skipped(summary: RunSummary) -> dict[str, Any]:
-    return {"error": summary.error} if summary.status == RunStatus.SKIPPED else {}
+def _why_stopped(summary: RunSummary) -> dict[str, Any]:
+    return {"error": summary.error} if summary.status in (RunStatus.SKIPPED, RunStatus.FAILED) else {}
 
 
 def _report_table(summary: RunSummary, data: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from connectors import FatalSourceError
 from connectors.csv import CsvStream
 from models import SchemaOutOfDateError
-from sync.cli._common import JsonOption, Kind, err, fail, read_settings, report
+from sync.cli._common import JsonOption, Kind, err, fail, fail_unexpected, interrupted, read_settings, report
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.jobs import import_csv, queue_csv
 from sync.mapping import PRESETS
@@ -89,6 +89,10 @@ def import_csv_command(
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    except KeyboardInterrupt as exc:
+        interrupted(exc)
+    except Exception as exc:
+        fail_unexpected(exc, as_json)
     report(summary, as_json)
 
 
@@ -120,6 +124,8 @@ def _enqueue_csv(
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    except Exception as exc:
+        fail_unexpected(exc, as_json)
     kwargs = {
         "path": str(path.resolve()),
         "kind": kind,

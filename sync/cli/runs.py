@@ -11,7 +11,17 @@ from rich.table import Table
 
 from connectors import FatalSourceError
 from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncPage, SyncReject, SyncRun
-from sync.cli._common import JsonOption, fail, open_store, out, print_json, read_settings, report
+from sync.cli._common import (
+    JsonOption,
+    fail,
+    fail_unexpected,
+    interrupted,
+    open_store,
+    out,
+    print_json,
+    read_settings,
+    report,
+)
 from sync.cli._display import shown, visible
 from sync.cli._worker import enqueue, has_broker, report_queued
 from sync.jobs import check_resumable_csv
@@ -250,6 +260,10 @@ def runs_resume(
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    except KeyboardInterrupt as exc:
+        interrupted(exc)
+    except Exception as exc:
+        fail_unexpected(exc, as_json)
     report(summary, as_json)
 
 

@@ -10,7 +10,7 @@ import typer
 
 from connectors import FatalSourceError, redact
 from models import SchemaOutOfDateError
-from sync.cli._common import JsonOption, err, fail, read_settings, report
+from sync.cli._common import JsonOption, err, fail, fail_unexpected, interrupted, read_settings, report
 from sync.cli._display import shown
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.pipeline import StreamBusy
@@ -49,6 +49,8 @@ def sync_salesforce_command(
             fail(str(exc))
         except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
             fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+        except Exception as exc:
+            fail_unexpected(exc, as_json)
         kwargs = {"full": full, "trigger": "cli", "run_id": run_id}
         report_queued(run_id, enqueue(settings, f"sync.salesforce.{stream.value}", kwargs), as_json)
         return
@@ -63,6 +65,10 @@ def sync_salesforce_command(
         fail(f"run {exc.run_id} failed: {redact(str(exc))}", code=1)
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    except KeyboardInterrupt as exc:
+        interrupted(exc)
+    except Exception as exc:
+        fail_unexpected(exc, as_json)
     report(summary, as_json)
     if summary.status == "paused":
         err.print(shown(f"paused: {summary.error}; run the same command later to resume"))
@@ -84,4 +90,8 @@ def sync_spotify_command(as_json: JsonOption = False) -> None:
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
+    except KeyboardInterrupt as exc:
+        interrupted(exc)
+    except Exception as exc:
+        fail_unexpected(exc, as_json)
     report(summary, as_json)

@@ -27,6 +27,7 @@ from sync.pipeline.runs import (
     SUMMARY_KEYS,
     RunFailedError,
     RunSummary,
+    brief_error,
     create_run,
     fail_run,
     new_run_id,
@@ -34,6 +35,7 @@ from sync.pipeline.runs import (
     resolve_run_id,
     run_stream,
     set_task,
+    stopped_run,
     take_stream,
 )
 
@@ -48,6 +50,7 @@ __all__ = [
     "RunFailedError",
     "RunSummary",
     "StreamBusy",
+    "brief_error",
     "create_run",
     "defer_page",
     "execute_run",
@@ -68,5 +71,6 @@ __all__ = [
     "run_page",
     "run_stream",
     "set_task",
+    "stopped_run",
     "take_stream",
 ]

@@ -46,6 +46,7 @@ from sync.pipeline.runs import (
     RunSummary,
     finish_run,
     new_run_id,
+    note_stopped_run,
     recorded_error,
     set_run_status,
     take_stream,
@@ -271,7 +272,15 @@ def _execute_run(
             set_run_status(engine, run_id, RunStatus.FAILED, message, lease)
             raise RunFailedError(run_id, message) from exc
         bound.exception("run.failed", error=type(exc).__name__)
-        set_run_status(engine, run_id, RunStatus.FAILED, recorded_error(exc), lease)
+        error = recorded_error(exc)
+        set_run_status(engine, run_id, RunStatus.FAILED, error, lease)
+        # The CLI names the run in its one line and leaves the traceback to the line above.
+        note_stopped_run(exc, RunSummary(run_id, RunStatus.FAILED, dict(counts), redact(error)))
+        raise
+    except KeyboardInterrupt as exc:
+        # Left `running`: its lease runs out and it resumes from its last committed batch.
+        bound.warning("run.interrupted")
+        note_stopped_run(exc, RunSummary(run_id, RunStatus.RUNNING, dict(counts), "interrupted"))
         raise
     finish_run(engine, run_id, RunStatus.SUCCEEDED, None, lease)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})

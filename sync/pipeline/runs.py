@@ -145,10 +145,41 @@ def recorded_error(exc: BaseException) -> str:
     (CLI, GraphQL, Flower). Of those only the kinds and the driver's code are kept; the log has
     the traceback under the run id.
     """
+    described = brief_error(exc)
+    return (
+        f"{described}; the statement is in the log" if isinstance(exc, sa.exc.StatementError) else described
+    )
+
+
+def brief_error(exc: BaseException) -> str:
+    """An unexpected error in a few words: its kind and message, or a database error's kinds and
+    the driver's code (`IntegrityError (CheckViolation, SQLSTATE 23514)`), never its statement."""
     if isinstance(exc, sa.exc.StatementError):
-        return f"{type(exc).__name__} ({_driver_code(exc.orig)}); the statement is in the log"
+        return f"{type(exc).__name__} ({_driver_code(exc.orig)})"
     message = str(exc).strip()
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# The attribute `note_stopped_run` leaves on an exception; named so no library's could clash.
+_STOPPED_RUN = "customer_sync_stopped_run"
+
+
+def note_stopped_run(exc: BaseException, summary: RunSummary) -> None:
+    """Leave on `exc` the run it stopped, as its record now stands, for `stopped_run`.
+
+    An attribute rather than an exception wrapping `exc`: Celery retries by the error's own
+    type, and callers catch it by that type too.
+    """
+    setattr(exc, _STOPPED_RUN, summary)
+
+
+def stopped_run(exc: BaseException) -> RunSummary | None:
+    """The run `exc` stopped (recorded failed, or left running by an interrupt), if it stopped one.
+
+    None for an error raised outside a run's batches, which the pipeline has not logged.
+    """
+    summary = getattr(exc, _STOPPED_RUN, None)
+    return summary if isinstance(summary, RunSummary) else None
 
 
 def _driver_code(cause: BaseException | None) -> str:

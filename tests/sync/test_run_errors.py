@@ -1,18 +1,40 @@
-"""A run that a database error stops records the error's kind, never its statement or its values."""
+"""A run that a database error stops records the error's kind, never its statement or its values;
+the CLI says so in one line naming the run, and the traceback is in the log only."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import get_engine
 from sync.tasks._base import one_line
 from tests.sync.helpers import run_csv, table_rows, write_file
 
 NAME, EMAIL = "Evangeline", "evangeline@example.com"
+EXE = Path(sys.executable).with_name("customer-sync")
+# What a database error's text quotes, and a traceback: none of it for the person at the terminal.
+LEAKS = (
+    "Traceback",
+    "SELECT",
+    "INSERT",
+    "COPY",
+    "[SQL:",
+    "[parameters:",
+    "Failing row",
+    "DETAIL",
+    NAME,
+    EMAIL,
+)
 
 
 @pytest.fixture
@@ -57,3 +79,127 @@ def test_a_database_error_is_recorded_by_its_kind_without_sql_or_values(
             assert leak not in error, error
     assert raised.value.orig is not None
     assert type(raised.value.orig).__name__ in run["error"]
+
+
+def _refused_file(tmp_path: Path) -> Path:
+    """A file whose second customer the store refuses."""
+    return write_file(
+        tmp_path,
+        "entitySourceId,email,firstname,lastname,updatedAt\n"
+        "c-0,ann@example.com,Ann,Lee,2025-01-01T10:00:00+00:00\n"
+        f"c-1,{EMAIL},{NAME},Lee,2025-01-01T10:00:00+00:00\n",
+    )
+
+
+def _cli_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of an operator's shell: this store, JSON logs (the default), no broker."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY", "REDIS", "LOG_"))
+    }
+    return env | {"DATABASE_URL": url, "LOG_JSON": "true"} | extra
+
+
+def _cli(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`customer-sync ARGS` as an operator runs it: its own process, so Python's and typer's own
+    handling of an uncaught error is what the terminal would show."""
+    return subprocess.run(
+        [str(EXE), *args],
+        cwd=cwd,
+        env=_cli_env(url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _split(stderr: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Standard error as the lines said to a person and the JSON log lines beside them."""
+    said: list[str] = []
+    logged: list[dict[str, Any]] = []
+    for line in stderr.splitlines():
+        try:
+            logged.append(json.loads(line))
+        except ValueError:
+            said.append(line)
+    return said, logged
+
+
+def _assert_one_line_and_one_logged_traceback(stderr: str, run_id: str) -> None:
+    said, logged = _split(stderr)
+    assert len(said) == 1, stderr
+    assert f"run {run_id} failed on an unexpected error: IntegrityError (" in said[0]
+    for leak in LEAKS:
+        assert leak not in said[0], said[0]
+    # The traceback is in the log, once, under the run id (not again from typer or Python).
+    (traced,) = [line for line in logged if "exception" in line]
+    assert traced["event"] == "run.failed" and traced["run_id"] == run_id
+    assert traced["exception"].startswith("Traceback")
+
+
+def test_import_stopped_by_a_database_error_is_one_line_naming_the_failed_run(
+    store_refusing_the_name: str, tmp_path: Path
+) -> None:
+    url = store_refusing_the_name
+    done = _cli(url, "import", "csv", str(_refused_file(tmp_path)), "--preset", "native", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    (run,) = table_rows(url, "sync_run", order_by="started_at")
+    assert run["status"] == "failed"
+    _assert_one_line_and_one_logged_traceback(done.stderr, run["id"])
+    assert done.stdout == ""
+
+
+def test_runs_resume_stopped_again_prints_the_failed_run_as_json(
+    store_refusing_the_name: str, tmp_path: Path
+) -> None:
+    url = store_refusing_the_name
+    with pytest.raises(sa.exc.IntegrityError):
+        run_csv(url, _refused_file(tmp_path), preset_name="native")
+    (run,) = table_rows(url, "sync_run", order_by="started_at")
+
+    done = _cli(url, "runs", "resume", run["id"][:8], "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    _assert_one_line_and_one_logged_traceback(done.stderr, run["id"])
+    (again,) = table_rows(url, "sync_run", order_by="started_at")
+    assert again["status"] == "failed"
+    # The summary other ends print, with the error the run record keeps.
+    summary = json.loads(done.stdout)
+    assert (summary["run_id"], summary["status"], summary["read"]) == (run["id"], "failed", 0)
+    assert summary["error"] == again["error"] and summary["error"].startswith("IntegrityError (")
+    for leak in LEAKS:
+        assert leak not in done.stdout
+
+
+def test_ctrl_c_during_an_import_is_one_line_naming_the_run_and_exit_130(tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'customer_sync.db'}"
+    path = write_csv(tmp_path / "shop.csv", SHOPIFY_HEADER, shopify_rows(5000, seed=4))
+    importer = subprocess.Popen(
+        [str(EXE), "import", "csv", str(path)],
+        cwd=tmp_path,
+        env=_cli_env(sqlite_url, BATCH_SIZE="50"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As a shell starts it: a runner started in the background may have Ctrl-C ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert importer.stderr is not None
+    seen = []
+    for line in importer.stderr:
+        seen.append(line)
+        if '"run.batch"' in line:
+            break
+    importer.send_signal(signal.SIGINT)
+    stdout, rest = importer.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+
+    assert importer.returncode == 130, stderr
+    (run,) = table_rows(sqlite_url, "sync_run", order_by="started_at")
+    said, _ = _split(stderr)
+    assert said == [
+        f"interrupted: run {run['id']} stopped after its last committed batch; "
+        f"`customer-sync runs resume {run['id']}` carries it on once its lease runs out (RUN_LEASE_SECONDS)"
+    ], stderr
+    assert "Traceback" not in stderr and stdout == ""
+    # What it committed stays; the run resumes from there once its lease runs out.
+    assert run["status"] == "running" and 0 < run["read"] < 5000
