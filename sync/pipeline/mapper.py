@@ -125,8 +125,8 @@ class BatchMapper:
     """Maps a run's batches: the first inline, the later ones in a pool of `workers` forked
     processes (none: all inline).
 
-    The pool starts with the second batch, so a run of one batch (a webhook, a small file)
-    forks nothing. `in_flight`: how many mapped batches the run may keep ahead of the writer.
+    The pool starts with the second batch that has records to map, so a run of one batch (a
+    webhook, a small file) or one that finds every row unchanged forks nothing. `in_flight`: how many mapped batches the run may keep ahead of the writer.
     """
 
     def __init__(self, workers: int) -> None:
@@ -141,7 +141,10 @@ class BatchMapper:
     def __call__(
         self, batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
     ) -> Future[MappedBatch]:
-        self._batches += 1
+        # Only batches with records to map count: a re-import that finds every row unchanged
+        # maps nothing, and starts no process for it.
+        records = any(type(item) is SourceRecord for item in batch)
+        self._batches += records
         if self.workers > 0 and self._batches > 1 and self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self.workers,
@@ -149,7 +152,7 @@ class BatchMapper:
                 initializer=_start_mapping_process,
                 initargs=(os.getpid(),),
             )
-        if self._pool is not None:
+        if self._pool is not None and records:
             return self._pool.submit(_map_packed, pack(batch), spec, raw_hashes)
         future: Future[MappedBatch] = Future()
         future.set_result(map_batch(batch, spec, raw_hashes))

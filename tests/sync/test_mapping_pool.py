@@ -58,3 +58,16 @@ def test_the_pool_starts_with_a_runs_second_batch(db_url: str, tmp_path: Path, r
         assert max(children) == 2
     stored = sorted(r["entity_source_id"] for r in table_rows(db_url, "customer"))
     assert stored == sorted(r[0] for r in customer_rows(rows))
+
+
+def test_a_re_import_that_finds_every_row_unchanged_starts_no_pool(db_url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(30))
+    run_csv(db_url, path, batch_size=10, mapping=MAPPING, mapping_workers=2)
+    children: list[int] = []
+
+    def count_children(_stream: object, _counts: dict[str, int]) -> None:
+        children.append(len(multiprocessing.active_children()))
+
+    again = run_csv(db_url, path, batch_size=10, mapping=MAPPING, mapping_workers=2, on_batch=count_children)
+    assert again.counts["unchanged"] == 30
+    assert children == [0, 0, 0]
