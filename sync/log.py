@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -13,13 +14,20 @@ from connectors import redact
 _NOT_REDACTED = frozenset({"event", "timestamp", "level", "request_id", "run_id", "logger"})
 
 
+# PostgreSQL's DETAIL and CONTEXT lines quote the row an error is about (`Failing row contains
+# (...)`, `Key (email)=(...) already exists`, `COPY customer, line 1: "..."`): customer data,
+# which the statement's parameters (hidden by the engines) are not the only way to leak.
+_ROW_QUOTES = re.compile(r"^(DETAIL|CONTEXT):[ \t].*$", re.MULTILINE)
+
+
 def redact_secrets(
     _logger: object, _method: str, event: structlog.types.EventDict
 ) -> structlog.types.EventDict:
-    """Replace token- and session-id-looking parts of every text value, whoever logged it."""
+    """Replace token- and session-id-looking parts of every text value, whoever logged it, and
+    the database's quotes of a row (a traceback's DETAIL and CONTEXT lines)."""
     for key, value in event.items():
         if isinstance(value, str) and key not in _NOT_REDACTED:
-            event[key] = redact(value)
+            event[key] = _ROW_QUOTES.sub(r"\1:  (not logged: it quotes the row)", redact(value))
     return event
 
 

@@ -7,12 +7,14 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from connectors import FatalSourceError
 from connectors.csv import CsvStream
 from models import SchemaOutOfDateError
 from sync.cli._common import JsonOption, Kind, err, fail, fail_unexpected, interrupted, read_settings, report
+from sync.cli._display import visible
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.jobs import import_csv, queue_csv
 from sync.mapping import PRESETS
@@ -20,6 +22,11 @@ from sync.pipeline import StreamBusy
 from sync.settings import Settings
 
 app = typer.Typer(help="Import records from files.", no_args_is_help=True)
+
+
+def progress_label(path: Path) -> str:
+    """The file's name as the progress bar's markup shows it: controls escaped, markup inert."""
+    return "standard input" if str(path) == "-" else escape(visible(path.name))
 
 
 @app.command("csv")
@@ -67,7 +74,7 @@ def import_csv_command(
         console=err,
         disable=not show_progress,
     )
-    task = progress.add_task("standard input" if str(path) == "-" else path.name, total=None)
+    task = progress.add_task(progress_label(path), total=None)
 
     def on_batch(stream: CsvStream, counts: dict[str, int]) -> None:
         done, total = stream.progress()

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 from typer.testing import CliRunner
 
 import sync.cli.runs
 from sync.cli import app
+from sync.cli.imports import progress_label
 
 # A first name that would set the terminal's title and clear its screen, a last name that is
 # rich markup and ends in a right-to-left override, a header that would make text blink, and
@@ -102,3 +104,10 @@ def test_a_one_line_failure_quoting_the_file_escapes_it(tmp_path: Path, sqlite_u
     assert refused.exit_code == 2
     _assert_shown_not_obeyed(refused.stderr)
     assert "evil\\x1b[2J.csv" in refused.stderr
+
+
+def test_the_progress_bar_shows_a_file_name_escaped() -> None:
+    """The bar's label is rich markup: a name's controls escaped, its brackets inert."""
+    label = progress_label(Path("ctl\x1b]0;FILE\x07\u202e[bold]x[red].csv"))
+    shown = Text.from_markup(f"[bold]importing[/] {label}").plain
+    assert shown == "importing ctl\\x1b]0;FILE\\x07\\u202e[bold]x[red].csv"

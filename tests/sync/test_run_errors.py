@@ -135,6 +135,10 @@ def _assert_one_line_and_one_logged_traceback(stderr: str, run_id: str) -> None:
     (traced,) = [line for line in logged if "exception" in line]
     assert traced["event"] == "run.failed" and traced["run_id"] == run_id
     assert traced["exception"].startswith("Traceback")
+    # Nor does the log quote the refused row (PostgreSQL's DETAIL and CONTEXT lines).
+    for line in logged:
+        for value in (NAME, EMAIL, "Failing row"):
+            assert value not in json.dumps(line), line
 
 
 def test_import_stopped_by_a_database_error_is_one_line_naming_the_failed_run(
