@@ -122,11 +122,12 @@ def pool_size(setting: int | None) -> int:
 
 
 class BatchMapper:
-    """Maps a run's batches: the first inline, the later ones in a pool of `workers` forked
-    processes (none: all inline).
+    """Maps a run's batches: the first with records inline, the later ones in a pool of
+    `workers` forked processes (none: all inline).
 
     The pool starts with the second batch that has records to map, so a run of one batch (a
-    webhook, a small file) or one that finds every row unchanged forks nothing. `in_flight`: how many mapped batches the run may keep ahead of the writer.
+    webhook, a small file) or one that finds every row unchanged forks nothing. `in_flight`:
+    how many mapped batches the run may keep ahead of the writer.
     """
 
     def __init__(self, workers: int) -> None:
