@@ -33,6 +33,7 @@ from sync.mapping.normalize import (
     read_datetime,
 )
 from sync.mapping.raw import raw_hasher, spec_fingerprint
+from sync.mapping.repeats import RepeatFinder, Repeats, id_cells
 from sync.mapping.spec import (
     KIND_FIELDS,
     KIND_ID_FIELD,
@@ -42,6 +43,7 @@ from sync.mapping.spec import (
     MappingSpec,
     header_key,
     map_record,
+    record_source_id,
 )
 from sync.mapping.spotify import SPOTIFY_SPEC, spotify_profile_fields
 from sync.mapping.survey import ColumnSurvey, apply_survey, damaged_id_warning, survey_key
@@ -64,6 +66,8 @@ __all__ = [
     "Layout",
     "MappingSpec",
     "PresetFit",
+    "RepeatFinder",
+    "Repeats",
     "apply_survey",
     "bind_layout",
     "check_timezone",
@@ -73,6 +77,7 @@ __all__ = [
     "describe_layout",
     "detect_layout",
     "header_key",
+    "id_cells",
     "load_mapping",
     "map_record",
     "native_layout",
@@ -88,6 +93,7 @@ __all__ = [
     "preset",
     "raw_hasher",
     "read_datetime",
+    "record_source_id",
     "salesforce_object",
     "score_presets",
     "spec_fingerprint",

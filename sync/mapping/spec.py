@@ -419,9 +419,15 @@ def derive_source_id(fields: Mapping[str, Any]) -> str | None:
 
 
 def _source_id(record: SourceRecord, id_value: Any, spec: MappingSpec) -> str | None:
-    source_id = record.source_id
-    if source_id is None:
-        source_id = clean_text(str(id_value)) if id_value is not None else None
+    if record.source_id is None:
+        return given_source_id(id_value, spec)
+    return salesforce_id_18(record.source_id) if spec.id_format == "salesforce" else record.source_id
+
+
+def given_source_id(id_value: Any, spec: MappingSpec) -> str | None:
+    """The source id an id column's value (`_pick`'s, not blank) reads as under `spec`; None if
+    it holds only invisible characters (the record's id is then derived, `derive_source_id`)."""
+    source_id = clean_text(str(id_value)) if id_value is not None else None
     if source_id is not None and spec.id_format == "salesforce":
         source_id = salesforce_id_18(source_id)
     return source_id
@@ -502,8 +508,8 @@ def _plan(spec: MappingSpec, names: tuple[str, ...]) -> _Plan:
     return plan
 
 
-def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
-    """Normalise one raw record into a draft; a record that cannot be identified is rejected."""
+def _read_raw(record: SourceRecord, spec: MappingSpec) -> tuple[Mapping[str, Any], _Plan, dict[str, Any]]:
+    """A record's fields as `spec` reads them, its plan, and its values by header key (blanks None)."""
     source_fields = spec.prepare(record.fields) if spec.prepare is not None else record.fields
     plan = _plan(spec, tuple(source_fields))
     raw = dict(zip(plan.keys, source_fields.values(), strict=True))
@@ -511,6 +517,19 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
         raw = {
             k: None if isinstance(v, str) and v.strip() in spec.blank_values else v for k, v in raw.items()
         }
+    return source_fields, plan, raw
+
+
+def record_source_id(record: SourceRecord, spec: MappingSpec) -> str | None:
+    """The source id `map_record` gives `record` when it has one of its own (its id column's);
+    None when its id would be derived from its e-mail or phone, or it has none."""
+    _, plan, raw = _read_raw(record, spec)
+    return _source_id(record, _pick(raw, plan.ids)[1], spec)
+
+
+def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
+    """Normalise one raw record into a draft; a record that cannot be identified is rejected."""
+    source_fields, plan, raw = _read_raw(record, spec)
     position = record.position
     region = _region_of(raw, plan.country) if spec.kind == "customers" else None
     # The id first, so that every reject of this record names it.

@@ -8,6 +8,7 @@ from typing import Any
 
 from sync.mapping.normalize import DateOrderVote, salesforce_id_18, spreadsheet_rounded
 from sync.mapping.raw import spec_fingerprint
+from sync.mapping.repeats import RepeatFinder, Repeats
 from sync.mapping.spec import KIND_FIELDS, MappingSpec, header_key
 
 # A column of 15-character Salesforce ids has lost its case when this many letters among the
@@ -85,7 +86,7 @@ class ColumnSurvey:
     show scientific notation anywhere has lost digits everywhere.
     """
 
-    def __init__(self, spec: MappingSpec, header: list[str]) -> None:
+    def __init__(self, spec: MappingSpec, header: list[str], *, repeats: bool = False) -> None:
         index = {header_key(h): i for i, h in enumerate(header)}
         dated = [
             column
@@ -107,22 +108,26 @@ class ColumnSurvey:
         }
         self.salesforce = spec.id_format == "salesforce"
         self.width = len(header)
+        # With `repeats`, the same pass finds the ids the file reads more than once.
+        self.finder = RepeatFinder.for_spec(spec, header) if repeats else None
 
     @property
     def wanted(self) -> bool:
         """Whether the file has any column worth reading through."""
         return bool(self.dates or self.ids)
 
-    def add(self, cells: list[str]) -> None:
+    def add(self, cells: list[str], line: int = 0) -> None:
         if len(cells) != self.width:
             return
         for i, (_, vote) in self.dates.items():
             vote.add(cells[i])
         for i, column in self.ids.items():
             column.add(cells[i], self.salesforce)
+        if self.finder is not None:
+            self.finder.add(line, cells)
 
-    def add_lines(self, lines: list[str], delimiter: str) -> None:
-        """`add` each of these plain lines (no quotes), a column at a time.
+    def add_lines(self, first: int, lines: list[str], delimiter: str) -> None:
+        """`add` each of these plain lines (no quotes), numbered from `first`, a column at a time.
 
         Each line is split only as far as the last surveyed column (rows of the wrong width are
         told by counting delimiters, in C), so most of a line's cells are never made. Each date
@@ -131,9 +136,15 @@ class ColumnSurvey:
         """
         wanted = max([*self.dates, *self.ids], default=0)
         commas = self.width - 1
-        self._add_columns(
-            [line.split(delimiter, wanted + 1) for line in lines if line and line.count(delimiter) == commas]
-        )
+        numbers = [n for n, line in enumerate(lines, first) if line and line.count(delimiter) == commas]
+        rows = [lines[n - first].split(delimiter, wanted + 1) for n in numbers]
+        self._add_columns(rows)
+        if self.finder is not None and rows:
+            self.finder.add_rows(numbers, rows)
+
+    def repeats(self) -> Repeats:
+        """The ids the rows read more than once (`Repeats`); none unless asked for."""
+        return self.finder.repeats() if self.finder is not None else Repeats()
 
     def _add_columns(self, rows: list[list[str]]) -> None:
         """Rows of the header's width (cut after the last surveyed column), a column at a time."""
