@@ -48,6 +48,9 @@ class CsvStream(Stream):
         self.layout_ref = layout_ref or {}
         # What the file says once as a whole (e.g. ids a spreadsheet damaged), beside the header's own.
         self.file_warnings: list[ReadWarning] = []
+        # The ids the file reads on more than one line -> the last line of each, once a pass
+        # found them (None: not looked for yet).
+        self.repeated_ids: dict[str, int] | None = None
         self.file = CsvFile(path)
         # Every column has a name: a row's fields are its cells zipped on the header.
         self._named = all(self.file.layout.header)

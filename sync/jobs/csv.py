@@ -15,8 +15,8 @@ from connectors.csv import (
     ByteRange,
     CsvFile,
     CsvRangeStream,
+    CsvRow,
     CsvStream,
-    NotPlainError,
     can_split,
     local_copy,
 )
@@ -26,12 +26,15 @@ from sync.mapping import (
     ColumnSurvey,
     Layout,
     MappingSpec,
+    RepeatFinder,
+    Repeats,
     apply_survey,
     bind_layout,
     check_timezone,
     column_destinations,
     damaged_id_warning,
     detect_layout,
+    id_cells,
     load_mapping,
     preset,
     survey_key,
@@ -50,6 +53,10 @@ from sync.pipeline import (
     take_stream,
 )
 from sync.settings import Settings
+
+# A run records the ids its file repeats (with its params) when there are at most this many:
+# its resumes and a nightly run of the same file then need no pass to find them again.
+KEPT_REPEATS = 10_000
 
 
 def choose_layout(path: Path, kind: str, preset_name: str | None, mapping: Path | None) -> Layout:
@@ -94,7 +101,15 @@ def import_csv(
         engine = ensure_schema(settings.database_url)
         run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
         callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-        summary = execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback)
+        summary = execute_run(
+            engine,
+            settings,
+            stream,
+            layout.spec,
+            run_id,
+            on_batch=callback,
+            repeats=repeats_of(stream, layout.spec),
+        )
     return with_layout(summary, stream, layout)
 
 
@@ -244,7 +259,16 @@ def run_csv(
         # Chunks already began (under a worker); this process loads what is left of them.
         return _run_chunks_here(engine, settings, run_id, token or new_run_id())
     callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-    summary = execute_run(engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token)
+    summary = execute_run(
+        engine,
+        settings,
+        stream,
+        layout.spec,
+        run_id,
+        on_batch=callback,
+        token=token,
+        repeats=repeats_of(stream, layout.spec),
+    )
     return with_layout(summary, stream, layout)
 
 
@@ -309,35 +333,53 @@ def _run_params(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(row.params or {})
 
 
-def survey_columns(stream: CsvStream, spec: MappingSpec) -> ColumnSurvey:
-    """What the file's columns show as a whole: each date column's order, damaged id columns.
+def survey_columns(stream: CsvStream, spec: MappingSpec, *, repeats: bool = False) -> ColumnSurvey:
+    """What the file's columns show as a whole: each date column's order, damaged id columns,
+    and with `repeats` the ids it reads more than once (`ColumnSurvey.repeats`).
 
     The proof may be on the last line, so those columns are read once through before the
-    import (streamed; nothing is kept).
+    import (streamed; nothing is kept but the repeated ids).
     """
     header = stream.file.layout.header
-    survey = ColumnSurvey(spec, header)
+    survey = ColumnSurvey(spec, header, repeats=repeats)
     if not survey.wanted:
         return survey
-    delimiter = stream.file.layout.delimiter
-    try:
-        # Most exports are plain lines: split many at a time, no record objects.
-        for lines in stream.file.plain_lines():
-            survey.add_lines(lines, delimiter)
-        return survey
-    except NotPlainError:
-        survey = ColumnSurvey(spec, header)  # from the top, as `read` reads each record
-    for row in stream.file.read():
-        if row.cells is not None:
-            survey.add(row.cells)
+    delimiter = stream.file.layout.delimiter or ","
+    # Most exports are plain lines: split many at a time, no record objects.
+    for part in stream.file.read_unsplit():
+        if type(part) is CsvRow:
+            if part.cells is not None:
+                survey.add(part.cells, part.line)
+        else:
+            survey.add_lines(part.first, part.lines, delimiter)  # type: ignore[union-attr]
     return survey
+
+
+def find_repeats(stream: CsvStream, spec: MappingSpec) -> Repeats:
+    """The ids `stream`'s file reads on more than one line, and the last line of each.
+
+    Read once through before the run (streamed: the ids are kept as bits of their hashes, only
+    repeated ones by name), so that a line the file itself supersedes is never applied.
+    """
+    layout = stream.file.layout
+    finder = RepeatFinder.for_spec(spec, layout.header)
+    if finder is None:
+        return Repeats()
+    delimiter = layout.delimiter or ","
+    for part in stream.file.read_unsplit():
+        if type(part) is CsvRow:
+            if part.cells is not None:
+                finder.add(part.line, part.cells)
+        else:
+            finder.add_lines(part.first, part.lines, delimiter)  # type: ignore[union-attr]
+    return finder.repeats()
 
 
 def _surveyed_before(
     engine: sa.Engine, stream: CsvStream, key: str
-) -> tuple[dict[str, str], dict[str, Any]] | None:
+) -> tuple[dict[str, str], dict[str, Any], dict[str, int] | None] | None:
     """What the latest run of `stream`'s source whose survey had `key` found (date orders, id
-    damage); None when no run did."""
+    damage, repeated ids if it kept them); None when no run did."""
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         params = conn.execute(
@@ -352,7 +394,12 @@ def _surveyed_before(
         ).scalar()
     if params is None:
         return None
-    return dict(params.get("date_orders") or {}), dict(params.get("id_damage") or {})
+    repeats = params.get("repeats")
+    return (
+        dict(params.get("date_orders") or {}),
+        dict(params.get("id_damage") or {}),
+        dict(repeats) if repeats is not None else None,
+    )
 
 
 def _layout_ref(layout: Layout, mapping: Path | None) -> dict[str, Any]:
@@ -375,6 +422,7 @@ def _open(
     date_orders: dict[str, str] | None = None,
     id_damage: dict[str, Any] | None = None,
     timezone: str | None = None,
+    repeats: dict[str, int] | None = None,
     store: Callable[[], sa.Engine] | None = None,
 ) -> tuple[CsvStream, Layout]:
     """The file's stream and its layout fitted to its header and to what its columns show.
@@ -405,16 +453,32 @@ def _open(
             key = stream.layout_ref["survey"] = survey_key(stream.file.sha256(), layout.spec)
             surveyed = _surveyed_before(store(), stream, key) if store is not None else None
         if surveyed is None:
-            survey = survey_columns(stream, layout.spec)
-            surveyed = survey.date_orders(), survey.id_damage()
-        date_orders, id_damage = surveyed
+            survey = survey_columns(stream, layout.spec, repeats=True)
+            surveyed = survey.date_orders(), survey.id_damage(), survey.repeats().last
+        date_orders, id_damage, repeats = surveyed
     stream.layout_ref["date_orders"] = date_orders
     if id_damage:
         stream.layout_ref["id_damage"] = id_damage
+    spec = apply_survey(layout.spec, date_orders, id_damage or {})
+    if (id_damage or {}).get("columns"):
+        # Found under id columns the run no longer keys on: looked for again, if it keys on any.
+        repeats = None if id_cells(spec, file.header) else {}
+    if repeats is not None:
+        stream.repeated_ids = repeats
+        if len(repeats) <= KEPT_REPEATS:
+            # Recorded with the run too: its resumes and a later run of this file take them.
+            stream.layout_ref["repeats"] = repeats
     warning = damaged_id_warning(id_damage or {})
     if warning is not None:
         stream.file_warnings.append(ReadWarning(*warning, position=1))
-    return stream, replace(layout, spec=apply_survey(layout.spec, date_orders, id_damage or {}))
+    return stream, replace(layout, spec=spec)
+
+
+def repeats_of(stream: CsvStream, spec: MappingSpec) -> Repeats:
+    """The ids `stream`'s file reads more than once: as its run found them, else read now."""
+    if stream.repeated_ids is None:
+        stream.repeated_ids = find_repeats(stream, spec).last
+    return Repeats(stream.repeated_ids)
 
 
 def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True) -> tuple[CsvStream, Layout]:
@@ -436,6 +500,7 @@ def _reopen(engine: sa.Engine, run: sa.RowMapping, *, check_content: bool = True
         date_orders=params.get("date_orders"),
         id_damage=params.get("id_damage"),
         timezone=params.get("timezone"),
+        repeats=params.get("repeats"),
     )
     if "sha256" not in params:
         # Recorded before its file could be read (see record_unusable_csv): describe it now.

@@ -12,6 +12,7 @@ from sync.load.customers import (
     load_customer_batch,
     mark_seen,
     stored_after,
+    supersedes,
 )
 from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.identity import merge_stand_ins
@@ -39,6 +40,7 @@ __all__ = [
     "recompute_customers",
     "stage",
     "stored_after",
+    "supersedes",
     "temp_table",
     "upsert_from",
 ]

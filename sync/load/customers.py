@@ -361,11 +361,14 @@ def load_customer_batch(conn: sa.Connection, target: BatchTarget, drafts: list[D
     result = BatchResult()
     latest: dict[str, Draft] = {}
     for d in drafts:
-        earlier = latest.get(d.source_id)
+        # An id read again is taken in at its last line, whichever line wins: the order the
+        # pipeline applies it in when its lines fall in several batches (`Superseded`), which
+        # decides who joins whom by e-mail among the new ids of a batch.
+        earlier = latest.pop(d.source_id, None)
         if earlier is not None:
             result.counts[RecordOutcome.DUPLICATE] += 1
-            if not _supersedes(d, earlier):
-                continue
+            if not supersedes(d, earlier):
+                d = earlier
         latest[d.source_id] = d
     existing = _existing(conn, target, list(latest))
 
@@ -535,7 +538,7 @@ def _write_source_rows(conn: sa.Connection, rows: list[tuple[Any, ...]], fresh: 
     drop(conn, _stage_source)
 
 
-def _supersedes(later: Draft, earlier: Draft) -> bool:
+def supersedes(later: Draft, earlier: Draft) -> bool:
     """Whether `later`, read after `earlier` with the same source id, wins: as a sequential
     read decides it across batches, the newer stamp, and between equal stamps the later read."""
     if later.modstamp is not None and earlier.modstamp is not None:

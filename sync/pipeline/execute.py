@@ -37,9 +37,10 @@ from sync.load import (
     load_customer_batch,
     upsert_from,
 )
-from sync.mapping import Draft, Issue, MappingSpec
+from sync.mapping import Draft, Issue, MappingSpec, Repeats
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
 from sync.pipeline.mapper import MappedBatch, batch_mapper
+from sync.pipeline.repeats import Superseded
 from sync.pipeline.runs import (
     SUMMARY_KEYS,
     RunFailedError,
@@ -68,12 +69,19 @@ def loader_for(kind: str) -> Loader:
 
 
 def _items(
-    stream: Stream, ctx: StreamContext, skip: int, unchanged: UnchangedRows, size: int
+    stream: Stream,
+    ctx: StreamContext,
+    skip: int,
+    unchanged: UnchangedRows,
+    size: int,
+    superseded: Superseded,
+    spec: MappingSpec,
 ) -> Iterator[Read]:
     """The stream's records after the first `skip`, which a resumed run had committed.
 
     Read as `lazy_records`: a record the batch finds unchanged by its text is never split.
-    It reads the first `skip` again without writing them, noting the ids they read (`recall`).
+    It reads the first `skip` again without writing them, noting the ids they read (`recall`)
+    and holding again the drafts the run held when it stopped.
     """
     items = stream.lazy_records(ctx)
     while skip > 0:
@@ -82,6 +90,7 @@ def _items(
             break
         skip -= len(batch)
         unchanged.recall(batch)
+        superseded.recall(batch, spec, unchanged.hash)
     return items
 
 
@@ -96,6 +105,7 @@ def execute_run(
     on_batch: Callable[[dict[str, int]], None] | None = None,
     in_batch: BatchHook | None = None,
     token: str | None = None,
+    repeats: Repeats | None = None,
 ) -> RunSummary:
     """Run (or resume) `run_id` to its end, committing each batch with its cursor.
 
@@ -105,13 +115,16 @@ def execute_run(
     The run first takes its stream's lease for `token` (a Celery task id, else a new one):
     a fresh run that finds the stream taken ends `skipped`; a run already under way raises
     StreamBusy. Every batch renews the lease inside its own transaction.
+
+    `repeats`: the ids the stream reads more than once and the last line of each (a file's,
+    found before the run): a line superseded further down is held until then (`Superseded`).
     """
     # Bound for the whole run, so the connector's own lines (logins, retries, Bulk jobs)
     # carry the run id too, not only the pipeline's.
     with structlog.contextvars.bound_contextvars(
         run_id=run_id, source=stream.source_name, stream=stream.name
     ):
-        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch, token)
+        return _execute_run(engine, settings, stream, spec, run_id, full, on_batch, in_batch, token, repeats)
 
 
 def _execute_run(
@@ -124,6 +137,7 @@ def _execute_run(
     on_batch: Callable[[dict[str, int]], None] | None,
     in_batch: BatchHook | None,
     token: str | None,
+    repeats: Repeats | None,
 ) -> RunSummary:
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -165,7 +179,9 @@ def _execute_run(
     # Before the first lookup: a store an earlier run grew may not be analyzed yet.
     statistics = PlannerStatistics(engine)
     statistics.refresh()
-    unchanged = UnchangedRows(engine, target, spec, stream.raw_context())
+    # Only customers: what joins a customer by e-mail cannot be taken back (`Superseded`).
+    superseded = Superseded(repeats if spec.kind == "customers" else None)
+    unchanged = UnchangedRows(engine, target, spec, stream.raw_context(), superseded.repeats)
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
         with (
@@ -196,7 +212,15 @@ def _execute_run(
                 statistics.refresh(_rows_written(target, delta))
                 return delta
 
-            items = _items(stream, ctx, done if stream.resume_by_skip else 0, unchanged, settings.batch_size)
+            items = _items(
+                stream,
+                ctx,
+                done if stream.resume_by_skip else 0,
+                unchanged,
+                settings.batch_size,
+                superseded,
+                spec,
+            )
             # However the run ends, the stream lets go of its file or connection now, not
             # when the collector gets to a failed run's traceback.
             stack.callback(close_records, items)
@@ -235,7 +259,9 @@ def _execute_run(
                         # One batch in flight: the one before commits (or fails) before this
                         # one is written, and before the ids it wrote are checked against.
                         written(writer.take())
-                        _map_overlap(job, spec)
+                        # The last batch of a stream read to its end takes what is still held.
+                        final = not batch and not pending and stopped is None
+                        _map_overlap(job, spec, superseded, final)
                         writer.submit(job, partial(write, job))
                     if not batch:
                         break
@@ -350,16 +376,21 @@ class _Pending:
         self.skipped.repeats = []
 
 
-def _map_overlap(job: _Pending, spec: MappingSpec) -> None:
+def _map_overlap(job: _Pending, spec: MappingSpec, superseded: Superseded, final: bool) -> None:
     """Map the rows `job` skipped as unchanged that another row of it or a batch ahead also read.
+
+    First the drafts of lines superseded further down are held, and the held ones whose last
+    line this batch holds are handed to it (`Superseded.settle`): in file order, here.
 
     With a pool, a batch is split before the batches ahead of it are written, so a row the
     store held as read may have been rewritten (or marked read) since: mapped now, the loader
     sees what was written and counts and orders it as the inline path would.
     """
+    mapped = job.mapped.result()
+    superseded.settle(mapped, job.positions, final=final)
     earlier: set[str] = set().union(*(a.ids for a in job.ahead)) if job.ahead else set()
     job.ahead = []
-    map_clashes(job.skipped, job.mapped.result(), spec, earlier)
+    map_clashes(job.skipped, mapped, spec, earlier)
 
 
 @retry(
@@ -403,6 +434,7 @@ def load_mapped(conn: sa.Connection, target: BatchTarget, load: Loader, mapped: 
     delta["warnings"] = sum(1 for sev, _ in issues if sev == "warning")
     result = load(conn, target, mapped.drafts)
     delta.update(result.counts)
+    delta[RecordOutcome.DUPLICATE] += mapped.deferred
     delta["conflicts"] = len(result.conflicts)
     issues.extend(("reject", r) for r in result.rejects)
     delta[RecordOutcome.REJECTED] += len(result.rejects)

@@ -30,6 +30,10 @@ class MappedBatch:
     read: int
     drafts: list[Draft]
     issues: list[tuple[str, Issue]]
+    # Duplicates counted for drafts held back from or handed to this batch (`Superseded`): the
+    # held ones count as duplicates where they are read, and are counted again by the loader
+    # of the batch they are handed to.
+    deferred: int = 0
 
 
 Item = SourceRecord | ReadError | SourceWarning

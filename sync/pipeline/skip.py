@@ -14,7 +14,7 @@ from connectors import RecordText, SourceRecord
 from models import CustomerSource
 from models.enums import RecordOutcome
 from sync.load import BatchTarget, PkSet, StoredRows, find_unchanged, mark_seen, stored_after
-from sync.mapping import MappingSpec, raw_hasher
+from sync.mapping import MappingSpec, Repeats, raw_hasher
 from sync.pipeline.mapper import Item, MappedBatch, map_batch
 
 # An item as a stream's `lazy_records` gives it: a record may still be its text alone.
@@ -74,8 +74,18 @@ class UnchangedRows:
     they see what every batch before it wrote.
     """
 
-    def __init__(self, engine: Engine, target: BatchTarget, spec: MappingSpec, context: str = "") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        target: BatchTarget,
+        spec: MappingSpec,
+        context: str = "",
+        repeats: Repeats | None = None,
+    ) -> None:
         self.engine = engine
+        # A line whose id the file reads again further down is mapped, found unchanged or not:
+        # its draft is held until that last line (`Superseded`), which decides the id's outcome.
+        self.repeats = repeats or Repeats()
         self.target = target
         self.enabled = spec.kind == "customers"
         # `context`: the stream's raw_context(), what a record's raw text is read under.
@@ -108,8 +118,11 @@ class UnchangedRows:
         taken: set[int] = set()  # pks, one to a source id
         # Rows the batches written before this one skipped, when kept in memory, not in `sync_seen`.
         before = self.target.read_pks if self.target.read_pks is not None else PkSet()
+        later = self.repeats.later_than if self.repeats else None
         for item, h in zip(batch, hashes, strict=True):
             pk = found.get(h) if h else None
+            if pk is not None and later is not None and later(ids[pk], item.position) is not None:
+                pk = None
             if pk is None:
                 items.append(as_item(item))
                 kept.append(h)
@@ -133,10 +146,15 @@ class UnchangedRows:
         if self.target.read_pks is None or not self.lookup:
             return
         digest = self.hash
-        hashes = [digest(item) for item in batch if type(item) in _HASHED]  # type: ignore[arg-type]
+        rows = [(digest(item), item.position) for item in batch if type(item) in _HASHED]  # type: ignore[arg-type]
         with self.engine.connect() as conn:
-            known = self._find(conn, hashes)
-        self.target.read_pks.update(known.pks.values())
+            known = self._find(conn, [h for h, _ in rows])
+        found, ids = known.pks, known.ids
+        if self.repeats:
+            # As `split` decided: a line whose id is read again further down was mapped (held).
+            later = self.repeats.later_than
+            found = {h: found[h] for h, line in rows if h in found and later(ids[found[h]], line) is None}
+        self.target.read_pks.update(found.values())
 
     def _find(self, conn: sa.Connection, hashes: list[str]) -> StoredRows:
         """The stored rows among `hashes`: from the range after the last found, then one by one."""

@@ -37,15 +37,20 @@ def _mapping(tmp_path: Path) -> Path:
 
 
 def _surveys(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Each file the import reads through for its survey, from now on."""
+    """Each file the import reads through for its survey (or for its repeated ids alone), from now on."""
     read: list[Path] = []
-    survey = csv_job.survey_columns
+    survey, repeats = csv_job.survey_columns, csv_job.find_repeats
 
-    def counted(stream: Any, spec: Any) -> Any:
+    def counted(stream: Any, spec: Any, **kw: Any) -> Any:
         read.append(stream.path)
-        return survey(stream, spec)
+        return survey(stream, spec, **kw)
+
+    def counted_repeats(stream: Any, spec: Any) -> Any:
+        read.append(stream.path)
+        return repeats(stream, spec)
 
     monkeypatch.setattr(csv_job, "survey_columns", counted)
+    monkeypatch.setattr(csv_job, "find_repeats", counted_repeats)
     return read
 
 
@@ -88,3 +93,19 @@ def test_a_changed_file_or_another_spec_is_surveyed_again(
     summary = run_csv(db_url, changed, mapping=mapping, timezone="Europe/Berlin")
     assert read == [changed, changed]
     assert_counts_add_up(summary)
+
+
+def test_the_ids_a_file_repeats_are_recorded_and_taken_over_with_its_survey(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Id 3 is read again on the last line (line 12): the first run's pass finds it.
+    rows = [*(f"{i},p{i}@example.com,01/02/1990" for i in range(10)), "3,new3@example.com,13/02/1990"]
+    path, mapping = _file(tmp_path, rows), _mapping(tmp_path)
+    first = run_csv(db_url, path, mapping=mapping, batch_size=4)
+    assert _params(db_url, first.run_id)["repeats"] == {"3": 12}
+    read = _surveys(monkeypatch)
+    again = run_csv(db_url, path, mapping=mapping, batch_size=4)
+    assert read == []
+    assert _params(db_url, again.run_id)["repeats"] == {"3": 12}
+    assert again.counts["duplicates"] == first.counts["duplicates"] == 1
+    assert again.counts["updated"] == again.counts["created"] == 0
