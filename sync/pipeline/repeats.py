@@ -32,9 +32,9 @@ class Superseded:
     given back). `repeats` comes from a pass over the file before the run.
     """
 
-    def __init__(self, repeats: Repeats | None, limit: int = HOLD_LIMIT) -> None:
+    def __init__(self, repeats: Repeats | None, limit: int | None = None) -> None:
         self.repeats = repeats or Repeats()
-        self.limit = limit
+        self.limit = HOLD_LIMIT if limit is None else limit
         self.held: dict[str, Draft] = {}
         self.due: list[tuple[int, str]] = []  # (last line, id), a heap
         self.overflowed = False

@@ -122,6 +122,8 @@ class UnchangedRows:
         for item, h in zip(batch, hashes, strict=True):
             pk = found.get(h) if h else None
             if pk is not None and later is not None and later(ids[pk], item.position) is not None:
+                # Even a line the store holds as it is: its stamp and place may still win over
+                # the lines held beside it, so it is held with them.
                 pk = None
             if pk is None:
                 items.append(as_item(item))
