@@ -47,8 +47,11 @@ class Superseded:
         drafts whose last line is in this batch (or all of them in the `final` batch)."""
         if not self.repeats:
             return
-        kept = [d for d in mapped.drafts if not self._hold(d)]
-        mapped.deferred += len(mapped.drafts) - len(kept)
+        kept = mapped.drafts
+        # Most batches read no repeated id: one set test in C, not a call per draft.
+        if not self.repeats.last.keys().isdisjoint([d.source_id for d in kept]):
+            kept = [d for d in kept if not self._hold(d)]
+            mapped.deferred += len(mapped.drafts) - len(kept)
         due = self._due(max((p for p in positions if p is not None), default=None), final)
         if due:
             mapped.deferred -= len(due)

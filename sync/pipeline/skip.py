@@ -118,7 +118,9 @@ class UnchangedRows:
         taken: set[int] = set()  # pks, one to a source id
         # Rows the batches written before this one skipped, when kept in memory, not in `sync_seen`.
         before = self.target.read_pks if self.target.read_pks is not None else PkSet()
-        later = self.repeats.later_than if self.repeats else None
+        # Most batches read no repeated id: one set test in C, not a lookup per row.
+        repeated = self.repeats and not self.repeats.last.keys().isdisjoint(ids.values())
+        later = self.repeats.later_than if repeated else None
         for item, h in zip(batch, hashes, strict=True):
             pk = found.get(h) if h else None
             if pk is not None and later is not None and later(ids[pk], item.position) is not None:
