@@ -119,14 +119,19 @@ def ensure_schema(url: str) -> Engine:
     """
     engine = get_engine(url)
     head = head_revision(url)
-    if current_revision(engine) == head:
+    current = current_revision(engine)
+    if current == head:
         return engine
     if engine.dialect.name == "sqlite":
         upgrade(url)
         return engine
+    if current is None:
+        # A database created but never migrated: "schema is at None" told a person nothing.
+        raise SchemaOutOfDateError(
+            "the database has no customer-sync schema yet; run `customer-sync db upgrade`"
+        )
     raise SchemaOutOfDateError(
-        f"database schema is at {current_revision(engine)!r}, code needs {head!r}: "
-        "run `customer-sync db upgrade`"
+        f"database schema is at {current!r}, code needs {head!r}: run `customer-sync db upgrade`"
     )
 
 

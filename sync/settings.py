@@ -41,7 +41,8 @@ _DATABASE_SCHEMES = {
 class Settings(BaseSettings):
     """Everything the worker, the CLI and the API are configured with."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # `MAPPING_WORKERS=` (a blank left in a `.env` or a template) means unset: the default.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
         default_factory=lambda: f"sqlite:///{Path.cwd() / 'customer_sync.db'}",

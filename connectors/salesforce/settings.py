@@ -14,7 +14,10 @@ class SalesforceSettings(BaseSettings):
     The auth mode follows from which credentials are set (see `connectors.salesforce.auth`).
     """
 
-    model_config = SettingsConfigDict(env_prefix="SALESFORCE_", env_file=".env", extra="ignore")
+    # An empty variable (a blank left in a `.env` or a template) means unset: the default.
+    model_config = SettingsConfigDict(
+        env_prefix="SALESFORCE_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     instance_url: str | None = None
     # The org whose Outbound Messages the webhook takes (15- or 18-character id).

@@ -12,7 +12,10 @@ DEFAULT_SCOPES = "user-read-email user-read-private"
 class SpotifySettings(BaseSettings):
     """The Spotify app this deployment links customers through."""
 
-    model_config = SettingsConfigDict(env_prefix="SPOTIFY_", env_file=".env", extra="ignore")
+    # An empty variable (a blank left in a `.env` or a template) means unset: the default.
+    model_config = SettingsConfigDict(
+        env_prefix="SPOTIFY_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     client_id: str | None = None
     client_secret: SecretStr | None = None

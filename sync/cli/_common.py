@@ -116,7 +116,8 @@ def report(summary: RunSummary, as_json: bool) -> None:
         keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
         print_json({k: data[k] for k in keys} | _why_stopped(summary))
     elif summary.status == RunStatus.SKIPPED:
-        err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"))
+        # One line whatever the width: a script greps it, and a pipe is no 80-column terminal.
+        err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"), soft_wrap=True)
     else:
         _report_table(summary, data)
     if summary.status == RunStatus.SKIPPED:

@@ -6,13 +6,20 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
+from models import ensure_schema
 from sync.cli import app
+from sync.pipeline import Lease
+from sync.pipeline.lease import acquire
+from tests.conftest import PG_ADMIN_URL
 from tests.sync.helpers import table_rows
 
 EXE = Path(sys.executable).with_name("customer-sync")
@@ -201,6 +208,55 @@ def test_db_upgrade_of_an_empty_database_says_what_it_migrated(tmp_path: Path) -
     again = cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"already up to date at {head}"
+
+
+@pytest.fixture
+def unmigrated_pg_url() -> Iterator[str]:
+    """A PostgreSQL database created and never migrated, as an operator's new one is."""
+    name = f"cs_unmigrated_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_a_never_migrated_postgres_store_says_so_and_names_the_upgrade(
+    tmp_path: Path, unmigrated_pg_url: str
+) -> None:
+    env = {"DATABASE_URL": unmigrated_pg_url}
+    result = cli("runs", "list", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: store unavailable: the database has no customer-sync schema yet; "
+        "run `customer-sync db upgrade`"
+    ]
+    # The command it names is the one that makes the store usable.
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert cli("runs", "list", cwd=tmp_path, env=env).returncode == 0
+
+
+def test_an_import_skipped_for_a_held_stream_is_one_unbroken_line_and_exit_3(tmp_path: Path) -> None:
+    holder = "f" * 32
+    engine = ensure_schema(f"sqlite:///{tmp_path / 'customer_sync.db'}")
+    # Another import of csv/file is under way for the next ten minutes.
+    assert acquire(engine, Lease("csv", "file", holder, "other-process", 600)) is None
+    engine.dispose()
+    (tmp_path / "f.csv").write_text("email,first_name\nann@example.com,Ann\n")
+
+    # stderr is a pipe, not a terminal: rich would wrap at 80 columns (COLUMNS pins that here).
+    result = cli("import", "csv", "f.csv", cwd=tmp_path, env={"COLUMNS": "80"})
+
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line and not line.startswith("{")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"skipped: run {holder} held csv/file; run ")
+    assert lines[0].endswith(" did nothing") and len(lines[0]) > 80
 
 
 def test_create_admin_reads_the_password_from_stdin(

@@ -72,6 +72,22 @@ def test_every_command_with_a_bad_setting_is_one_line_and_exit_2(
     assert not (tmp_path / "customer_sync.db").exists()
 
 
+@pytest.mark.parametrize(
+    "name", ["MAPPING_WORKERS", "BATCH_SIZE", "SALESFORCE_LOOKBACK_SECONDS", "SPOTIFY_BATCH_SIZE"]
+)
+def test_an_empty_optional_setting_is_unset_and_the_import_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv(name, "")
+    (tmp_path / "f.csv").write_text("email,first_name\nann@example.com,Ann\nbob@example.com,Bob\n")
+    result = CliRunner().invoke(app, ["import", "csv", "f.csv", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["status"], summary["created"]) == ("succeeded", 2)
+
+
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
 def test_database_urls_as_people_write_them_are_accepted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str, scheme: str
