@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +39,11 @@ _DATABASE_SCHEMES = {
 }
 
 
+def _local_store() -> str:
+    """The default store: an SQLite file in the working directory."""
+    return f"sqlite:///{Path.cwd() / 'customer_sync.db'}"
+
+
 class Settings(BaseSettings):
     """Everything the worker, the CLI and the API are configured with."""
 
@@ -45,8 +51,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
-        default_factory=lambda: f"sqlite:///{Path.cwd() / 'customer_sync.db'}",
+        default_factory=lambda: _local_store(),
         description="SQLAlchemy URL of the store; by default an SQLite file in the working directory.",
+        validate_default=True,  # so that an empty DATABASE_URL is refused, not taken for unset
     )
     celery_broker_url: str | None = None
     redis_url: str | None = None
@@ -161,7 +168,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        """`postgres://` and `postgresql://` as people write them; PostgreSQL or SQLite only."""
+        """`postgres://` and `postgresql://` as people write them; PostgreSQL or SQLite only.
+
+        An empty `DATABASE_URL` is refused, unlike other empty settings: it is a deployment's
+        unset secret (`DATABASE_URL=${PG_URL}`), and the default would quietly be a local file.
+        """
+        if os.environ.get("DATABASE_URL") == "" and value == _local_store():
+            raise ValueError(
+                "it is empty; expected postgresql://USER@HOST/DB or sqlite:///PATH, or no DATABASE_URL for an SQLite file here"
+            )
         scheme, sep, rest = value.partition("://")
         driver = _DATABASE_SCHEMES.get(scheme.lower())
         if not sep or driver is None:

@@ -23,6 +23,8 @@ BAD_SETTINGS = [
     ("ACCESS_TOKEN_TTL_SECONDS", "2", "ACCESS_TOKEN_TTL_SECONDS"),
     ("SOURCE_PRIORITY", "{bad", "SOURCE_PRIORITY"),
     ("DATABASE_URL", "mysql://root@127.0.0.1/shop", "postgresql"),
+    # Unlike an empty MAPPING_WORKERS: a deployment's unset secret, not a wish for a local file.
+    ("DATABASE_URL", "", "DATABASE_URL"),
     ("FLOWER_BASIC_AUTH", "operator", "FLOWER_BASIC_AUTH"),
 ]
 
