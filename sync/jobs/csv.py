@@ -100,17 +100,7 @@ def import_csv(
         )
         engine = ensure_schema(settings.database_url)
         run_id = create_run(engine, stream, entity_kind=kind, mode="full", trigger=trigger, run_id=run_id)
-        callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-        summary = execute_run(
-            engine,
-            settings,
-            stream,
-            layout.spec,
-            run_id,
-            on_batch=callback,
-            repeats=repeats_of(stream, layout.spec),
-        )
-    return with_layout(summary, stream, layout)
+        return _run_in_order(engine, settings, stream, layout, run_id, on_batch)
 
 
 def with_layout(summary: RunSummary, stream: CsvStream, layout: Layout) -> RunSummary:
@@ -258,16 +248,24 @@ def run_csv(
     if chunked:
         # Chunks already began (under a worker); this process loads what is left of them.
         return _run_chunks_here(engine, settings, run_id, token or new_run_id())
+    return _run_in_order(engine, settings, stream, layout, run_id, on_batch, token)
+
+
+def _run_in_order(
+    engine: sa.Engine,
+    settings: Settings,
+    stream: CsvStream,
+    layout: Layout,
+    run_id: str,
+    on_batch: Callable[[CsvStream, dict[str, int]], None] | None,
+    token: str | None = None,
+) -> RunSummary:
+    """Run (or resume) `run_id` over the whole file in this process, top to bottom, knowing
+    the ids it repeats (`repeats_of`); its summary names the layout."""
     callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
+    repeats = repeats_of(stream, layout.spec)
     summary = execute_run(
-        engine,
-        settings,
-        stream,
-        layout.spec,
-        run_id,
-        on_batch=callback,
-        token=token,
-        repeats=repeats_of(stream, layout.spec),
+        engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token, repeats=repeats
     )
     return with_layout(summary, stream, layout)
 
@@ -344,14 +342,7 @@ def survey_columns(stream: CsvStream, spec: MappingSpec, *, repeats: bool = Fals
     survey = ColumnSurvey(spec, header, repeats=repeats)
     if not survey.wanted:
         return survey
-    delimiter = stream.file.layout.delimiter or ","
-    # Most exports are plain lines: split many at a time, no record objects.
-    for part in stream.file.read_unsplit():
-        if type(part) is CsvRow:
-            if part.cells is not None:
-                survey.add(part.cells, part.line)
-        else:
-            survey.add_lines(part.first, part.lines, delimiter)  # type: ignore[union-attr]
+    _read_through(stream, lambda line, cells: survey.add(cells, line), survey.add_lines)
     return survey
 
 
@@ -365,14 +356,25 @@ def find_repeats(stream: CsvStream, spec: MappingSpec) -> Repeats:
     finder = RepeatFinder.for_spec(spec, layout.header)
     if finder is None:
         return Repeats()
-    delimiter = layout.delimiter or ","
+    _read_through(stream, finder.add, finder.add_lines)
+    return finder.repeats()
+
+
+def _read_through(
+    stream: CsvStream,
+    add: Callable[[int, list[str]], None],
+    add_lines: Callable[[int, list[str], str], None],
+) -> None:
+    """Each row of the file once, for a pass before the run: most exports are plain lines,
+    given many at a time unsplit (`add_lines(first line, lines, delimiter)`), no record
+    objects; the rest row by row as cells (`add(line, cells)`), unreadable rows left out."""
+    delimiter = stream.file.layout.delimiter or ","
     for part in stream.file.read_unsplit():
         if type(part) is CsvRow:
             if part.cells is not None:
-                finder.add(part.line, part.cells)
+                add(part.line, part.cells)
         else:
-            finder.add_lines(part.first, part.lines, delimiter)  # type: ignore[union-attr]
-    return finder.repeats()
+            add_lines(part.first, part.lines, delimiter)  # type: ignore[union-attr]
 
 
 def _surveyed_before(
