@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from connectors.salesforce import SalesforceSettings
@@ -47,13 +54,11 @@ def _local_store() -> str:
 class Settings(BaseSettings):
     """Everything the worker, the CLI and the API are configured with."""
 
-    # `MAPPING_WORKERS=` (a blank left in a `.env` or a template) means unset: the default.
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        default_factory=lambda: _local_store(),
+        default_factory=_local_store,
         description="SQLAlchemy URL of the store; by default an SQLite file in the working directory.",
-        validate_default=True,  # so that an empty DATABASE_URL is refused, not taken for unset
     )
     celery_broker_url: str | None = None
     redis_url: str | None = None
@@ -165,6 +170,17 @@ class Settings(BaseSettings):
                 data[name] = model(**{**base, **flat})
         return data
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        """`MAPPING_WORKERS=` (a blank left in a `.env` or a template) means unset: the default.
+
+        Not for `DATABASE_URL`, from the environment or `.env` alike: see `_supported_database`.
+        """
+        if value == "" and info.field_name and info.field_name != "database_url":
+            return cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
@@ -173,9 +189,10 @@ class Settings(BaseSettings):
         An empty `DATABASE_URL` is refused, unlike other empty settings: it is a deployment's
         unset secret (`DATABASE_URL=${PG_URL}`), and the default would quietly be a local file.
         """
-        if os.environ.get("DATABASE_URL") == "" and value == _local_store():
+        if not value:
             raise ValueError(
-                "it is empty; expected postgresql://USER@HOST/DB or sqlite:///PATH, or no DATABASE_URL for an SQLite file here"
+                "it is empty; expected postgresql://USER@HOST/DB or sqlite:///PATH, "
+                "or no DATABASE_URL for an SQLite file here"
             )
         scheme, sep, rest = value.partition("://")
         driver = _DATABASE_SCHEMES.get(scheme.lower())

@@ -219,3 +219,19 @@ def test_flower_logins_as_flower_reads_them_are_accepted(value: str) -> None:
 def test_an_empty_flower_login_is_no_login(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWER_BASIC_AUTH", "")
     assert Settings().flower_basic_auth is None
+
+
+def test_an_empty_database_url_in_dot_env_is_refused_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `.env` is read as the environment is: blank there is the same unset secret.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    (tmp_path / ".env").write_text("DATABASE_URL=\nMAPPING_WORKERS=\n")
+    result = CliRunner().invoke(app, ["runs", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: DATABASE_URL is not valid: it is empty; expected postgresql://USER@HOST/DB or "
+        "sqlite:///PATH, or no DATABASE_URL for an SQLite file here"
+    ]
+    assert not (tmp_path / "customer_sync.db").exists()
