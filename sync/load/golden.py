@@ -224,13 +224,25 @@ def _resolve_emails(
             sa.select(cust.c.pk, cust.c.email).where(one_of(conn, cust.c.email, chunk))
         ):
             holders[email] = pk
-    # Customers being recomputed release the e-mails they will no longer carry.
-    for pk in goldens:
+    conflicts: list[tuple[int, str, int]] = []
+    # A customer whose best e-mail no one else holds is the one it holds now keeps it, before
+    # anyone else is weighed: recomputed one at a time (a batch of one), the holder keeps the
+    # address whoever wants it, so a batch of many must not hand it to a lower pk.
+    moving = []
+    for pk in sorted(goldens):
+        mine = current[pk]["email"]
+        best = next((e for e in wanted[pk] if holders.get(e) in (None, pk)), None)
+        if mine and best == mine:
+            conflicts += [(pk, e, holders[e]) for e in wanted[pk][: wanted[pk].index(mine)]]
+            goldens[pk]["email"] = mine
+        else:
+            moving.append(pk)
+    # The others give up what they hold now and choose in pk order.
+    for pk in moving:
         mine = current[pk]["email"]
         if mine and holders.get(mine) == pk:
             del holders[mine]
-    conflicts: list[tuple[int, str, int]] = []
-    for pk in sorted(goldens):
+    for pk in moving:
         chosen = None
         for email in wanted[pk]:
             holder = holders.get(email)

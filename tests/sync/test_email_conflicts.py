@@ -101,3 +101,32 @@ def test_two_customers_who_exchange_addresses_in_one_file_each_take_the_other(
         "c-ann": "bob@example.com",
         "c-bob": "ann@example.com",
     }
+
+
+def test_a_holder_recomputed_beside_a_customer_that_wants_its_address_keeps_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Found by review: X (the lower pk) was refused O's address once and asks again in the
+    batch that also updates O. Read a line at a time, O keeps it; read in one batch, X took it
+    and O was left without one."""
+    first = native(
+        tmp_path / "first.csv",
+        ["X", "x@example.com", "Xa", "", "2026-01-01T00:00:00+00:00"],
+        ["O", "own@example.com", "Ow", "", "2026-01-01T00:00:00+00:00"],
+    )
+    refused = native(
+        tmp_path / "refused.csv", ["X", "own@example.com", "Xa", "", "2026-02-01T00:00:00+00:00"]
+    )
+    both = native(
+        tmp_path / "both.csv",
+        ["X", "own@example.com", "Xb", "", "2026-03-01T00:00:00+00:00"],
+        ["O", "own@example.com", "Ow2", "", "2026-03-01T00:00:00+00:00"],
+    )
+    for path in (first, refused):
+        assert run_csv(db_url, path, preset_name="native").status == "succeeded"
+    summary = run_csv(db_url, both, preset_name="native", batch_size=5000)
+
+    emails = {r["entity_source_id"]: r["email"] for r in table_rows(db_url, "customer")}
+    assert emails == {"X": "x@example.com", "O": "own@example.com"}
+    assert (summary.counts["updated"], summary.counts["conflicts"]) == (2, 1)
+    assert_counts_add_up(summary)
