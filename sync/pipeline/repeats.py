@@ -9,8 +9,8 @@ import structlog
 
 from connectors import RecordText, SourceRecord
 from sync.load import supersedes
-from sync.mapping import Draft, MappingSpec, Repeats, map_record, record_source_id
-from sync.pipeline.mapper import MappedBatch
+from sync.mapping import Draft, MappingSpec, Repeats, record_source_id
+from sync.pipeline.mapper import MappedBatch, map_batch
 
 log = structlog.get_logger("sync.pipeline")
 
@@ -80,9 +80,9 @@ class Superseded:
             source_id = record_source_id(record, spec)
             if source_id is None or self.repeats.later_than(source_id, record.position) is None:
                 continue
-            draft = map_record(record, spec)
-            if isinstance(draft, Draft):
-                draft.raw_hash = raw_hash(item)
+            # Through `map_batch`, so a line it rejected when first read (unstorable text) is
+            # not held now.
+            for draft in map_batch([record], spec, [raw_hash(item)]).drafts:
                 self._hold(draft)
         positions = [getattr(item, "position", None) for item in batch]
         # Those whose last line the run had already loaded were put back then.

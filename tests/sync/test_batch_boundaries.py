@@ -227,3 +227,26 @@ def test_past_the_hold_limit_lines_apply_in_turn_and_the_log_says_so(
     assert summary.counts["duplicates"] == 4  # A, B, C twice: counted as ever
     assert {"a2@example.com", "b2@example.com", "c@example.com"} == golden_view(db_url).keys()
     assert [e["limit"] for e in logs if e["event"] == "run.repeats_applied_in_turn"] == [1]
+
+
+def test_a_resume_does_not_hold_a_repeated_line_it_rejected_when_first_read(
+    db_url: str, tmp_path: Path
+) -> None:
+    # R's first line, the newer, holds a NUL past the 64 KiB a file is sniffed in (so only
+    # that line is rejected, unstorable); its last line is clean. The run dies after R's first
+    # batch: the resume re-reads that line to hold R's drafts again, and must reject it again.
+    filler = [(f"F{i}", f"filler-{i}@example.com", "Fil", "", "") for i in range(3000)]
+    rows = [*filler[:2500], ("R", "r@example.com", "Ro\x00b", "2026-03-01T00:00:00+00:00", "")]
+    rows += [*filler[2500:], ("R", "r@example.com", "Rob", "2026-01-01T00:00:00+00:00", "")]
+    path = _write(tmp_path / "nul.csv", rows)
+    assert path.read_bytes().index(b"\x00") > 64 * 1024
+    whole = run_csv(db_url, path, batch_size=10_000, preset_name="native")
+    expected = _store(db_url)
+    truncate_all(get_engine(db_url))
+
+    # Batches of 1,000: R's first line is in the third, its last in the fourth.
+    resumed = _import(db_url, path, batch_size=1000, crash_after=3)
+    assert resumed.status == whole.status == "succeeded"
+    assert (resumed.counts["rejected"], whole.counts["rejected"]) == (1, 1)
+    assert _store(db_url) == expected
+    assert golden_view(db_url)["r@example.com"]["firstname"] == "Rob"
