@@ -106,6 +106,11 @@ def map_batch(
 # process's own work (reading, hashing, writing) leaves a core's worth of mapping to share.
 AUTO_WORKERS_MAX = 4
 
+# A batch with fewer records to map than this (or than a tenth of the run's batch size) maps
+# inline, and starts no pool: sending it to a process (pickling it there and back, and the
+# pool's start) costs about what mapping it here does.
+POOL_MIN_RECORDS = 500
+
 
 def pool_size(setting: int | None) -> int:
     """How many mapping processes a run starts: `setting` (`MAPPING_WORKERS`), or when unset
@@ -129,13 +134,15 @@ class BatchMapper:
     """Maps a run's batches: the first with records inline, the later ones in a pool of
     `workers` forked processes (none: all inline).
 
-    The pool starts with the second batch that has records to map, so a run of one batch (a
-    webhook, a small file) or one that finds every row unchanged forks nothing. `in_flight`:
+    The pool starts with the second batch that has `pool_min` records to map, so a
+    run of one batch (a webhook, a small file) or one that finds (almost) every row unchanged
+    forks nothing; a batch with fewer maps inline. `in_flight`:
     how many mapped batches the run may keep ahead of the writer.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, batch_size: int = 5000) -> None:
         self.workers = workers
+        self.pool_min = min(POOL_MIN_RECORDS, max(1, batch_size // 10))
         self._pool: ProcessPoolExecutor | None = None
         self._batches = 0
 
@@ -146,10 +153,12 @@ class BatchMapper:
     def __call__(
         self, batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
     ) -> Future[MappedBatch]:
-        # Only batches with records to map count: a re-import that finds every row unchanged
-        # maps nothing, and starts no process for it.
-        records = any(type(item) is SourceRecord for item in batch)
-        self._batches += records
+        # Only batches with enough records to map count: a re-import that finds every row
+        # unchanged maps nothing, and one that finds 1 % changed maps some 50 rows a batch
+        # (10 ms inline), less than a process pool costs to start and feed.
+        records = sum(type(item) is SourceRecord for item in batch)
+        pooled = records >= self.pool_min
+        self._batches += pooled
         if self.workers > 0 and self._batches > 1 and self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self.workers,
@@ -157,7 +166,7 @@ class BatchMapper:
                 initializer=_start_mapping_process,
                 initargs=(os.getpid(),),
             )
-        if self._pool is not None and records:
+        if self._pool is not None and pooled:
             return self._pool.submit(_map_packed, pack(batch), spec, raw_hashes)
         future: Future[MappedBatch] = Future()
         future.set_result(map_batch(batch, spec, raw_hashes))
@@ -202,7 +211,7 @@ def _exit_with(parent: int) -> None:
 @contextmanager
 def batch_mapper(settings: Settings) -> Iterator[BatchMapper]:
     """A run's `BatchMapper`, sized by `pool_size(settings.mapping_workers)`, closed on exit."""
-    mapper = BatchMapper(pool_size(settings.mapping_workers))
+    mapper = BatchMapper(pool_size(settings.mapping_workers), settings.batch_size)
     try:
         yield mapper
     finally:

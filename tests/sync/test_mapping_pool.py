@@ -71,3 +71,31 @@ def test_a_re_import_that_finds_every_row_unchanged_starts_no_pool(db_url: str, 
     again = run_csv(db_url, path, batch_size=10, mapping=MAPPING, mapping_workers=2, on_batch=count_children)
     assert again.counts["unchanged"] == 30
     assert children == [0, 0, 0]
+
+
+def test_a_re_import_with_a_few_changed_rows_a_batch_maps_them_inline(db_url: str, tmp_path: Path) -> None:
+    """1 % changed: a batch of 100 has one row to map, under a tenth of the batch, and
+    starts no pool; a file with every row changed does."""
+    run_csv(
+        db_url,
+        write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(300)),
+        batch_size=100,
+        mapping=MAPPING,
+    )
+    children: list[int] = []
+
+    def count_children(_stream: object, _counts: dict[str, int]) -> None:
+        children.append(len(multiprocessing.active_children()))
+
+    few = write_csv(tmp_path / "few.csv", CUSTOMER_HEADER, customer_rows(300, changed_every=100))
+    again = run_csv(db_url, few, batch_size=100, mapping=MAPPING, mapping_workers=2, on_batch=count_children)
+    assert (again.counts["updated"], again.counts["unchanged"]) == (3, 297)
+    assert children == [0, 0, 0]
+
+    children.clear()
+    every = write_csv(tmp_path / "every.csv", CUSTOMER_HEADER, customer_rows(300, changed_every=1))
+    moved = run_csv(
+        db_url, every, batch_size=100, mapping=MAPPING, mapping_workers=2, on_batch=count_children
+    )
+    assert moved.counts["updated"] == 297  # every 100th had moved already
+    assert max(children) == 2
