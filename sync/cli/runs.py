@@ -25,7 +25,7 @@ from sync.cli._common import (
 from sync.cli._display import shown, visible
 from sync.cli._worker import enqueue, has_broker, report_queued
 from sync.jobs import check_resumable_csv
-from sync.pipeline import SUMMARY_KEYS, StreamBusy, holder_of, resolve_run_id
+from sync.pipeline import SUMMARY_KEYS, StreamBusy, lease_expiry, resolve_run_id, still_held
 
 app = typer.Typer(help="Sync runs: what ran, how it ended, what was rejected.", no_args_is_help=True)
 
@@ -247,9 +247,9 @@ def runs_resume(
 ) -> None:
     """Carry a failed, paused or crashed run on from its last committed batch.
 
-    A run whose process is still alive (its lease is being renewed) is refused: resuming it
-    beside its owner would count its batches twice. A dead owner's lease runs out after
-    RUN_LEASE_SECONDS.
+    A run whose lease is live is refused, saying when it expires: resuming it beside a live
+    owner would count its batches twice, and a dead owner's lease looks the same until it runs
+    out (RUN_LEASE_SECONDS after its last renewal).
     """
     from sync.jobs import resume_run
 
@@ -301,9 +301,9 @@ def runs_retry(
         return
     if run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         fail(f"run {run_id} already {run.status}; nothing to retry")
-    held = holder_of(engine, run.source, run.stream)
-    if held is not None and held[0] == run_id:
-        fail(f"run {run_id} is still running; nothing done")
+    expires_at = lease_expiry(engine, run.source, run.stream, run_id)
+    if expires_at is not None:
+        fail(f"{still_held(run_id, expires_at)}; nothing done")
     if "path" in (run.params or {}):
         # A changed or missing file fails the task at once: say so here rather than queue it.
         try:

@@ -11,7 +11,7 @@ from connectors import FatalSourceError
 from models import SyncRun, ensure_schema
 from models.enums import RunStatus
 from sync.jobs.csv import resume_csv
-from sync.pipeline import RunSummary, StreamBusy, holder_of, resolve_run_id
+from sync.pipeline import RunSummary, StreamBusy, lease_expiry, resolve_run_id, still_held
 from sync.settings import Settings
 
 
@@ -24,8 +24,8 @@ def resume_run(
 ) -> RunSummary:
     """Carry `run_id` on from its checkpoint; FatalSourceError says why it cannot be.
 
-    A run whose lease a live process still holds is refused (StreamBusy): resuming it beside
-    its owner would count its batches twice. Once the owner is gone its lease runs out
+    A run whose lease is live is refused (StreamBusy, saying when it expires): resuming it
+    beside a live owner would count its batches twice. Once the owner is gone its lease runs out
     (RUN_LEASE_SECONDS) and the run resumes; `force` is no longer needed for that.
     """
     engine = ensure_schema(settings.database_url)
@@ -39,9 +39,9 @@ def resume_run(
         raise FatalSourceError(f"no run {run_id!r}")
     if run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         raise FatalSourceError(f"run {run_id} already {run.status}; nothing to resume")
-    held = holder_of(engine, run.source, run.stream)
-    if held is not None and held[0] == run_id:
-        raise StreamBusy(run_id, f"run {run_id} is still running in another process; nothing done")
+    expires_at = lease_expiry(engine, run.source, run.stream, run_id)
+    if expires_at is not None:
+        raise StreamBusy(run_id, f"{still_held(run_id, expires_at)}; nothing done")
     params = run.params or {}
     if "path" in params:
         return resume_csv(settings, run_id, on_batch=on_batch)

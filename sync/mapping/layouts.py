@@ -311,7 +311,7 @@ def bind_layout(
 
     Raises FatalSourceError, naming them, when the columns a mapping or preset reads are not
     there: that is one clear line instead of every row rejected. A repeated column becomes the
-    next candidate of the field its first copy feeds.
+    next candidate of the field, id, stamp or deleted flag its first copy feeds.
     """
     present = {header_key(h) for h in header}
     _check_columns(layout, header, present)
@@ -320,15 +320,25 @@ def bind_layout(
     for dup, original in duplicates.items():
         repeats.setdefault(header_key(original), []).append(dup)
     if repeats:
-        fields = {
-            documented: [c2 for c in columns for c2 in (c, *repeats.get(header_key(c), []))]
-            for documented, columns in spec.fields.items()
-        }
         spec = replace(
-            spec, fields=fields, duplicates={header_key(d): header_key(o) for d, o in duplicates.items()}
+            spec,
+            fields={
+                documented: _with_repeats(columns, repeats) for documented, columns in spec.fields.items()
+            },
+            # Read as fields are, so a blank first copy falls through to the next (README's
+            # bad-input table): a blank id must not turn into one derived from the e-mail.
+            id_columns=_with_repeats(spec.id_columns, repeats),
+            modstamp_columns=_with_repeats(spec.modstamp_columns, repeats),
+            deleted_columns=_with_repeats(spec.deleted_columns, repeats),
+            duplicates={header_key(d): header_key(o) for d, o in duplicates.items()},
         )
         layout = replace(layout, spec=spec)
     return layout, column_destinations(spec, header)
+
+
+def _with_repeats(columns: list[str], repeats: dict[str, list[str]]) -> list[str]:
+    """`columns` with each one's repeats (by header key) right after it, in the header's order."""
+    return [c2 for c in columns for c2 in (c, *repeats.get(header_key(c), []))]
 
 
 def column_destinations(spec: MappingSpec, header: list[str]) -> dict[str, str]:

@@ -53,11 +53,11 @@ class RepeatFinder:
 
     Each row's id is read from its cells as `map_record` reads it (`record_source_id`): a
     leading apostrophe (Excel's "keep as text") is not data, blank values count as empty, the
-    first id column with a value gives the id, and a header naming a column twice gives its
-    last cell. Most ids are already clean text, and are their own key in the filter; the
-    others are cleaned first (`given_source_id`). Salesforce ids are keyed case-blind on their
-    first 15 characters, which every form of one id shares; an id is named only once its key
-    was seen before.
+    first id column with a value gives the id (an id column the header names twice has its
+    repeat as the next id column, `bind_layout`). Most ids are already clean text, and are
+    their own key in the filter; the others are cleaned first (`given_source_id`). Salesforce
+    ids are keyed case-blind on their first 15 characters, which every form of one id shares;
+    an id is named only once its key was seen before.
     """
 
     def __init__(self, spec: MappingSpec, header: Sequence[str]) -> None:

@@ -533,13 +533,17 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     position = record.position
     region = _region_of(raw, plan.country) if spec.kind == "customers" else None
     # The id first, so that every reject of this record names it.
-    given_id = _source_id(record, _pick(raw, plan.ids)[1], spec)
+    id_column, id_value = _pick(raw, plan.ids)
+    given_id = _source_id(record, id_value, spec)
     fields: dict[str, Any] = {}
     extra_read: dict[str, Any] = {}
     warnings: list[Issue] = [
         Issue(w.reason, w.message, w.position or position, field=None) for w in record.warnings
     ]
+    # Header keys whose value was read; a repeated column's goes to extraInfo only if not.
     used: set[str] = set()
+    if id_column is not None:
+        used.add(header_key(id_column))
     separator = spec.multi_value_separator
     for fp in plan.fields:
         # `_pick`, inline: it runs for every field of every row.
@@ -632,13 +636,15 @@ def map_record(record: SourceRecord, spec: MappingSpec) -> Draft | Issue:
     if modstamp is None and plan.modstamps:
         stamp_column, stamp = _pick(raw, plan.modstamps)
         if stamp_column is not None:
+            used.add(header_key(stamp_column))
             try:
                 modstamp = read_datetime(str(stamp), spec.date_order_of(stamp_column), spec.zone)
             except FieldError as exc:
                 warnings.append(Issue(exc.reason, str(exc), position, source_id, "modstamp"))
     deleted = record.deleted
-    _, flag = _pick(raw, plan.deleted)
-    if flag is not None:
+    flag_column, flag = _pick(raw, plan.deleted)
+    if flag_column is not None:
+        used.add(header_key(flag_column))
         try:
             deleted = deleted or normalize_bool(str(flag))
         except FieldError as exc:

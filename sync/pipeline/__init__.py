@@ -11,7 +11,7 @@ from sync.pipeline.chunks import (
     run_chunk,
 )
 from sync.pipeline.execute import execute_run
-from sync.pipeline.lease import Lease, LeaseLost, StreamBusy, holder_of
+from sync.pipeline.lease import Lease, LeaseLost, StreamBusy, holder_of, lease_expiry, still_held
 from sync.pipeline.pages import (
     FetchedPage,
     PagePlan,
@@ -60,6 +60,7 @@ __all__ = [
     "finish_chunked_run",
     "highest_key",
     "holder_of",
+    "lease_expiry",
     "new_run_id",
     "open_pages",
     "pages_left",
@@ -71,6 +72,7 @@ __all__ = [
     "run_page",
     "run_stream",
     "set_task",
+    "still_held",
     "stopped_run",
     "take_stream",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -111,6 +112,37 @@ def holder_of(engine: Engine, source: str, stream: str) -> tuple[str, str] | Non
             )
         ).first()
     return (str(row.run_id), str(row.token)) if row else None
+
+
+def lease_expiry(engine: Engine, source: str, stream: str, run_id: str) -> datetime | None:
+    """When `run_id`'s live lease on the stream runs out, unless renewed; None if it holds none."""
+    with engine.connect() as conn:
+        expires_at: datetime | None = conn.execute(
+            sa.select(_t.c.expires_at).where(
+                _t.c.source == source,
+                _t.c.stream == stream,
+                _t.c.run_id == run_id,
+                _t.c.expires_at >= utcnow(),
+            )
+        ).scalar()
+    return expires_at
+
+
+def still_held(run_id: str, expires_at: datetime | None) -> str:
+    """Why a run whose own lease is live cannot be resumed yet, and from when it can.
+
+    The lease alone cannot tell a live owner from one killed (kill -9, a lost machine): both
+    look the same until it runs out. So the operator is told both, and when to try again.
+    """
+    if expires_at is None:
+        # It ran out or was given up between the check and this message.
+        return f"run {run_id} is still running in another process, or was until just now; try again"
+    left = max(1, math.ceil((expires_at - utcnow()).total_seconds()))
+    return (
+        f"run {run_id} is still running in another process, or its process died and its lease "
+        f"has not expired: it expires in {left} s (at {expires_at:%Y-%m-%d %H:%M:%S} UTC) unless "
+        "renewed; resume it after that"
+    )
 
 
 class Heartbeat:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from connectors import FatalSourceError, Stream, redact
 from models import COUNT_FIELDS, ConnectorState, SyncRun, SyncSeen, utcnow
 from models.enums import RunStatus
-from sync.pipeline.lease import Lease, StreamBusy, acquire, release
+from sync.pipeline.lease import Lease, StreamBusy, acquire, lease_expiry, release, still_held
 
 # What a run summary reports; conflicts are shown beside them but are also warnings.
 SUMMARY_KEYS = tuple(k for k in COUNT_FIELDS if k != "conflicts")
@@ -244,7 +244,8 @@ def take_stream(engine: Engine, lease: Lease, run: sa.RowMapping, *, fresh: bool
             )
         return None
     if holder == lease.run_id:
-        raise StreamBusy(holder, f"run {holder} is still running in another process")
+        expires_at = lease_expiry(engine, lease.source, lease.stream, holder)
+        raise StreamBusy(holder, still_held(holder, expires_at))
     if not fresh or run["status"] not in (RunStatus.QUEUED, RunStatus.RUNNING):
         raise StreamBusy(holder, f"run {holder} holds {lease.source}/{lease.stream}; try again when it ends")
     error = f"run {holder} held {lease.source}/{lease.stream}"

@@ -116,6 +116,8 @@ def test_kill_mid_import_then_resume_equals_a_clean_import(
     refused = CliRunner().invoke(app, ["runs", "resume", run_id, "--force"])
     assert refused.exit_code == 2
     assert "still running" in refused.stderr
+    # ... and the line says when the dead process's lease runs out, to resume after that.
+    assert "its lease has not expired: it expires in " in refused.stderr
 
     # Once it has run out, the run resumes (no --force needed).
     time.sleep(LEASE + 0.5)

@@ -126,6 +126,33 @@ def test_unmapped_columns_go_to_extra_info(db_url: str, tmp_path: Path) -> None:
     assert extra == {"Favourite Dish": "Ramen", "shoe size": "44"}
 
 
+def test_a_repeated_id_column_gives_the_first_non_empty_id(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "entitySourceId,email,entitySourceId,firstname\n"
+        ",ann@example.com,A-2,Ann\n"  # first copy blank: the second is the id, not the e-mail
+        "B-1,bob@example.com,B-9,Bob\n"  # both filled: the first wins, the other kept
+        ",cy@example.com,,Cy\n"  # neither: derived from the e-mail, as without an id column
+    )
+    summary = run_csv(db_url, path, preset_name="native")
+    assert (summary.counts["created"], summary.counts["rejected"]) == (3, 0)
+    sources = {r["source_id"]: r["payload"] for r in table_rows(db_url, "customer_source")}
+    payloads = {k: v if isinstance(v, dict) else json.loads(v) for k, v in sources.items()}
+    assert {k: p["extra_info"] for k, p in payloads.items()} == {
+        "A-2": {},
+        "B-1": {"entitySourceId_2": "B-9"},
+        "email:cy@example.com": {},
+    }
+    assert summary.columns == {
+        "entitySourceId": "entitySourceId",
+        "email": "email",
+        "entitySourceId_2": "entitySourceId",
+        "firstname": "firstname",
+    }
+    warned = [(r["reason"], r["line"]) for r in rejects(db_url, summary.run_id, "warning")]
+    assert warned == [("duplicate_header", 1)]
+
+
 def test_dataloader_delete_tombstones_and_deactivates(db_url: str, tmp_path: Path) -> None:
     header = "Id,FirstName,LastName,Email,SystemModstamp,IsDeleted\n"
     live = tmp_path / "a.csv"

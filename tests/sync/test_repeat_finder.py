@@ -66,19 +66,29 @@ def _exactly(found: Repeats, truth: dict[str, int], counts: Counter[str]) -> Non
     assert all(counts[sid] == 1 for sid in found.last.keys() - truth.keys())
 
 
-@given(_rows, st.sampled_from(["", 'id_format = "salesforce"', 'blank_values = ["n/a"]']), st.booleans())
-@example([("A1", "", False), ("'A1", "", True), (" A1", "", False)], "", False)
-@example(
-    [("001Ab00000AbcdE", "", False), ("001AB00000ABCDEAAA", "", False)], 'id_format = "salesforce"', False
+# The first two columns' names and the id columns the mapping names: one id column, two, or
+# one the header names twice (its repeat is then read as the next id column).
+_ID_HEADERS = {"one": ("id,alt", '"id"'), "two": ("id,alt", '["id", "alt"]'), "repeated": ("id,id", '"id"')}
+
+
+@given(
+    _rows,
+    st.sampled_from(["", 'id_format = "salesforce"', 'blank_values = ["n/a"]']),
+    st.sampled_from(sorted(_ID_HEADERS)),
 )
+@example([("A1", "", False), ("'A1", "", True), (" A1", "", False)], "", "one")
+@example(
+    [("001Ab00000AbcdE", "", False), ("001AB00000ABCDEAAA", "", False)], 'id_format = "salesforce"', "one"
+)
+@example([("", "A1", False), ("A1", "B2", False), (" ", "'A1", True)], "", "repeated")
 def test_the_pass_finds_the_ids_map_record_reads_twice(
-    rows: list[tuple[str, str, bool]], extra: str, two_columns: bool
+    rows: list[tuple[str, str, bool]], extra: str, id_header: str
 ) -> None:
-    ids = '["id", "alt"]' if two_columns else '"id"'
+    names, ids = _ID_HEADERS[id_header]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.csv"
         # A quoted line turns the rest of the file to the csv module: both readings are checked.
-        lines = ["id,alt,email,born"]
+        lines = [f"{names},email,born"]
         lines += [
             f'"{a}",{b},x@example.com,' if quoted else f"{a},{b},x@example.com," for a, b, quoted in rows
         ]

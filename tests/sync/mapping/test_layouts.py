@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import FatalSourceError, SourceRecord
-from sync.mapping import Draft, Issue, detect_layout, load_mapping, map_record, preset
+from sync.mapping import Draft, Issue, bind_layout, detect_layout, load_mapping, map_record, preset
 
 SHOPIFY_CURRENT = [
     "Customer ID",
@@ -178,6 +178,21 @@ def test_dataloader_caps_headers_with_deleted_flag() -> None:
                 "SYSTEMMODSTAMP": "2024-01-02T03:04:05.000Z", "ISDELETED": "true"})  # fmt: skip
     draft = mapped("salesforce-dataloader", row)
     assert (draft.source_id, draft.deleted, draft.fields["birthday"]) == ("003x000001", True, "1990-02-28")
+
+
+def test_a_repeated_id_stamp_or_deleted_column_is_read_when_its_first_copy_is_blank() -> None:
+    # As the CSV reader names a header's repeats: `name_2`, and what each repeats.
+    repeated = ["entitySourceId", "updatedAt", "deleted"]
+    header = ["entitySourceId", "email", "updatedAt", "deleted", *(f"{name}_2" for name in repeated)]
+    duplicates = {f"{name}_2": name for name in repeated}
+    layout, _ = bind_layout(preset("native"), header, duplicates)
+    cells = ["", "ann@example.com", "", "", "A-2", "2024-03-01T09:00:00Z", "true"]
+    draft = map_record(SourceRecord(None, dict(zip(header, cells, strict=True)), position=2), layout.spec)
+    assert isinstance(draft, Draft), draft
+    assert (draft.source_id, draft.deleted) == ("A-2", True)
+    assert draft.modstamp is not None and draft.modstamp.isoformat() == "2024-03-01T09:00:00+00:00"
+    # Each copy read is used, not also kept: extraInfo keeps only a repeat its field passed over.
+    assert draft.extra_info == {}
 
 
 def test_native_orders_layout_reads_documented_names() -> None:
