@@ -60,17 +60,28 @@ def suspicious_utf8(text: str) -> bool:
     """Whether valid UTF-8 reads like bytes of another encoding that happened to be valid.
 
     A Mac Roman or cp1252 name is valid UTF-8 only by accident, and then decodes to a
-    combining mark after nothing or a control or private character (`Õß` -> U+0367).
-    Letters of any script, even beside Latin ones, are real text.
+    combining mark after nothing or a private or unassigned character (`Õß` -> U+0367).
+    Letters of any script, even beside Latin ones, are real text, and so is a C1 control
+    (see `holds_c1`): odd data, but no accident.
     """
     prev = ""
     for ch in text:
         if ch >= "\x80":
             category = unicodedata.category(ch)
-            if category in ("Cc", "Co", "Cn") or (category == "Mn" and not prev.isalpha()):
+            if category in ("Co", "Cn") or (category == "Mn" and not prev.isalpha()):
                 return True
         prev = ch
     return False
+
+
+def holds_c1(text: str) -> bool:
+    """Whether `text` has a C1 control (U+0080-U+009F), which only UTF-8 reads bytes as.
+
+    Its bytes are C2 80-9F, which no cp1252 or Mac Roman text holds: cp1252 reads them as `Â`
+    before a quote, dash or caron letter, Mac Roman as `¬` before an accented letter (`¬é`).
+    A line of valid UTF-8 with one is UTF-8, however its letters score.
+    """
+    return any("\x80" <= ch <= "\x9f" for ch in text)
 
 
 def best_single_byte(data: bytes, prefer: str = "cp1252") -> str:
@@ -182,10 +193,12 @@ class LineDecoder:
         except UnicodeDecodeError:
             pass
         else:
-            # A UTF-8 row pasted into a Windows or Mac file: taken when it reads better as
-            # UTF-8 and is no accident of bytes that happen to be valid UTF-8.
-            if not suspicious_utf8(as_utf8) and plausibility(as_utf8) >= plausibility(
-                line.decode(self.encoding, errors="replace")
+            # A UTF-8 row pasted into a Windows or Mac file: taken when it holds what only
+            # UTF-8 writes, or reads better as UTF-8 and is no accident of bytes that happen
+            # to be valid UTF-8.
+            if holds_c1(as_utf8) or (
+                not suspicious_utf8(as_utf8)
+                and plausibility(as_utf8) >= plausibility(line.decode(self.encoding, errors="replace"))
             ):
                 self._on_note(LineNote(number, f"line {number} is UTF-8 in a {self.encoding} file"))
                 return as_utf8

@@ -108,6 +108,51 @@ def test_a_mac_roman_file_imports_without_encoding_warnings(db_url: str, tmp_pat
     assert issues(db_url, summary.run_id, "warning") == []
 
 
+NATIVE_HEADER = "entitySourceId,email,firstname,lastname,updatedAt\n"
+
+
+def native_rows(*names: tuple[str, str]) -> str:
+    return NATIVE_HEADER + "".join(
+        f"c-{i},p{i}@example.com,{first},{last},2026-01-05T10:00:00Z\n"
+        for i, (first, last) in enumerate(names)
+    )
+
+
+# U+009B is the bytes C2 9B in UTF-8. With few accents beside it, these files were taken for
+# cp1252 ("Ã‰lodie") and Mac Roman ("≈Åukasz", "Nowak¬õ"), without a warning.
+C1_FILES = {
+    "read-as-cp1252": [("Élodie", "Martin"), ("Åsa", "Lind"), ("Ben", "\u009bCole")],
+    "read-as-mac-roman": [("Łukasz", "Nowak\u009b"), ("Čech", "Kowalski")],
+}
+
+
+@pytest.mark.parametrize("people", C1_FILES.values(), ids=C1_FILES.keys())
+def test_a_utf8_file_with_a_c1_control_is_read_as_utf8_and_keeps_the_control(
+    db_url: str, tmp_path: Path, people: list[tuple[str, str]]
+) -> None:
+    path = tmp_path / "c1.csv"
+    path.write_bytes(native_rows(*people).encode("utf-8"))
+    assert CsvFile(path).layout.encoding == "utf-8"
+    summary = run_csv(db_url, path, preset_name="native")
+    assert summary.counts["created"] == len(people)
+    # The store keeps what the file says, as it does for other control characters (the CLI
+    # shows them escaped).
+    assert sorted(names(db_url).values()) == sorted(people)
+    assert issues(db_url, summary.run_id, "warning") == []
+
+
+def test_a_utf8_line_with_a_c1_control_in_a_cp1252_file_is_read_as_utf8_and_warned(
+    db_url: str, tmp_path: Path
+) -> None:
+    data = native_rows(("Renée", "Dupré")).encode("cp1252") + "c-9,p9@example.com,Ben,\u009bCole,\n".encode()
+    path = tmp_path / "mixed-c1.csv"
+    path.write_bytes(data)
+    assert CsvFile(path).layout.encoding == "cp1252"
+    summary = run_csv(db_url, path, preset_name="native")
+    assert names(db_url) == {"p0@example.com": ("Renée", "Dupré"), "p9@example.com": ("Ben", "\u009bCole")}
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 3)]
+
+
 def test_a_byte_no_encoding_can_decode_warns_encoding_with_its_line(db_url: str, tmp_path: Path) -> None:
     # 0x81 is undefined in cp1252: it is replaced, and the row says so.
     data = "email,firstname\na@example.com,Renée\n".encode("cp1252") + b"b@example.com,Bo\x81b\n"
