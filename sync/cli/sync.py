@@ -71,7 +71,8 @@ def sync_salesforce_command(
         fail_unexpected(exc, as_json)
     report(summary, as_json)
     if summary.status == "paused":
-        err.print(shown(f"paused: {summary.error}; run the same command later to resume"))
+        # One line whatever the width, as `skipped:`: a script greps it, and a pipe is no terminal.
+        err.print(shown(f"paused: {summary.error}; run the same command later to resume"), soft_wrap=True)
 
 
 @app.command("spotify")
