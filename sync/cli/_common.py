@@ -83,7 +83,7 @@ def fail_unexpected(exc: Exception, as_json: bool) -> NoReturn:
             print_json({"run_id": None, "status": RunStatus.FAILED, "error": redact(recorded_error(exc))})
         fail(f"an unexpected error stopped the command: {what}; the log has its traceback (cli.failed)", 1)
     if as_json:
-        report(run, as_json=True)
+        print_json(summary_json(run))
     fail(f"run {run.run_id} failed on an unexpected error: {what}; the log has its traceback (run.failed)", 1)
 
 
@@ -108,21 +108,31 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json_safe(json.dumps(data, default=str, ensure_ascii=False)) + "\n")
 
 
-def report(summary: RunSummary, as_json: bool) -> None:
+def summary_json(summary: RunSummary) -> dict[str, Any]:
+    """A run's summary as `--json` prints it."""
     data = summary.as_dict()
+    # The same figures as the table: conflicts too, though they are also counted as warnings.
+    file_keys = ("layout", "columns") if "layout" in data else ()
+    keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
+    return {k: data[k] for k in keys} | _why_stopped(summary)
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    """Print how a run ended; exit 3 for a skipped run and 1 for a failed one (scripts must notice)."""
     if as_json:
-        # The same figures as the table: conflicts too, though they are also counted as warnings.
-        file_keys = ("layout", "columns") if "layout" in data else ()
-        keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
-        print_json({k: data[k] for k in keys} | _why_stopped(summary))
+        print_json(summary_json(summary))
     elif summary.status == RunStatus.SKIPPED:
         # One line whatever the width: a script greps it, and a pipe is no 80-column terminal.
         err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"), soft_wrap=True)
-    else:
-        _report_table(summary, data)
+    elif summary.status != RunStatus.FAILED:
+        _report_table(summary, summary.as_dict())
     if summary.status == RunStatus.SKIPPED:
         # Nothing was imported: scripts must notice.
         raise typer.Exit(3)
+    if summary.status == RunStatus.FAILED:
+        # A fanned-out run whose chunk or page failed ends here rather than by an exception:
+        # the same line and exit as a run that failed in one piece.
+        fail(f"run {summary.run_id} failed: {summary.error or 'no reason recorded'}", 1)
 
 
 def _why_stopped(summary: RunSummary) -> dict[str, Any]:
