@@ -34,10 +34,12 @@ from sync.pipeline.runs import (
     recorded_error,
     resolve_run_id,
     run_stream,
+    run_summary,
     set_task,
     stopped_run,
     take_stream,
 )
+from sync.pipeline.stops import stops_recorded
 
 __all__ = [
     "SUMMARY_KEYS",
@@ -71,8 +73,10 @@ __all__ = [
     "run_chunk",
     "run_page",
     "run_stream",
+    "run_summary",
     "set_task",
     "still_held",
     "stopped_run",
+    "stops_recorded",
     "take_stream",
 ]

@@ -283,6 +283,7 @@ def _execute_run(
         bound.error("run.failed", error=message)
         finish_run(engine, run_id, RunStatus.FAILED, message, lease)
         exc.run_id = run_id
+        note_stopped_run(exc, RunSummary(run_id, RunStatus.FAILED, dict(counts), message))
         raise
     except LeaseLost as exc:
         # Another run owns the stream now; this one stays resumable from its checkpoint.
@@ -296,7 +297,9 @@ def _execute_run(
             message = redact(explained)
             bound.error("run.failed", error=message)
             set_run_status(engine, run_id, RunStatus.FAILED, message, lease)
-            raise RunFailedError(run_id, message) from exc
+            failed = RunFailedError(run_id, message)
+            note_stopped_run(failed, RunSummary(run_id, RunStatus.FAILED, dict(counts), message))
+            raise failed from exc
         bound.exception("run.failed", error=type(exc).__name__)
         error = recorded_error(exc)
         set_run_status(engine, run_id, RunStatus.FAILED, error, lease)

@@ -182,6 +182,14 @@ def stopped_run(exc: BaseException) -> RunSummary | None:
     return summary if isinstance(summary, RunSummary) else None
 
 
+def run_summary(engine: Engine, run_id: str) -> RunSummary:
+    """A run's summary as its record now stands (its counts: what its batches committed)."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    return RunSummary(run_id, run["status"], {k: run[k] for k in COUNT_FIELDS}, run["error"])
+
+
 def _driver_code(cause: BaseException | None) -> str:
     """The driver's error and its code: `CheckViolation, SQLSTATE 23514` from psycopg2,
     `IntegrityError, SQLITE_CONSTRAINT_CHECK` from sqlite3."""

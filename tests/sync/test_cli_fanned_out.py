@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sync.jobs import (
     run_csv,
     salesforce_bulk,
 )
-from sync.pipeline import fail_chunk, fail_page
+from sync.pipeline import PagePlan, fail_chunk, fail_page
 from sync.settings import Settings
 from tests.fakes import salesforce
 from tests.fakes.salesforce import FakeSalesforce
@@ -52,10 +53,10 @@ def expire_leases(url: str) -> None:
         conn.execute(sa.text("UPDATE run_lease SET expires_at = :past"), {"past": "2000-01-01 00:00:00"})
 
 
-def fanned_out_csv(url: str, path: Path) -> str:
+def fanned_out_csv(url: str, path: Path, preset_name: str | None = None) -> str:
     """A customers file a worker cut into chunks and sent, none of them loaded yet."""
     settings = settings_for(url, batch_size=20, csv_fanout_min_bytes=1, csv_chunk_bytes=2048)
-    run_id = queue_csv(settings, path)
+    run_id = queue_csv(settings, path, preset_name=preset_name)
     fanned = run_csv(settings, run_id, token="w" * 32, fan_out=True)
     assert isinstance(fanned, FanOut) and len(fanned.chunks) >= 3
     expire_leases(url)
@@ -93,10 +94,19 @@ def test_runs_resume_of_a_chunked_run_that_ends_failed_exits_1_naming_it(
     assert run["status"] == "failed"
 
 
-def _paged_run(url: str, org: FakeSalesforce) -> tuple[str, dict[str, str]]:
-    """A Bulk run a worker fanned out by page, one page loaded before the workers died; and the
-    environment of a shell that reaches the org."""
-    add_people(org, 1000, stamp=an_hour_ago())
+@dataclass(frozen=True)
+class PagedRun:
+    """A Bulk run a worker fanned out by page, page 0 loaded before the workers died."""
+
+    run_id: str
+    settings: Settings
+    # The pages handed on so far (page 1), and the environment of a shell that reaches the org.
+    sent: list[PagePlan]
+    env: dict[str, str]
+
+
+def paged_run(url: str, org: FakeSalesforce) -> PagedRun:
+    """The org's contacts read by a Bulk run fanned out into pages of 200."""
     knobs: dict[str, Any] = {
         "salesforce_bulk_threshold": 100,
         "salesforce_bulk_page_size": 200,
@@ -113,7 +123,8 @@ def _paged_run(url: str, org: FakeSalesforce) -> tuple[str, dict[str, str]]:
     )
     outcome = fan_out_salesforce(settings, full=True, task_id="w" * 32)
     assert isinstance(outcome, BulkFanOut)
-    assert load_salesforce_page(settings, outcome.run_id, outcome.pages[0], lambda _: None) is False
+    sent: list[PagePlan] = []
+    assert load_salesforce_page(settings, outcome.run_id, outcome.pages[0], sent.append) is False
     expire_leases(url)
     env = {
         "DATABASE_URL": url,
@@ -122,13 +133,15 @@ def _paged_run(url: str, org: FakeSalesforce) -> tuple[str, dict[str, str]]:
         "SALESFORCE_CA_BUNDLE": str(org.ca_path),
         **{k.upper(): str(v) for k, v in knobs.items()},
     }
-    return outcome.run_id, env
+    return PagedRun(outcome.run_id, settings, sent, env)
 
 
 def test_runs_resume_of_a_paged_run_that_ends_failed_exits_1_naming_it(
     pg_only_url: str, fake: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_id, env = _paged_run(pg_only_url, fake)
+    add_people(fake, 1000, stamp=an_hour_ago())
+    paged = paged_run(pg_only_url, fake)
+    run_id = paged.run_id
     real: Callable[..., bool] = salesforce_bulk.load_page
 
     def and_a_worker_gives_up(*args: Any, **kwargs: Any) -> bool:
@@ -138,12 +151,12 @@ def test_runs_resume_of_a_paged_run_that_ends_failed_exits_1_naming_it(
         return last
 
     monkeypatch.setattr(salesforce_bulk, "load_page", and_a_worker_gives_up)
-    done = CliRunner().invoke(app, ["runs", "resume", run_id], env=env)
+    done = CliRunner().invoke(app, ["runs", "resume", run_id], env=paged.env)
 
     assert done.exit_code == 1, done.output
     assert _said(done.stderr) == [f"error: run {run_id} failed: page 2: page 2 {GAVE_UP}"]
     assert done.stdout == ""
     (run,) = table_rows(pg_only_url, "sync_run", order_by="started_at")
     assert run["status"] == "failed"
-    pages = table_rows(pg_only_url, "sync_page", order_by="index")
+    pages = table_rows(pg_only_url, "sync_page", order_by='"index"')
     assert [p["status"] for p in pages] == ["done", "done", "failed"]
