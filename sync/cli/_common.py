@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connectors import redact
+from connectors import FatalSourceError, redact
 from models import RunStatus, SchemaOutOfDateError, ensure_schema
 from sync.cli._display import json_safe, shown
 from sync.log import configure_logging, get_logger
@@ -66,6 +66,24 @@ def fail(message: str, code: int = 2) -> NoReturn:
     # The message may quote a file's header or a driver's text: shown, never obeyed.
     err.print(Text.assemble(("error:", "bold red"), " ", shown(line)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+def fail_source(exc: FatalSourceError, as_json: bool, *, redacted: bool = False) -> NoReturn:
+    """A source error in one line: exit 1 naming the run it failed, else exit 2 (nothing ran).
+
+    Exit 2 is for what the user must fix in the command, its file or the settings before
+    anything can run (a missing or changed file, an unknown preset, no credentials); a run
+    recorded `failed` is exit 1 from every command, as for an unexpected error. `redacted`: the
+    source may quote a secret even in an error raised before any run (a login's answer).
+    """
+    run = stopped_run(exc)
+    if exc.run_id is None:
+        fail(redact(str(exc)) if redacted else str(exc))
+    if as_json and run is not None:
+        print_json(summary_json(run))
+    # What the run record keeps of it (sources quote session ids: redacted there too).
+    why = run.error if run is not None and run.error else redact(str(exc))
+    fail(f"run {exc.run_id} failed: {why}", 1)
 
 
 def fail_unexpected(exc: Exception, as_json: bool) -> NoReturn:
