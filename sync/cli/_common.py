@@ -110,7 +110,16 @@ def interrupted(exc: KeyboardInterrupt) -> NoReturn:
     run = stopped_run(exc)
     if run is None:
         err.print("interrupted", highlight=False)
+    elif run.status == RunStatus.PAUSED:
+        err.print(
+            shown(
+                f"interrupted: run {run.run_id} paused after its last committed batch; "
+                f"`customer-sync runs resume {run.run_id}` carries it on"
+            ),
+            soft_wrap=True,
+        )
     else:
+        # It could not be recorded paused (the store did not answer): its lease must run out.
         err.print(
             shown(
                 f"interrupted: run {run.run_id} stopped after its last committed batch; "

@@ -49,6 +49,7 @@ from sync.pipeline import (
     fail_chunk,
     finish_chunked_run,
     new_run_id,
+    pause_interrupted,
     plan_chunks,
     run_chunk,
     run_stream,
@@ -267,10 +268,15 @@ def _run_in_order(
     """Run (or resume) `run_id` over the whole file in this process, top to bottom, knowing
     the ids it repeats (`repeats_of`); its summary names the layout."""
     callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-    repeats = repeats_of(stream, layout.spec)
-    summary = execute_run(
-        engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token, repeats=repeats
-    )
+    try:
+        repeats = repeats_of(stream, layout.spec)
+        summary = execute_run(
+            engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token, repeats=repeats
+        )
+    except KeyboardInterrupt as exc:
+        # Also while the file is read through for its repeated ids, before any batch.
+        pause_interrupted(engine, run_id, exc)
+        raise
     return with_layout(summary, stream, layout)
 
 

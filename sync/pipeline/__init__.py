@@ -24,6 +24,7 @@ from sync.pipeline.pages import (
     run_page,
 )
 from sync.pipeline.runs import (
+    INTERRUPTED,
     SUMMARY_KEYS,
     RunFailedError,
     RunSummary,
@@ -31,6 +32,7 @@ from sync.pipeline.runs import (
     create_run,
     fail_run,
     new_run_id,
+    pause_interrupted,
     recorded_error,
     resolve_run_id,
     run_stream,
@@ -42,6 +44,7 @@ from sync.pipeline.runs import (
 from sync.pipeline.stops import stops_recorded
 
 __all__ = [
+    "INTERRUPTED",
     "SUMMARY_KEYS",
     "ChunkPlan",
     "ChunkTakenOver",
@@ -66,6 +69,7 @@ __all__ = [
     "new_run_id",
     "open_pages",
     "pages_left",
+    "pause_interrupted",
     "plan_chunks",
     "plan_pages",
     "recorded_error",

@@ -14,6 +14,7 @@ from sync.pipeline.runs import (
     RunFailedError,
     fail_run,
     note_stopped_run,
+    pause_interrupted,
     recorded_error,
     run_summary,
     stopped_run,
@@ -33,12 +34,16 @@ def stops_recorded(engine: Engine, run_id: str, fail_slice: SliceFailure | None 
     else would: the run stayed `running` with no error, its stream held until the lease ran out.
     An error fails the slice being loaded (`fail_slice`) and the run with it, or else the run
     alone; the run it stopped is noted on the error (`stopped_run`), so the CLI names it and an
-    enclosing `stops_recorded` leaves it be. A stream that another owner took (StreamBusy,
-    LeaseLost) is theirs to carry on, and the run is left as it is.
+    enclosing `stops_recorded` leaves it be. Ctrl-C pauses the run (`pause_interrupted`). A
+    stream that another owner took (StreamBusy, LeaseLost) is theirs to carry on, and the run
+    is left as it is.
     """
     try:
         yield
     except (StreamBusy, LeaseLost):
+        raise
+    except KeyboardInterrupt as exc:
+        pause_interrupted(engine, run_id, exc)
         raise
     except (FatalSourceError, TransientSourceError) as exc:
         if stopped_run(exc) is not None:

@@ -160,3 +160,34 @@ def test_runs_resume_of_a_paged_run_that_ends_failed_exits_1_naming_it(
     assert run["status"] == "failed"
     pages = table_rows(pg_only_url, "sync_page", order_by='"index"')
     assert [p["status"] for p in pages] == ["done", "done", "failed"]
+
+
+def test_ctrl_c_while_runs_resume_loads_a_chunked_run_pauses_it_for_the_next_resume(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = fanned_out_csv(db_url, _file(tmp_path))
+    real = csv_job.run_csv_chunk
+
+    def interrupted_at_chunk_1(settings: Settings, run: str, index: int, token: str) -> bool:
+        if index == 1:
+            raise KeyboardInterrupt
+        return real(settings, run, index, token)
+
+    monkeypatch.setattr(csv_job, "run_csv_chunk", interrupted_at_chunk_1)
+    env = {"DATABASE_URL": db_url}
+    stopped = CliRunner().invoke(app, ["runs", "resume", run_id], env=env)
+
+    assert stopped.exit_code == 130, stopped.output
+    assert _said(stopped.stderr) == [
+        f"interrupted: run {run_id} paused after its last committed batch; "
+        f"`customer-sync runs resume {run_id}` carries it on"
+    ]
+    (run,) = table_rows(db_url, "sync_run", order_by="started_at")
+    assert (run["status"], run["error"]) == ("paused", "interrupted (Ctrl-C)")
+    assert table_rows(db_url, "run_lease", order_by="run_id") == []
+
+    monkeypatch.setattr(csv_job, "run_csv_chunk", real)
+    resumed = CliRunner().invoke(app, ["runs", "resume", run_id, "--json"], env=env)
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert (summary["status"], summary["read"], summary["created"]) == ("succeeded", ROWS, ROWS)
