@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connectors import redact
+from connectors import FatalSourceError, redact
 from models import RunStatus, SchemaOutOfDateError, ensure_schema
 from sync.cli._display import json_safe, shown
 from sync.log import configure_logging, get_logger
@@ -68,6 +68,24 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def fail_source(exc: FatalSourceError, as_json: bool, *, redacted: bool = False) -> NoReturn:
+    """A source error in one line: exit 1 naming the run it failed, else exit 2 (nothing ran).
+
+    Exit 2 is for what the user must fix in the command, its file or the settings before
+    anything can run (a missing or changed file, an unknown preset, no credentials); a run
+    recorded `failed` is exit 1 from every command, as for an unexpected error. `redacted`: the
+    source may quote a secret even in an error raised before any run (a login's answer).
+    """
+    run = stopped_run(exc)
+    if exc.run_id is None:
+        fail(redact(str(exc)) if redacted else str(exc))
+    if as_json and run is not None:
+        print_json(summary_json(run))
+    # What the run record keeps of it (sources quote session ids: redacted there too).
+    why = run.error if run is not None and run.error else redact(str(exc))
+    fail(f"run {exc.run_id} failed: {why}", 1)
+
+
 def fail_unexpected(exc: Exception, as_json: bool) -> NoReturn:
     """An error no command expects (a bug, a constraint an operator added): one line, exit 1.
 
@@ -83,7 +101,7 @@ def fail_unexpected(exc: Exception, as_json: bool) -> NoReturn:
             print_json({"run_id": None, "status": RunStatus.FAILED, "error": redact(recorded_error(exc))})
         fail(f"an unexpected error stopped the command: {what}; the log has its traceback (cli.failed)", 1)
     if as_json:
-        report(run, as_json=True)
+        print_json(summary_json(run))
     fail(f"run {run.run_id} failed on an unexpected error: {what}; the log has its traceback (run.failed)", 1)
 
 
@@ -92,7 +110,16 @@ def interrupted(exc: KeyboardInterrupt) -> NoReturn:
     run = stopped_run(exc)
     if run is None:
         err.print("interrupted", highlight=False)
+    elif run.status == RunStatus.PAUSED:
+        err.print(
+            shown(
+                f"interrupted: run {run.run_id} paused after its last committed batch; "
+                f"`customer-sync runs resume {run.run_id}` carries it on"
+            ),
+            soft_wrap=True,
+        )
     else:
+        # It could not be recorded paused (the store did not answer): its lease must run out.
         err.print(
             shown(
                 f"interrupted: run {run.run_id} stopped after its last committed batch; "
@@ -108,21 +135,31 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json_safe(json.dumps(data, default=str, ensure_ascii=False)) + "\n")
 
 
-def report(summary: RunSummary, as_json: bool) -> None:
+def summary_json(summary: RunSummary) -> dict[str, Any]:
+    """A run's summary as `--json` prints it."""
     data = summary.as_dict()
+    # The same figures as the table: conflicts too, though they are also counted as warnings.
+    file_keys = ("layout", "columns") if "layout" in data else ()
+    keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
+    return {k: data[k] for k in keys} | _why_stopped(summary)
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    """Print how a run ended; exit 3 for a skipped run and 1 for a failed one (scripts must notice)."""
     if as_json:
-        # The same figures as the table: conflicts too, though they are also counted as warnings.
-        file_keys = ("layout", "columns") if "layout" in data else ()
-        keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
-        print_json({k: data[k] for k in keys} | _why_stopped(summary))
+        print_json(summary_json(summary))
     elif summary.status == RunStatus.SKIPPED:
         # One line whatever the width: a script greps it, and a pipe is no 80-column terminal.
         err.print(shown(f"skipped: {summary.error}; run {summary.run_id} did nothing"), soft_wrap=True)
-    else:
-        _report_table(summary, data)
+    elif summary.status != RunStatus.FAILED:
+        _report_table(summary, summary.as_dict())
     if summary.status == RunStatus.SKIPPED:
         # Nothing was imported: scripts must notice.
         raise typer.Exit(3)
+    if summary.status == RunStatus.FAILED:
+        # A fanned-out run whose chunk or page failed ends here rather than by an exception:
+        # the same line and exit as a run that failed in one piece.
+        fail(f"run {summary.run_id} failed: {summary.error or 'no reason recorded'}", 1)
 
 
 def _why_stopped(summary: RunSummary) -> dict[str, Any]:

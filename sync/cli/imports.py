@@ -13,7 +13,17 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from connectors import FatalSourceError
 from connectors.csv import CsvStream
 from models import SchemaOutOfDateError
-from sync.cli._common import JsonOption, Kind, err, fail, fail_unexpected, interrupted, read_settings, report
+from sync.cli._common import (
+    JsonOption,
+    Kind,
+    err,
+    fail,
+    fail_source,
+    fail_unexpected,
+    interrupted,
+    read_settings,
+    report,
+)
 from sync.cli._display import visible
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.jobs import import_csv, queue_csv
@@ -92,7 +102,9 @@ def import_csv_command(
                 timezone=timezone,
                 on_batch=on_batch,
             )
-    except (FatalSourceError, StreamBusy) as exc:
+    except FatalSourceError as exc:
+        fail_source(exc, as_json)
+    except StreamBusy as exc:
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
@@ -128,7 +140,7 @@ def _enqueue_csv(
             timezone=timezone,
         )
     except FatalSourceError as exc:
-        fail(str(exc))
+        fail_source(exc, as_json)
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     except Exception as exc:

@@ -14,6 +14,7 @@ from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncPage, SyncRej
 from sync.cli._common import (
     JsonOption,
     fail,
+    fail_source,
     fail_unexpected,
     interrupted,
     open_store,
@@ -256,7 +257,9 @@ def runs_resume(
     settings = read_settings()
     try:
         summary = resume_run(settings, run_id, force=force)
-    except (FatalSourceError, StreamBusy) as exc:
+    except FatalSourceError as exc:
+        fail_source(exc, as_json)
+    except StreamBusy as exc:
         fail(str(exc))
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")

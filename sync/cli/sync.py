@@ -8,9 +8,18 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 
-from connectors import FatalSourceError, redact
+from connectors import FatalSourceError
 from models import SchemaOutOfDateError
-from sync.cli._common import JsonOption, err, fail, fail_unexpected, interrupted, read_settings, report
+from sync.cli._common import (
+    JsonOption,
+    err,
+    fail,
+    fail_source,
+    fail_unexpected,
+    interrupted,
+    read_settings,
+    report,
+)
 from sync.cli._display import shown
 from sync.cli._worker import enqueue, report_queued, require_broker
 from sync.pipeline import StreamBusy
@@ -46,7 +55,7 @@ def sync_salesforce_command(
         try:
             run_id = queue_salesforce(settings, stream=stream.value, full=full, trigger="cli")
         except FatalSourceError as exc:
-            fail(str(exc))
+            fail_source(exc, as_json, redacted=True)
         except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
             fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
         except Exception as exc:
@@ -59,10 +68,7 @@ def sync_salesforce_command(
     except StreamBusy as exc:
         fail(str(exc))
     except FatalSourceError as exc:
-        if exc.run_id is None:
-            fail(redact(str(exc)))
-        # The run is recorded failed: not a mistake in the command line, so exit 1, not 2.
-        fail(f"run {exc.run_id} failed: {redact(str(exc))}", code=1)
+        fail_source(exc, as_json, redacted=True)
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     except KeyboardInterrupt as exc:
@@ -71,7 +77,8 @@ def sync_salesforce_command(
         fail_unexpected(exc, as_json)
     report(summary, as_json)
     if summary.status == "paused":
-        err.print(shown(f"paused: {summary.error}; run the same command later to resume"))
+        # One line whatever the width, as `skipped:`: a script greps it, and a pipe is no terminal.
+        err.print(shown(f"paused: {summary.error}; run the same command later to resume"), soft_wrap=True)
 
 
 @app.command("spotify")
@@ -87,7 +94,7 @@ def sync_spotify_command(as_json: JsonOption = False) -> None:
     try:
         summary = sync_spotify(settings, trigger="cli")
     except FatalSourceError as exc:
-        fail(str(exc))
+        fail_source(exc, as_json, redacted=True)
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     except KeyboardInterrupt as exc:

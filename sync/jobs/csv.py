@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,15 @@ from sync.pipeline import (
     RunSummary,
     create_run,
     execute_run,
+    fail_chunk,
     finish_chunked_run,
     new_run_id,
+    pause_interrupted,
     plan_chunks,
     run_chunk,
     run_stream,
+    run_summary,
+    stops_recorded,
     take_stream,
 )
 from sync.settings import Settings
@@ -263,10 +268,15 @@ def _run_in_order(
     """Run (or resume) `run_id` over the whole file in this process, top to bottom, knowing
     the ids it repeats (`repeats_of`); its summary names the layout."""
     callback = (lambda counts: on_batch(stream, counts)) if on_batch else None
-    repeats = repeats_of(stream, layout.spec)
-    summary = execute_run(
-        engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token, repeats=repeats
-    )
+    try:
+        repeats = repeats_of(stream, layout.spec)
+        summary = execute_run(
+            engine, settings, stream, layout.spec, run_id, on_batch=callback, token=token, repeats=repeats
+        )
+    except KeyboardInterrupt as exc:
+        # Also while the file is read through for its repeated ids, before any batch.
+        pause_interrupted(engine, run_id, exc)
+        raise
     return with_layout(summary, stream, layout)
 
 
@@ -294,19 +304,24 @@ def run_csv_chunk(
 
 
 def _run_chunks_here(engine: sa.Engine, settings: Settings, run_id: str, token: str) -> RunSummary:
+    """Load a fanned-out run's chunks left in this process, one after the other, then close it.
+
+    A chunk that stops on an error fails, and the run with it, as a worker's chunk task does
+    when it gives up; a failure outside any chunk fails the run alone.
+    """
     runs = SyncRun.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
     lease = Lease(run["source"], run["stream"], run_id, token, settings.run_lease_seconds)
     take_stream(engine, lease, run, fresh=False)
-    with engine.begin() as conn:
-        conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=None))
-    for chunk in plan_chunks(engine, settings, run_id, Path(run["params"]["path"])):
-        run_csv_chunk(settings, run_id, chunk.index, token)
-    finish_chunked_run(engine, run_id)
-    with engine.connect() as conn:
-        done = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
-    return RunSummary(run_id, done["status"], {k: done[k] for k in COUNT_FIELDS}, done["error"])
+    with stops_recorded(engine, run_id):
+        with engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(task_id=None))
+        for chunk in plan_chunks(engine, settings, run_id, Path(run["params"]["path"])):
+            with stops_recorded(engine, run_id, partial(fail_chunk, engine, run_id, chunk.index)):
+                run_csv_chunk(settings, run_id, chunk.index, token)
+        finish_chunked_run(engine, run_id)
+    return run_summary(engine, run_id)
 
 
 def check_resumable_csv(settings: Settings, run_id: str) -> None:

@@ -6,6 +6,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,11 +28,13 @@ from sync.pipeline import (
     StreamBusy,
     defer_page,
     execute_run,
+    fail_page,
     highest_key,
     open_pages,
     pages_left,
     plan_pages,
     run_page,
+    stops_recorded,
     take_stream,
 )
 from sync.settings import Settings
@@ -316,20 +319,27 @@ def run_pages_here(
     run_id: str,
     token: str,
 ) -> RunSummary:
-    """Carry a fanned-out run on in this process: its pages not yet loaded, then its close."""
+    """Carry a fanned-out run on in this process: its pages not yet loaded, then its close.
+
+    A page that stops on an error fails, and the run with it, as a worker's page task does
+    when it gives up; a failure outside any page fails the run alone.
+    """
     run = _run(engine, run_id)
     lease = Lease(run["source"], run["stream"], run_id, token, settings.run_lease_seconds)
     take_stream(engine, lease, run, fresh=False)
-    if (run["checkpoint"] or {}).get("pages"):
-        queue: deque[PagePlan] = deque(plan_pages(engine, run_id))
-        reader = reader_for()
-        while queue:
-            load_page(engine, settings, reader, spec, run_id, queue.popleft(), queue.append, token)
-            if _run(engine, run_id)["status"] != RunStatus.RUNNING:
+    with stops_recorded(engine, run_id):
+        if (run["checkpoint"] or {}).get("pages"):
+            queue: deque[PagePlan] = deque(plan_pages(engine, run_id))
+            reader = reader_for()
+            while queue:
+                page = queue.popleft()
+                with stops_recorded(engine, run_id, partial(fail_page, engine, run_id, page.index)):
+                    load_page(engine, settings, reader, spec, run_id, page, queue.append, token)
+                if _run(engine, run_id)["status"] != RunStatus.RUNNING:
+                    return _summary(_run(engine, run_id))
+            if pages_left(engine, run_id):
                 return _summary(_run(engine, run_id))
-        if pages_left(engine, run_id):
-            return _summary(_run(engine, run_id))
-    return finish(engine, settings, reader_for(), spec, run_id, token)
+        return finish(engine, settings, reader_for(), spec, run_id, token)
 
 
 def page_counts(engine: Engine, run_id: str) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from sync.pipeline.pages import (
     run_page,
 )
 from sync.pipeline.runs import (
+    INTERRUPTED,
     SUMMARY_KEYS,
     RunFailedError,
     RunSummary,
@@ -31,15 +32,19 @@ from sync.pipeline.runs import (
     create_run,
     fail_run,
     new_run_id,
+    pause_interrupted,
     recorded_error,
     resolve_run_id,
     run_stream,
+    run_summary,
     set_task,
     stopped_run,
     take_stream,
 )
+from sync.pipeline.stops import stops_recorded
 
 __all__ = [
+    "INTERRUPTED",
     "SUMMARY_KEYS",
     "ChunkPlan",
     "ChunkTakenOver",
@@ -64,6 +69,7 @@ __all__ = [
     "new_run_id",
     "open_pages",
     "pages_left",
+    "pause_interrupted",
     "plan_chunks",
     "plan_pages",
     "recorded_error",
@@ -71,8 +77,10 @@ __all__ = [
     "run_chunk",
     "run_page",
     "run_stream",
+    "run_summary",
     "set_task",
     "still_held",
     "stopped_run",
+    "stops_recorded",
     "take_stream",
 ]

@@ -48,6 +48,7 @@ from sync.pipeline.runs import (
     finish_run,
     new_run_id,
     note_stopped_run,
+    pause_interrupted,
     recorded_error,
     set_run_status,
     take_stream,
@@ -283,6 +284,7 @@ def _execute_run(
         bound.error("run.failed", error=message)
         finish_run(engine, run_id, RunStatus.FAILED, message, lease)
         exc.run_id = run_id
+        note_stopped_run(exc, RunSummary(run_id, RunStatus.FAILED, dict(counts), message))
         raise
     except LeaseLost as exc:
         # Another run owns the stream now; this one stays resumable from its checkpoint.
@@ -296,7 +298,9 @@ def _execute_run(
             message = redact(explained)
             bound.error("run.failed", error=message)
             set_run_status(engine, run_id, RunStatus.FAILED, message, lease)
-            raise RunFailedError(run_id, message) from exc
+            failed = RunFailedError(run_id, message)
+            note_stopped_run(failed, RunSummary(run_id, RunStatus.FAILED, dict(counts), message))
+            raise failed from exc
         bound.exception("run.failed", error=type(exc).__name__)
         error = recorded_error(exc)
         set_run_status(engine, run_id, RunStatus.FAILED, error, lease)
@@ -304,9 +308,10 @@ def _execute_run(
         note_stopped_run(exc, RunSummary(run_id, RunStatus.FAILED, dict(counts), redact(error)))
         raise
     except KeyboardInterrupt as exc:
-        # Left `running`: its lease runs out and it resumes from its last committed batch.
+        # The write under way has ended (above); the batch being read is dropped, read again
+        # on resume. Paused with its stream given up, the run resumes at once.
         bound.warning("run.interrupted")
-        note_stopped_run(exc, RunSummary(run_id, RunStatus.RUNNING, dict(counts), "interrupted"))
+        pause_interrupted(engine, run_id, exc)
         raise
     finish_run(engine, run_id, RunStatus.SUCCEEDED, None, lease)
     bound.info("run.finished", **{k: counts[k] for k in SUMMARY_KEYS})

@@ -7,12 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
 
 from connectors import FatalSourceError, Stream, redact
 from models import COUNT_FIELDS, ConnectorState, SyncRun, SyncSeen, utcnow
 from models.enums import RunStatus
 from sync.pipeline.lease import Lease, StreamBusy, acquire, lease_expiry, release, still_held
+
+log = structlog.get_logger("sync.pipeline")
+
+# The error an interrupted run is paused with.
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 # What a run summary reports; conflicts are shown beside them but are also warnings.
 SUMMARY_KEYS = tuple(k for k in COUNT_FIELDS if k != "conflicts")
@@ -182,6 +188,14 @@ def stopped_run(exc: BaseException) -> RunSummary | None:
     return summary if isinstance(summary, RunSummary) else None
 
 
+def run_summary(engine: Engine, run_id: str) -> RunSummary:
+    """A run's summary as its record now stands (its counts: what its batches committed)."""
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+    return RunSummary(run_id, run["status"], {k: run[k] for k in COUNT_FIELDS}, run["error"])
+
+
 def _driver_code(cause: BaseException | None) -> str:
     """The driver's error and its code: `CheckViolation, SQLSTATE 23514` from psycopg2,
     `IntegrityError, SQLITE_CONSTRAINT_CHECK` from sqlite3."""
@@ -206,6 +220,35 @@ def set_run_status(
         conn.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, error=_kept(error)))
         if lease is not None and status != RunStatus.RUNNING:
             release(conn, lease)
+
+
+def pause_interrupted(engine: Engine, run_id: str, exc: KeyboardInterrupt) -> None:
+    """Ctrl-C: the run `paused` after its last committed batch, its stream given up.
+
+    So `runs resume` carries it on at once, rather than refusing it until its lease runs out
+    (a lease cannot tell a process that stopped from one still loading). Noted on `exc` for
+    the CLI's line; a run stopped deeper down (a chunk of it) is noted already and left be.
+    """
+    if stopped_run(exc) is not None:
+        return
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    try:
+        with engine.begin() as conn:
+            row = conn.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+                .values(status=RunStatus.PAUSED, error=INTERRUPTED)
+                .returning(runs.c.source, runs.c.stream)
+            ).first()
+            if row is not None:
+                release(conn, Lease(row.source, row.stream, run_id, "", 0))
+        summary = run_summary(engine, run_id)
+    except sa.exc.SQLAlchemyError as db_exc:
+        # The store may be what hung and was interrupted: the run stays `running` until its
+        # lease runs out, and the CLI's line says to wait for that.
+        log.warning("run.pause_failed", run_id=run_id, error=type(db_exc).__name__)
+        summary = RunSummary(run_id, RunStatus.RUNNING, {}, "interrupted")
+    note_stopped_run(exc, summary)
 
 
 def close_run(conn: sa.Connection, run_id: str, status: str, error: str | None) -> None:

@@ -259,6 +259,33 @@ def test_an_import_skipped_for_a_held_stream_is_one_unbroken_line_and_exit_3(tmp
     assert lines[0].endswith(" did nothing") and len(lines[0]) > 80
 
 
+def test_a_paused_salesforce_sync_is_one_unbroken_line(pg_only_url: str, tmp_path: Path) -> None:
+    from tests.fakes.salesforce import FakeSalesforce
+
+    with FakeSalesforce() as org:
+        for i in range(1000):
+            org.org.add_contact(FirstName=f"F{i}", LastName="L", Email=f"sf{i}@example.com")
+        # 16 calls left: the run's quarter of them is spent after two pages, and the run pauses.
+        org.set_api_usage(used=org.api_limit - 17)
+        env = {
+            "DATABASE_URL": pg_only_url,
+            "SALESFORCE_INSTANCE_URL": org.url,
+            "SALESFORCE_ACCESS_TOKEN": org.issue_token(),
+            "SALESFORCE_CA_BUNDLE": str(org.ca_path),
+            "SALESFORCE_PAGE_SIZE": "200",
+            "BATCH_SIZE": "100",
+            # stderr is a pipe, not a terminal: rich would wrap at 80 columns (COLUMNS pins that here).
+            "COLUMNS": "80",
+        }
+        result = cli("sync", "salesforce", cwd=tmp_path, env=env)
+
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("paused")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("paused: salesforce: API budget of ")
+    assert lines[0].endswith("; run the same command later to resume") and len(lines[0]) > 80
+
+
 def test_create_admin_reads_the_password_from_stdin(
     pg_only_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

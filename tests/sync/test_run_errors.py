@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,10 +18,16 @@ import sqlalchemy as sa
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
 from models import get_engine
+from sync.jobs import load_salesforce_page
 from sync.tasks._base import one_line
+from tests.fakes import salesforce
+from tests.fakes.salesforce import FakeSalesforce
 from tests.sync.helpers import run_csv, table_rows, write_file
+from tests.sync.test_cli_fanned_out import fanned_out_csv, paged_run
+from tests.sync.test_salesforce_sync import add_people, an_hour_ago
 
 NAME, EMAIL = "Evangeline", "evangeline@example.com"
+fake = salesforce.fake_salesforce
 EXE = Path(sys.executable).with_name("customer-sync")
 # What a database error's text quotes, and a traceback: none of it for the person at the terminal.
 LEAKS = (
@@ -174,13 +181,89 @@ def test_runs_resume_stopped_again_prints_the_failed_run_as_json(
         assert leak not in done.stdout
 
 
-def test_ctrl_c_during_an_import_is_one_line_naming_the_run_and_exit_130(tmp_path: Path) -> None:
-    sqlite_url = f"sqlite:///{tmp_path / 'customer_sync.db'}"
-    path = write_csv(tmp_path / "shop.csv", SHOPIFY_HEADER, shopify_rows(5000, seed=4))
+def _refused_in_a_later_chunk(tmp_path: Path) -> Path:
+    """A file of 300 customers whose 250th the store refuses: in the third chunk or later."""
+    rows = [f"c-{i},p{i}@example.com,P{i},Lee,2025-01-01T10:00:00+00:00" for i in range(300)]
+    rows[249] = f"c-249,{EMAIL},{NAME},Lee,2025-01-01T10:00:00+00:00"
+    return write_file(
+        tmp_path, "entitySourceId,email,firstname,lastname,updatedAt\n" + "\n".join(rows) + "\n"
+    )
+
+
+def test_runs_resume_of_a_chunked_run_records_an_unexpected_error_on_the_run(
+    store_refusing_the_name: str, tmp_path: Path
+) -> None:
+    url = store_refusing_the_name
+    run_id = fanned_out_csv(url, _refused_in_a_later_chunk(tmp_path), preset_name="native")
+
+    done = _cli(url, "runs", "resume", run_id, cwd=tmp_path)
+
+    assert done.returncode == 1, done.stderr
+    _assert_one_line_and_one_logged_traceback(done.stderr, run_id)
+    (run,) = table_rows(url, "sync_run", order_by="started_at")
+    # Failed, with the error's kind and the chunk it stopped, and its stream free: `runs resume`
+    # carries it on at once once the cause is fixed, not a lease's length later.
+    assert run["status"] == "failed", run
+    assert re.fullmatch(r"chunk \d+: IntegrityError \(.*\); the statement is in the log", run["error"])
+    for leak in LEAKS:
+        assert leak not in run["error"]
+    assert table_rows(url, "run_lease", order_by="run_id") == []
+    (failed,) = [c for c in table_rows(url, "sync_chunk", order_by='"index"') if c["status"] == "failed"]
+    assert run["error"].startswith(f"chunk {failed['index']}: ")
+
+
+def test_sync_salesforce_carrying_a_paged_run_records_an_unexpected_error_on_the_run(
+    store_refusing_the_name: str, fake: FakeSalesforce, tmp_path: Path
+) -> None:
+    url = store_refusing_the_name
+    add_people(fake, 1000, stamp=an_hour_ago())
+    # The last contact read (on the last page) is one the store refuses.
+    fake.org.add_contact(FirstName=NAME, LastName="Lee", Email=EMAIL)
+    paged = paged_run(url, fake)
+    # Page 1's worker found the org's daily quota spent: the run paused for the next sync.
+    fake.fail_next("/results", "request_limit")
+    assert load_salesforce_page(paged.settings, paged.run_id, paged.sent[0], paged.sent.append) is False
+    assert table_rows(url, "sync_run", order_by="started_at")[0]["status"] == "paused"
+
+    done = subprocess.run(
+        [str(EXE), "sync", "salesforce"],
+        cwd=tmp_path,
+        env=_cli_env(url, **{k: v for k, v in paged.env.items() if k != "DATABASE_URL"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    _assert_one_line_and_one_logged_traceback(done.stderr, paged.run_id)
+    (run,) = table_rows(url, "sync_run", order_by="started_at")
+    assert run["status"] == "failed", run
+    assert re.fullmatch(r"page 5: IntegrityError \(.*\); the statement is in the log", run["error"])
+    assert table_rows(url, "run_lease", order_by="run_id") == []
+    pages = table_rows(url, "sync_page", order_by='"index"')
+    assert [p["status"] for p in pages] == ["done"] * 5 + ["failed"]
+
+
+BATCH = 50
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_ctrl_c_during_an_import_pauses_the_run_and_runs_resume_carries_it_on_at_once(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'customer_sync.db'}"
+        if store == "sqlite"
+        else request.getfixturevalue("pg_only_url")
+    )
+    rows = 5000
+    path = write_csv(tmp_path / "shop.csv", SHOPIFY_HEADER, shopify_rows(rows, seed=4))
+    # Small batches: a hundred commits, so the signal lands with most of the file still to load.
     importer = subprocess.Popen(
         [str(EXE), "import", "csv", str(path)],
         cwd=tmp_path,
-        env=_cli_env(sqlite_url, BATCH_SIZE="50"),
+        env=_cli_env(url, BATCH_SIZE=str(BATCH)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -198,12 +281,29 @@ def test_ctrl_c_during_an_import_is_one_line_naming_the_run_and_exit_130(tmp_pat
     stderr = "".join(seen) + rest
 
     assert importer.returncode == 130, stderr
-    (run,) = table_rows(sqlite_url, "sync_run", order_by="started_at")
+    (run,) = table_rows(url, "sync_run", order_by="started_at")
     said, _ = _split(stderr)
     assert said == [
-        f"interrupted: run {run['id']} stopped after its last committed batch; "
-        f"`customer-sync runs resume {run['id']}` carries it on once its lease runs out (RUN_LEASE_SECONDS)"
+        f"interrupted: run {run['id']} paused after its last committed batch; "
+        f"`customer-sync runs resume {run['id']}` carries it on"
     ], stderr
     assert "Traceback" not in stderr and stdout == ""
-    # What it committed stays; the run resumes from there once its lease runs out.
-    assert run["status"] == "running" and 0 < run["read"] < 5000
+    # What it committed stays, whole batches only; the batch being read is not counted.
+    assert (run["status"], run["error"]) == ("paused", "interrupted (Ctrl-C)")
+    assert 0 < run["read"] < rows and run["read"] % BATCH == 0, run["read"]
+    checkpoint = run["checkpoint"] if isinstance(run["checkpoint"], dict) else json.loads(run["checkpoint"])
+    assert checkpoint["records"] == run["read"]
+    # Its stream is free: no lease to wait out.
+    assert table_rows(url, "run_lease", order_by="run_id") == []
+
+    resumed = _cli(url, "runs", "resume", run["id"], "--json", cwd=tmp_path)
+
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert (summary["run_id"], summary["status"]) == (run["id"], "succeeded")
+    # Every row counted once across the interrupt: nothing lost, nothing read twice.
+    assert summary["read"] == rows
+    outcomes = ("created", "updated", "unchanged", "deleted", "rejected", "duplicates")
+    assert sum(summary[k] for k in outcomes) == rows, summary
+    assert summary["unchanged"] == 0
+    assert len(table_rows(url, "customer")) == summary["created"]
