@@ -6,7 +6,6 @@ from sync.load.commerce import COMMERCE_LOADERS
 from sync.load.customers import (
     BatchResult,
     BatchTarget,
-    PkSet,
     StoredRows,
     find_unchanged,
     load_customer_batch,
@@ -17,6 +16,7 @@ from sync.load.customers import (
 from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.identity import merge_stand_ins
 from sync.load.lookup import find_customer, global_id
+from sync.load.pk_set import PkSet
 from sync.load.staging import drop, stage, temp_table
 from sync.load.statistics import PlannerStatistics
 from sync.load.upsert import upsert_from

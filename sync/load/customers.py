@@ -16,6 +16,7 @@ from models._types import JSONType, UTCDateTime, utcnow
 from models.enums import RecordOutcome
 from sync.load.golden import GOLDEN_STAGE_COLUMNS, golden_row_of_one, recompute_customers
 from sync.load.identity import customers_for_emails, unverified_sign_up
+from sync.load.pk_set import PkSet
 from sync.load.sets import one_of
 from sync.load.staging import JsonText, copy_into, drop, stage, stage_values, staged_rows, temp_table
 from sync.load.upsert import upsert_from
@@ -75,45 +76,6 @@ class BatchTarget:
     # Whether `sync_seen` may hold rows of this run: False only while a run that keeps its
     # skipped rows in memory has loaded none, so its lookups need not join `sync_seen`.
     seen_rows: bool = True
-
-
-class PkSet:
-    """A set of primary keys as bits, in pages of 65,536 keys: ~1 bit a key however many.
-
-    A run's unchanged rows are mostly a dense range of the source's pks; a set of ints would
-    hold ~60 bytes for each, growing with the file.
-    """
-
-    __slots__ = ("_pages",)
-    _PAGE_BITS = 16  # `update` spells it out: 65,536 bits, 8,192 bytes a page
-
-    def __init__(self) -> None:
-        self._pages: dict[int, bytearray] = {}
-
-    def add(self, pk: int) -> None:
-        page = self._pages.get(pk >> self._PAGE_BITS)
-        if page is None:
-            page = self._pages[pk >> self._PAGE_BITS] = bytearray(1 << (self._PAGE_BITS - 3))
-        bit = pk & 0xFFFF
-        page[bit >> 3] |= 1 << (bit & 7)
-
-    def update(self, pks: Iterable[int]) -> None:
-        pages = self._pages
-        for pk in pks:
-            page = pages.get(pk >> 16)
-            if page is None:
-                page = pages[pk >> 16] = bytearray(8192)
-            page[(pk & 0xFFFF) >> 3] |= 1 << (pk & 7)
-
-    def __contains__(self, pk: object) -> bool:
-        if not isinstance(pk, int):
-            return False
-        page = self._pages.get(pk >> self._PAGE_BITS)
-        bit = pk & 0xFFFF
-        return page is not None and bool(page[bit >> 3] >> (bit & 7) & 1)
-
-    def __bool__(self) -> bool:
-        return bool(self._pages)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from connectors import RecordText, SourceRecord
 from models import CustomerSource
 from models.enums import RecordOutcome
-from sync.load import BatchTarget, PkSet, StoredRows, find_unchanged, mark_seen, stored_after
+from sync.load import BatchTarget, StoredRows, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, Repeats, raw_hasher
 from sync.pipeline.mapper import Item, MappedBatch, map_batch
 
@@ -116,8 +116,11 @@ class UnchangedRows:
         skipped = Skipped()
         found, ids, seen = known.pks, known.ids, known.seen
         taken: set[int] = set()  # pks, one to a source id
-        # Rows the batches written before this one skipped, when kept in memory, not in `sync_seen`.
-        before = self.target.read_pks if self.target.read_pks is not None else PkSet()
+        # Rows the batches written before this one skipped, when kept in memory, not in
+        # `sync_seen`: of this batch's hits, those (a page of bits tested at once, not a
+        # method call per row).
+        read_pks = self.target.read_pks
+        before = read_pks.members(filter(None, map(found.get, filter(None, hashes)))) if read_pks else set()
         # Most batches read no repeated id: one set test in C, not a lookup per row.
         repeated = self.repeats and not self.repeats.last.keys().isdisjoint(ids.values())
         later = self.repeats.later_than if repeated else None
