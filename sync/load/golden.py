@@ -224,37 +224,41 @@ def _resolve_emails(
             sa.select(cust.c.pk, cust.c.email).where(one_of(conn, cust.c.email, chunk))
         ):
             holders[email] = pk
-    conflicts: list[tuple[int, str, int]] = []
-    # A customer whose best e-mail no one else holds is the one it holds now keeps it, before
-    # anyone else is weighed: recomputed one at a time (a batch of one), the holder keeps the
-    # address whoever wants it, so a batch of many must not hand it to a lower pk.
-    moving = []
-    for pk in sorted(goldens):
-        mine = current[pk]["email"]
-        best = next((e for e in wanted[pk] if holders.get(e) in (None, pk)), None)
-        if mine and best == mine:
-            conflicts += [(pk, e, holders[e]) for e in wanted[pk][: wanted[pk].index(mine)]]
-            goldens[pk]["email"] = mine
-        else:
-            moving.append(pk)
-    # The others give up what they hold now and choose in pk order.
-    for pk in moving:
-        mine = current[pk]["email"]
-        if mine and holders.get(mine) == pk:
-            del holders[mine]
-    for pk in moving:
-        chosen = None
-        for email in wanted[pk]:
-            holder = holders.get(email)
-            if holder is None or holder == pk:
-                chosen = email
+    # Each customer starts with what it holds, and moves only to an address it ranks higher
+    # that is free, or held by a customer of the batch whose sources no longer name it (kept
+    # there only so as not to lose an address): recomputed one at a time (a batch of one), a
+    # holder keeps an address it still names whoever asks, and gives it up when it moves on.
+    # Rounds until no one moves, in pk order within a round: every move is a step up for the
+    # mover, and an address kept only for want of another is taken at most once.
+    held = {pk: current[pk]["email"] for pk in goldens if current[pk]["email"]}
+    holders.update({email: pk for pk, email in held.items()})
+    rank = {pk: {email: i for i, email in enumerate(wanted[pk])} for pk in goldens}
+    moved = True
+    while moved:
+        moved = False
+        for pk in sorted(goldens):
+            mine = held.get(pk)
+            now = rank[pk].get(mine, len(wanted[pk])) if mine else len(wanted[pk]) + 1
+            for email in wanted[pk][:now]:
+                holder = holders.get(email)
+                if holder not in (None, pk) and (holder not in rank or email in rank[holder]):
+                    continue  # its holder names it too (or is not recomputed here)
+                if holder not in (None, pk):
+                    del held[holder]  # kept only for want of another: given up
+                if mine:
+                    del holders[mine]
+                holders[email], held[pk] = pk, email
+                moved = True
                 break
-            conflicts.append((pk, email, holder))
+    conflicts: list[tuple[int, str, int]] = []
+    for pk in sorted(goldens):
+        chosen = held.get(pk)
         if chosen is None and current[pk]["email"] and current[pk]["email"] not in holders:
             chosen = current[pk]["email"]  # keep what it had rather than lose its address
-        goldens[pk]["email"] = chosen
-        if chosen:
             holders[chosen] = pk
+        goldens[pk]["email"] = chosen
+        better = wanted[pk][: rank[pk][chosen]] if chosen in rank[pk] else wanted[pk]
+        conflicts += [(pk, email, holders[email]) for email in better if holders.get(email) not in (None, pk)]
     return conflicts
 
 

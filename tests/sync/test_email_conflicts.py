@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
 
 HEADER = ["entitySourceId", "email", "firstname", "lastname", "updatedAt"]
@@ -130,3 +132,32 @@ def test_a_holder_recomputed_beside_a_customer_that_wants_its_address_keeps_it(
     assert emails == {"X": "x@example.com", "O": "own@example.com"}
     assert (summary.counts["updated"], summary.counts["conflicts"]) == (2, 1)
     assert_counts_add_up(summary)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5000])
+def test_an_address_given_up_in_a_batch_goes_to_the_customer_refused_it_before(
+    db_url: str, tmp_path: Path, batch_size: int
+) -> None:
+    """Found by review: customer 1 (a, a2) was refused w@, which Dan's customer held. The batch
+    that moves Dan to d2@ and touches customer 1 gives it w@ (its newest source names it), as a
+    batch of one line at a time does, whoever is weighed first."""
+    steps = [
+        [
+            ["a", "x@example.com", "Ann", "", "2026-01-01T00:00:00+00:00"],
+            ["d", "w@example.com", "Dan", "", "2026-01-01T00:00:00+00:00"],
+        ],
+        [["a2", "x@example.com", "Ann", "", "2026-02-01T00:00:00+00:00"]],
+        [["a2", "w@example.com", "Ann", "", "2026-03-01T00:00:00+00:00"]],
+        [
+            ["d", "d2@example.com", "Dan", "", "2026-03-01T00:00:00+00:00"],
+            ["a", "x@example.com", "Ann B", "", "2026-01-02T00:00:00+00:00"],
+        ],
+    ]
+    for i, rows in enumerate(steps):
+        summary = run_csv(
+            db_url, native(tmp_path / f"p{i}.csv", *rows), preset_name="native", batch_size=batch_size
+        )
+        assert summary.status == "succeeded"
+    assert summary.counts["conflicts"] == 0
+    emails = sorted((r["firstname"], r["email"]) for r in table_rows(db_url, "customer"))
+    assert emails == [("Ann", "w@example.com"), ("Dan", "d2@example.com")]  # a2 is the newest
