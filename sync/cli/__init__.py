@@ -10,6 +10,9 @@ from sync.cli._common import read_settings
 app = typer.Typer(
     help="Sync customers from Salesforce, Spotify and CSV exports into the loyalty platform's store.",
     no_args_is_help=True,
+    # Help text is Markdown: a docstring's paragraph wraps at the terminal's width wherever the
+    # source breaks its lines ("rich" mode keeps every line break after the first paragraph).
+    rich_markup_mode="markdown",
     # A bug's traceback is plain Python's; rich's would print each frame's locals (rows, settings,
     # secrets), so they stay off even if pretty tracebacks are turned on again.
     pretty_exceptions_enable=False,

@@ -22,7 +22,10 @@ from sync.log import configure_logging, get_logger
 from sync.pipeline import SUMMARY_KEYS, RunSummary, brief_error, recorded_error, stopped_run
 from sync.settings import Settings, describe_settings_error
 
-err = Console(stderr=True)
+# Nothing on stderr is wrapped at the terminal's width: an error is one line a script can grep,
+# and a log line printed above the progress bar (rich routes stderr through this console while
+# the bar shows) stays one line of JSON.
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 log = get_logger("sync.cli")
 

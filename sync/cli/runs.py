@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from rich import box
 from rich.table import Table
 
 from connectors import FatalSourceError
-from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncPage, SyncReject, SyncRun
+from models import RunStatus, SchemaOutOfDateError, SyncChunk, SyncPage, SyncReject, SyncRun, utcnow
 from sync.cli._common import (
     JsonOption,
     fail,
@@ -87,10 +90,18 @@ def runs_list(
         for row in cells:
             sys.stdout.write("\t".join(map(visible, row)) + "\n")
         return
+    table = _full_table(cells)
+    # The table's own width, every cell whole: on a terminal narrower than that, rich squeezes
+    # eleven columns into unreadable slivers, so a shorter view stands in.
+    if out.measure(table, options=out.options.update_width(10_000)).maximum > out.width:
+        table = _narrow_table(data, utcnow())
+    out.print(table)
+
+
+def _full_table(cells: Sequence[tuple[str, ...]]) -> Table:
     table = Table()
-    # The id is what an operator copies into `runs show`/`runs retry`: never cut or wrap it,
-    # let the other columns give way on a narrow terminal.
-    table.add_column("run", no_wrap=True, min_width=max((len(row[0]) for row in cells), default=3))
+    # The id is what an operator copies into `runs show`/`runs retry`: never cut or wrap it.
+    table.add_column("run", no_wrap=True)
     for name in (
         "source",
         "stream",
@@ -107,7 +118,51 @@ def runs_list(
     for row in cells:
         # A source's name is whatever an import was given: shown, never obeyed.
         table.add_row(*map(shown, row))
-    out.print(table)
+    return table
+
+
+# 48 bits of the id, which `runs show` takes as it takes the whole: a store would need millions
+# of runs before two began alike, and `runs show` then asks for more of the id.
+_SHORT_ID = 12
+
+
+def _narrow_table(runs: list[dict[str, Any]], now: datetime) -> Table:
+    """One line per run on an 80-column terminal: the id's first characters, which `runs show`
+    takes; source/stream cut with an ellipsis; counts in brief; how long ago it started.
+
+    Trigger, task and the exact figures are in `runs show` and `--json`.
+    """
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("run", no_wrap=True)
+    # The one column that gives way (wrappable, so rich narrows it first); its text is cut.
+    table.add_column("source")
+    table.add_column("status", no_wrap=True)
+    for name in ("read", "created", "updated", "rejected", "started"):
+        table.add_column(name, no_wrap=True, justify="right")
+    for r in runs:
+        source = shown(f"{r['source']}/{r['stream']}")
+        source.no_wrap, source.overflow = True, "ellipsis"
+        counts = (_brief_count(r[key]) for key in ("read", "created", "updated", "rejected"))
+        table.add_row(r["id"][:_SHORT_ID], source, r["status"], *counts, _age(r["started_at"], now))
+    return table
+
+
+def _brief_count(n: int) -> str:
+    """`n` in at most five characters: 9999, 12k, 1.2M."""
+    if n < 10_000:
+        return str(n)
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def _age(started: datetime, now: datetime) -> str:
+    """How long ago, in its largest whole unit: 40s, 12m, 3h, 9d."""
+    seconds = max(0, int((now - started).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
 
 
 @app.command("show")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -86,6 +87,21 @@ def test_import_json_counts_email_conflicts_as_the_table_does(tmp_path: Path) ->
     assert "conflicts" in table.stdout
     listed = json.loads(cli("runs", "list", "--json", cwd=tmp_path).stdout)
     assert [run["conflicts"] for run in listed] == [0, 1, 0]
+
+
+def test_json_log_lines_printed_above_the_progress_bar_stay_one_line_each(workdir: Path) -> None:
+    # A terminal 80 columns wide (rich takes TTY_COMPATIBLE for one): the bar shows, and rich
+    # prints whatever reaches stderr meanwhile above it; JSON logs are the default.
+    terminal = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "80", "LOG_JSON": "true"}
+    result = cli("import", "csv", "shop.csv", cwd=workdir, env=terminal)
+    assert result.returncode == 0, result.stderr
+
+    # What the terminal shows: the bar's cursor moves and colours taken out, one line per row.
+    screen = re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr))
+    assert any(line.startswith("importing shop.csv") for line in screen), result.stderr
+    logged = [line for line in screen if line.startswith("{")]
+    events = [json.loads(line)["event"] for line in logged]
+    assert events[0] == "run.start" and events[-1] == "run.finished", events
 
 
 def test_import_on_postgres_by_database_url(workdir: Path, pg_only_url: str) -> None:

@@ -44,15 +44,55 @@ def test_runs_list_in_a_pipe_prints_whole_ids_that_runs_show_accepts(store: Path
     assert json.loads(shown.stdout)["id"] == run_id
 
 
-def test_runs_list_on_a_narrow_terminal_keeps_the_id_whole(
+def test_runs_list_at_80_columns_is_one_row_per_run_led_by_an_id_runs_show_takes(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ids = {_one_run(store), _one_run(store)}
+    screen = io.StringIO()
+    monkeypatch.setattr(
+        sync.cli.runs, "out", Console(file=screen, force_terminal=True, color_system=None, width=80)
+    )
+    listed = CliRunner().invoke(app, ["runs", "list"])
+    assert listed.exit_code == 0, listed.output
+
+    lines = screen.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), screen.getvalue()
+    header, rule, *rows = lines
+    assert set(rule) == {"─"}
+    assert header.split() == ["run", "source", "status", "read", "created", "updated", "rejected", "started"]
+    # One line per run, nothing wrapped onto a second: every row starts with its id's prefix.
+    every_run = [run["id"] for run in json.loads(CliRunner().invoke(app, ["runs", "list", "--json"]).stdout)]
+    assert run_ids <= set(every_run)
+    assert len(rows) == len(every_run), screen.getvalue()
+    assert all(row.split()[1] == "shopify/file" and row.endswith(" ago") for row in rows), screen.getvalue()
+    for row, run_id in zip(rows, every_run, strict=True):
+        prefix = row.split()[0]
+        assert run_id.startswith(prefix) and len(prefix) < len(run_id)
+        shown = CliRunner().invoke(app, ["runs", "show", prefix, "--json"])
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.stdout)["id"] == run_id
+
+
+def test_runs_list_on_a_wide_terminal_shows_every_column_and_the_whole_id(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_id = _one_run(store)
     screen = io.StringIO()
-    monkeypatch.setattr(sync.cli.runs, "out", Console(file=screen, force_terminal=True, width=80))
+    monkeypatch.setattr(
+        sync.cli.runs, "out", Console(file=screen, force_terminal=True, color_system=None, width=200)
+    )
     listed = CliRunner().invoke(app, ["runs", "list"])
     assert listed.exit_code == 0, listed.output
     assert run_id in screen.getvalue()
+    assert "trigger" in screen.getvalue() and "task" in screen.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("count", "brief"),
+    [(0, "0"), (9_999, "9999"), (12_345, "12k"), (999_499, "999k"), (999_500, "1.0M"), (3_000_000, "3.0M")],
+)
+def test_runs_list_counts_fit_five_characters(count: int, brief: str) -> None:
+    assert sync.cli.runs._brief_count(count) == brief
 
 
 @pytest.mark.parametrize(
