@@ -161,12 +161,49 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
     pks = sorted(set(customer_pks))
     if not pks:
         return RecomputeResult(0, set(), [])
+    rows: dict[int, list[SourceRow]] = {}
+    current: dict[int, dict[str, Any]] = {}
+    with_login: set[int] = set()
+    _load(conn, pks, rows, current, with_login)
+    wanted = {pk: email_candidates(rows[pk]) for pk in pks if pk in current}
+    holders = _holders(conn, sorted({e for cands in wanted.values() for e in cands}))
+    # The other customers holding an address one of these names are weighed too: one that no
+    # longer names it (kept only for want of another) gives it up, as in one batch it would.
+    others = sorted({pk for pk in holders.values() if pk not in current})
+    if others:
+        _load(conn, others, rows, current, with_login)
+        wanted.update({pk: email_candidates(rows[pk]) for pk in others if pk in current})
+
+    goldens = {pk: compute_golden(rows[pk], pk in with_login) for pk in current}
+    asked = set(pks)
+    # Conflicts are reported for the customers asked for: another's (an address it was refused
+    # before) was reported by the run that refused it.
+    conflicts = [c for c in _resolve_emails(goldens, wanted, current, holders, with_login) if c[0] in asked]
+
+    now = utcnow()
+    changed = []
+    for pk, golden in goldens.items():
+        if any(golden[n] != current[pk][n] for n in _COMPARED):
+            changed.append({"pk": pk, **golden, "updated_at": now})
+    if changed:
+        # Whether any stored address is to be cleared or replaced (`_write`'s first step).
+        moves = any(current[c["pk"]]["email"] not in (None, c["email"]) for c in changed)
+        _write(conn, changed, moves)
+    return RecomputeResult(len(changed), {c["pk"] for c in changed}, conflicts)
+
+
+def _load(
+    conn: sa.Connection,
+    pks: Sequence[int],
+    rows: dict[int, list[SourceRow]],
+    current: dict[int, dict[str, Any]],
+    with_login: set[int],
+) -> None:
+    """Read these customers' source rows, their synced columns as stored, and which have a login."""
     cs = CustomerSource.__table__  # type: ignore[attr-defined]
     cust = Customer.__table__  # type: ignore[attr-defined]
     login = CustomerLogin.__table__  # type: ignore[attr-defined]
-    rows: dict[int, list[SourceRow]] = {pk: [] for pk in pks}
-    current: dict[int, dict[str, Any]] = {}
-    with_login: set[int] = set()
+    rows.update({pk: [] for pk in pks})
     for chunk in _chunks(pks):
         for r in conn.execute(sa.select(cs).where(one_of(conn, cs.c.customer_pk, chunk))).mappings():
             rows[r["customer_pk"]].append(
@@ -192,38 +229,32 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
             if found.pop("has_login"):
                 with_login.add(r["pk"])
 
-    goldens = {pk: compute_golden(rows[pk], pk in with_login) for pk in pks if pk in current}
-    conflicts = _resolve_emails(conn, goldens, rows, current)
 
-    now = utcnow()
-    changed = []
-    for pk, golden in goldens.items():
-        if any(golden[n] != current[pk][n] for n in _COMPARED):
-            changed.append({"pk": pk, **golden, "updated_at": now})
-    if changed:
-        # Whether any stored address is to be cleared or replaced (`_write`'s first step).
-        moves = any(current[c["pk"]]["email"] not in (None, c["email"]) for c in changed)
-        _write(conn, changed, moves)
-    return RecomputeResult(len(changed), {c["pk"] for c in changed}, conflicts)
+def _holders(conn: sa.Connection, emails: Sequence[str]) -> dict[str, int]:
+    """The customer holding each of these addresses, if any."""
+    cust = Customer.__table__  # type: ignore[attr-defined]
+    holders: dict[str, int] = {}
+    for i in range(0, len(emails), _IN_CHUNK):
+        for pk, email in conn.execute(
+            sa.select(cust.c.pk, cust.c.email).where(one_of(conn, cust.c.email, emails[i : i + _IN_CHUNK]))
+        ):
+            holders[email] = pk
+    return holders
 
 
 def _resolve_emails(
-    conn: sa.Connection,
     goldens: dict[int, dict[str, Any]],
-    rows: dict[int, list[SourceRow]],
+    wanted: dict[int, list[str]],
     current: dict[int, dict[str, Any]],
+    holders: dict[str, int],
+    with_login: set[int],
 ) -> list[tuple[int, str, int]]:
-    """Give each customer its best e-mail that no other customer holds; report the rest."""
-    cust = Customer.__table__  # type: ignore[attr-defined]
-    wanted = {pk: email_candidates(rows[pk]) for pk in goldens}
-    all_emails = sorted({e for cands in wanted.values() for e in cands})
-    holders: dict[str, int] = {}
-    for i in range(0, len(all_emails), _IN_CHUNK):
-        chunk = all_emails[i : i + _IN_CHUNK]
-        for pk, email in conn.execute(
-            sa.select(cust.c.pk, cust.c.email).where(one_of(conn, cust.c.email, chunk))
-        ):
-            holders[email] = pk
+    """Give each customer its best e-mail that no other customer holds; report the rest.
+
+    `wanted`: each customer's addresses, best first (`email_candidates`); `holders`: who holds
+    each wanted address now. A customer with a login never has its address taken (its own
+    `internal` source row names it; one that does not is not second-guessed here).
+    """
     # Each customer starts with what it holds, and moves only to an address it ranks higher
     # that is free, or held by a customer of the batch whose sources no longer name it (kept
     # there only so as not to lose an address): recomputed one at a time (a batch of one), a
@@ -241,8 +272,10 @@ def _resolve_emails(
             now = rank[pk].get(mine, len(wanted[pk])) if mine else len(wanted[pk]) + 1
             for email in wanted[pk][:now]:
                 holder = holders.get(email)
-                if holder not in (None, pk) and (holder not in rank or email in rank[holder]):
-                    continue  # its holder names it too (or is not recomputed here)
+                if holder not in (None, pk) and (
+                    holder not in rank or email in rank[holder] or holder in with_login
+                ):
+                    continue  # its holder names it too (or is not weighed here, or signs in with it)
                 if holder not in (None, pk):
                     del held[holder]  # kept only for want of another: given up
                 if mine:

@@ -161,3 +161,22 @@ def test_an_address_given_up_in_a_batch_goes_to_the_customer_refused_it_before(
     assert summary.counts["conflicts"] == 0
     emails = sorted((r["firstname"], r["email"]) for r in table_rows(db_url, "customer"))
     assert emails == [("Ann", "w@example.com"), ("Dan", "d2@example.com")]  # a2 is the newest
+
+
+@pytest.mark.parametrize("batch_size", [1, 5000])
+def test_an_address_a_customer_only_kept_goes_to_the_customer_whose_source_names_it(
+    db_url: str, tmp_path: Path, batch_size: int
+) -> None:
+    """Found by review: Bob's record drops its e-mail (his customer keeps m1@ rather than have
+    none), then Ann's names m1@. One line at a time Ann was refused (Bob's customer was not
+    weighed), in one batch she took it: now both take it, and Bob's customer has none."""
+    native(
+        tmp_path / "k1.csv", ["a", "m0@example.com", "Ann", "", ""], ["b", "m1@example.com", "Bob", "", ""]
+    )
+    native(tmp_path / "k2.csv", ["b", "", "Bob", "", ""], ["a", "m1@example.com", "Ann", "", ""])
+    for name in ("k1.csv", "k2.csv"):
+        summary = run_csv(db_url, tmp_path / name, preset_name="native", batch_size=batch_size)
+        assert summary.status == "succeeded"
+    assert summary.counts["conflicts"] == 0
+    emails = sorted((r["firstname"], r["email"]) for r in table_rows(db_url, "customer"))
+    assert emails == [("Ann", "m1@example.com"), ("Bob", None)]
