@@ -173,6 +173,11 @@ def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> R
     if others:
         _load(conn, others, rows, current, with_login)
         wanted.update({pk: email_candidates(rows[pk]) for pk in others if pk in current})
+        # Who holds what they name: a customer weighed may only move to an address whose
+        # holder is known (else two would end with one address). Those holders are not
+        # weighed, so they keep theirs.
+        more = {e for pk in others for e in wanted.get(pk, [])} - holders.keys()
+        holders.update(_holders(conn, sorted(more)))
 
     goldens = {pk: compute_golden(rows[pk], pk in with_login) for pk in current}
     asked = set(pks)

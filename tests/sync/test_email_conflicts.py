@@ -180,3 +180,21 @@ def test_an_address_a_customer_only_kept_goes_to_the_customer_whose_source_names
     assert summary.counts["conflicts"] == 0
     emails = sorted((r["firstname"], r["email"]) for r in table_rows(db_url, "customer"))
     assert emails == [("Ann", "m1@example.com"), ("Bob", None)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 5000])
+def test_a_customer_that_gives_up_an_address_never_takes_one_a_third_customer_holds(
+    db_url: str, tmp_path: Path, batch_size: int
+) -> None:
+    """Found by review: B kept m2@ only for want of another (its source names m3@, Ann's), D's
+    source then names m2@. D takes it; B, left without one, must not take m3@ (whose holder
+    was not read): the write broke the unique index, and every re-run with it."""
+    files = [["a", "m3@example.com"], ["b", "m2@example.com"], ["b", "m3@example.com"]]
+    files += [["d", "m0@example.com"], ["d", "m2@example.com"]]
+    for i, (sid, email) in enumerate(files):
+        path = native(tmp_path / f"m{i}.csv", [sid, email, sid.upper(), "", ""])
+        summary = run_csv(db_url, path, preset_name="native", batch_size=batch_size)
+        assert summary.status == "succeeded", summary.error
+        assert_counts_add_up(summary)
+    emails = sorted((r["firstname"], r["email"]) for r in table_rows(db_url, "customer"))
+    assert emails == [("A", "m3@example.com"), ("B", None), ("D", "m2@example.com")]
