@@ -20,6 +20,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from connectors.salesforce import SalesforceSettings
 from connectors.spotify import SpotifySettings
 
+# The API's own source: a customer's sign-up and profile edits, keyed by the customer's pk.
+SIGN_UP_SOURCE = "internal"
+
+
+def sign_up_family(source: str) -> bool:
+    """Whether `source` is the sign-up source or named into its family (`internal-eu`), whose
+    priority it would take (`Settings.priority_of`): no file may write under such a name."""
+    return _family(source) == SIGN_UP_SOURCE
+
+
+def _family(source: str) -> str:
+    return source.split("-", 1)[0].split(":", 1)[0]
+
+
 DEFAULT_SOURCE_PRIORITY: dict[str, int] = {
     # Self-service input (sign-up, profile edits) beats any import: the person typed it.
     "internal": 100,
@@ -282,8 +296,7 @@ class Settings(BaseSettings):
         """Priority of a source name; `shopify-eu` falls back to `shopify`, then to `csv`'s."""
         if source in self.source_priority:
             return self.source_priority[source]
-        family = source.split("-", 1)[0].split(":", 1)[0]
-        return self.source_priority.get(family, self.source_priority.get("csv", 0))
+        return self.source_priority.get(_family(source), self.source_priority.get("csv", 0))
 
 
 # Each connector's settings class, by the field (and flat-name prefix) it has on Settings.

@@ -27,7 +27,7 @@ from api.auth.tokens import (
 from models import Customer, CustomerLogin, CustomerSource, utcnow
 from sync.load import merge_stand_ins, recompute_customers
 from sync.mapping import FieldError, new_loyalty_id, normalize_date, normalize_email
-from sync.settings import Settings, get_settings
+from sync.settings import SIGN_UP_SOURCE, Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +35,7 @@ _customer = Customer.__table__  # type: ignore[attr-defined]
 _login = CustomerLogin.__table__  # type: ignore[attr-defined]
 _source = CustomerSource.__table__  # type: ignore[attr-defined]
 
-INTERNAL_SOURCE = "internal"
+INTERNAL_SOURCE = SIGN_UP_SOURCE
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ from sync.pipeline import (
     stops_recorded,
     take_stream,
 )
-from sync.settings import Settings
+from sync.settings import Settings, sign_up_family
 
 # A run records the ids its file repeats (with its params) when there are at most this many:
 # its resumes and a nightly run of the same file then need no pass to find them again.
@@ -459,7 +459,14 @@ def _open(
         except ValueError as exc:
             raise FatalSourceError(str(exc)) from None
         ref["timezone"] = timezone
-    stream = CsvStream(path, source_name or layout.source, layout.entity_source, kind, ref, origin=origin)
+    source = source_name or layout.source
+    if sign_up_family(source):
+        # Written under it, a file would rewrite what people typed into their own accounts.
+        raise FatalSourceError(
+            f"the source name {source!r} is the API's own (sign-ups and profile edits); "
+            "give the file another one with --source-name"
+        )
+    stream = CsvStream(path, source, layout.entity_source, kind, ref, origin=origin)
     file = stream.file.layout
     layout, _ = bind_layout(layout, file.header, file.duplicates)
     if date_orders is None:

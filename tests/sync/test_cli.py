@@ -128,6 +128,16 @@ FATAL_IMPORTS = [
     (["import", "csv", "shop.csv", "--mapping", "nope.toml"], "no such mapping file"),
     (["import", "csv", "shop.csv", "--mapping", "bad.toml"], "is not valid TOML"),
     (["import", "csv", "empty.csv"], "is empty"),
+    # The API's own source: a file under it would rewrite what people typed into their accounts.
+    (
+        ["import", "csv", "shop.csv", "--source-name", "internal"],
+        "the source name 'internal' is the API's own",
+    ),
+    (["import", "csv", "shop.csv", "--source-name", "internal-eu"], "is the API's own"),
+    (
+        ["import", "csv", "shop.csv", "--mapping", "internal.toml"],
+        "the source name 'internal' is the API's own",
+    ),
     (["import", "csv", "binary.csv"], "not a text CSV file"),
 ]
 
@@ -137,6 +147,9 @@ def bad_inputs(workdir: Path) -> Path:
     (workdir / "empty.csv").write_bytes(b"")
     (workdir / "binary.csv").write_bytes(b"\x00\x01PK\x03\x04\xff\xfe\x00" * 50)
     (workdir / "bad.toml").write_text('kind = "customers"\n[fields\n', encoding="utf-8")
+    (workdir / "internal.toml").write_text(
+        'kind = "customers"\nsource = "internal"\nid = "Id"\n[fields]\nemail = "Email"\n', encoding="utf-8"
+    )
     return workdir
 
 
