@@ -157,7 +157,11 @@ class RecomputeResult:
 
 
 def recompute_customers(conn: sa.Connection, customer_pks: Collection[int]) -> RecomputeResult:
-    """Recompute and write the golden record of each customer, set-wise."""
+    """Recompute and write the golden record of each customer, set-wise.
+
+    The customers holding an address one of them names are recomputed beside them (and may
+    give it up, `_resolve_emails`); conflicts are reported for `customer_pks` alone.
+    """
     pks = sorted(set(customer_pks))
     if not pks:
         return RecomputeResult(0, set(), [])
@@ -261,7 +265,7 @@ def _resolve_emails(
     `internal` source row names it; one that does not is not second-guessed here).
     """
     # Each customer starts with what it holds, and moves only to an address it ranks higher
-    # that is free, or held by a customer of the batch whose sources no longer name it (kept
+    # that is free, or held by a customer weighed here whose sources no longer name it (kept
     # there only so as not to lose an address): recomputed one at a time (a batch of one), a
     # holder keeps an address it still names whoever asks, and gives it up when it moves on.
     # Rounds until no one moves, in pk order within a round: every move is a step up for the
