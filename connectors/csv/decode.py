@@ -15,25 +15,47 @@ SINGLE_BYTE: tuple[str, ...] = ("cp1252", "mac_roman")
 UTF8_FAMILY: tuple[str, ...] = ("utf-8", "utf-8-sig")
 
 
-def _score_char(ch: str, prev_letter: bool, prev_lower: bool, next_char: str) -> int:
+# Typographic punctuation Windows text is full of (cp1252 0x80-0x9F): quotes, dashes, the
+# ellipsis. Mac Roman reads the same bytes as accented lower-case letters
+# (`ìAnnieî`, `Flat 2 ñ Rear`), so they must not count against cp1252 the way stray symbols do.
+_TYPOGRAPHIC_QUOTES = frozenset("\u2018\u201a\u201c\u201d\u201e\u00ab\u00bb\u2039\u203a")
+_DASHES = frozenset("\u2013\u2014")
+# A lone non-ASCII letter between spaces is a misread dash or symbol (` ñ `, ` Ð `), except
+# the one-letter words of French and Italian.
+_ONE_LETTER_WORDS = frozenset("àèÀÈ")
+
+
+def _score_char(ch: str, prev_letter: bool, prev_lower: bool, next_char: str, prev_char: str = "") -> int:
     category = unicodedata.category(ch)
-    common = "\u00c0" <= ch <= "\u00ff"  # Latin-1 letters: what European names are made of
+    # Latin-1 letters: what Western European names are made of; at a word's start also the
+    # Latin Extended-A capitals cp1252 holds (Š, Ž, Œ: Czech, Slovak, Baltic, French names).
+    common = "\u00c0" <= ch <= "\u00ff"
+    alone = category[0] == "L" and not prev_letter and not next_char.isalpha() and ch not in _ONE_LETTER_WORDS
+    if alone:
+        return -2
     if category == "Ll":
         if "A" <= next_char <= "Z":
             return -2  # "OíBrien": a lower-case accent before a capital is a misread quote
         if not prev_letter:
-            return 1  # names start in upper case; a lower-case accent first is weak evidence
+            return 0  # names start in upper case: a lower-case accent first is no evidence
         return 2 if common else 1
     if category == "Lu":
         if prev_lower:
             return -2  # "RenÈ", "JŸrgen": an upper-case letter inside a word is mojibake
         if prev_letter:
             return 1
-        return 2 if common else 0
+        return 2 if common or "\u0100" <= ch <= "\u017f" else 0
     if category[0] in "LM":
         return 1
-    if category in ("Cf", "Zs") or ch == "\u2019":
-        return 0  # no-break spaces, invisible marks and the typographic apostrophe are real text
+    if ch == "\u2019" or ch in _TYPOGRAPHIC_QUOTES:
+        # A quote that opens before a word or closes after one is typography (“Annie”)
+        return 1 if prev_letter != next_char.isalpha() else 0
+    if category in ("Cf", "Zs"):
+        return 0  # no-break spaces and invisible marks are real text
+    if ch in _DASHES:
+        return 1 if prev_char == " " and next_char == " " else 0  # "Flat 2 \u2013 Rear": a dash between words
+    if ch == "\u2026":
+        return 0 if prev_letter else -1  # an ellipsis after a word
     if category in ("Pd", "Pi", "Pf", "Po", "Sc"):
         return -1
     return -3  # symbols, controls and U+FFFD in a name are what wrong decoding yields
@@ -50,7 +72,7 @@ def plausibility(text: str) -> int:
         if ch < "\x80":
             prev_letter, prev_lower = ch.isalpha(), ch.islower()
             continue
-        score += _score_char(ch, prev_letter, prev_lower, text[i + 1 : i + 2])
+        score += _score_char(ch, prev_letter, prev_lower, text[i + 1 : i + 2], text[i - 1 : i])
         category = unicodedata.category(ch)
         prev_letter, prev_lower = category[0] == "L", category == "Ll"
     return score

@@ -99,6 +99,33 @@ def test_old_excel_for_mac_files_are_read_as_mac_roman_and_windows_files_as_cp12
     ]
 
 
+# Windows files whose only non-ASCII bytes are 0x80-0x9F: Latin Extended-A capitals and
+# typography, which Mac Roman reads as accented lower-case letters ("äimek", "ìAnnieî",
+# "Flat 2 ñ Rear"); these were taken for Mac Roman without a word.
+TYPOGRAPHIC_ROWS = [
+    ("Jan", "Šimek", "Flat 2 \u2013 Rear"),
+    ("Slavoj", "Žižek", "1 Main Street"),
+    ("Anna “Annie”", "Nowak", "Rock \u2019n\u2019 Roll Lane"),
+    ("Marie", "Dupont", "Rue Haute — Batiment B…"),
+]
+# Mac Roman has no Š or Ž: its files of typography alone are the last two rows.
+TYPOGRAPHIC_FILES = [
+    *(("cp1252", row) for row in TYPOGRAPHIC_ROWS),
+    *(("mac_roman", row) for row in TYPOGRAPHIC_ROWS[2:]),
+]
+
+
+@pytest.mark.parametrize(("encoding", "row"), TYPOGRAPHIC_FILES)
+def test_a_file_of_typography_and_extended_capitals_is_read_in_its_own_encoding(
+    tmp_path: Path, encoding: str, row: tuple[str, str, str]
+) -> None:
+    path = tmp_path / "people.csv"
+    text = "email,firstname,lastname,street\np@example.com,{},{},{}\n".format(*row)
+    path.write_bytes(text.encode(encoding))
+    assert CsvFile(path).layout.encoding == encoding
+    assert [(r["firstname"], r["lastname"], r["street"]) for r in records(path)] == [row]
+
+
 def test_a_mac_roman_file_imports_without_encoding_warnings(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "mac.csv"
     path.write_bytes(MAC_ROWS.encode("mac_roman"))
