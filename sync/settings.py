@@ -195,6 +195,24 @@ class Settings(BaseSettings):
             return cls.model_fields[info.field_name].get_default(call_default_factory=True)
         return value
 
+    @field_validator("source_priority")
+    @classmethod
+    def _sign_ups_rank_first(cls, value: dict[str, int]) -> dict[str, int]:
+        """The given priorities over the defaults; the sign-up source must stay above every other.
+
+        What people type into their accounts (sign-up, profile edits) outranks every import
+        (README "How it works"): a source ranked with it or above would rewrite their records.
+        """
+        merged = {**DEFAULT_SOURCE_PRIORITY, **value}
+        top = merged[SIGN_UP_SOURCE]
+        above = sorted(k for k, v in merged.items() if v >= top and not sign_up_family(k))
+        if above:
+            raise ValueError(
+                f"{', '.join(above)} must rank below {SIGN_UP_SOURCE} ({top}): "
+                "what people type into their accounts outranks every import"
+            )
+        return merged
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

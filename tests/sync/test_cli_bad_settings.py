@@ -22,6 +22,9 @@ BAD_SETTINGS = [
     ("BATCH_SIZE", "0", "BATCH_SIZE"),
     ("ACCESS_TOKEN_TTL_SECONDS", "2", "ACCESS_TOKEN_TTL_SECONDS"),
     ("SOURCE_PRIORITY", "{bad", "SOURCE_PRIORITY"),
+    # An import ranked with the sign-up source would rewrite what people typed into accounts.
+    ("SOURCE_PRIORITY", '{"csv": 100}', "SOURCE_PRIORITY"),
+    ("SOURCE_PRIORITY", '{"internal": 10}', "SOURCE_PRIORITY"),
     ("DATABASE_URL", "mysql://root@127.0.0.1/shop", "postgresql"),
     # Unlike an empty MAPPING_WORKERS: a deployment's unset secret, not a wish for a local file.
     ("DATABASE_URL", "", "DATABASE_URL"),
@@ -88,6 +91,16 @@ def test_an_empty_optional_setting_is_unset_and_the_import_runs(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["status"], summary["created"]) == ("succeeded", 2)
+
+
+def test_a_partial_source_priority_changes_only_what_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, `SOURCE_PRIORITY='{"shopify": 70}'` dropped every default: the sign-up source
+    then ranked as `csv` (30), below Salesforce, whose records rewrote what people typed."""
+    monkeypatch.setenv("SOURCE_PRIORITY", '{"shopify": 70, "my-crm": 85}')
+    settings = Settings()
+    assert [settings.priority_of(s) for s in ("shopify", "my-crm", "internal", "salesforce", "csv")] == [
+        70, 85, 100, 80, 30,
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
