@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +107,37 @@ def test_runs_resume_of_a_salesforce_run_the_org_refuses_again_exits_1_naming_it
     assert _said(synced.stderr) == [line]
     (again,) = table_rows(pg_only_url, "sync_run", order_by="started_at")
     assert again["status"] == "failed"
+
+
+# Ctrl-C while the CLI's modules load: stands in for the key pressed in the first second.
+_CTRL_C_WHILE_LOADING = """
+import sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sync.cli":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from sync.console import main
+main()
+"""
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_WHILE_LOADING], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "interrupted\n", "")
+
+
+def test_the_console_script_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from sync.console import main; main()", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "import" in done.stdout and "runs" in done.stdout
