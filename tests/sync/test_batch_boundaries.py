@@ -118,15 +118,6 @@ class _Crash(Exception):
     """Stands for the process dying after a batch committed."""
 
 
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import models
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('boundaries') / 'store.db'}"
-    models.ensure_schema(url)
-    return url
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=_rows, again=_rows, batch_size=st.integers(1, 5), crash_after=st.integers(0, 3))
 # Found by review: B read first with A's address, then with its own (the test above, small).

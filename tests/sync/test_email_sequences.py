@@ -29,15 +29,6 @@ _file = st.tuples(st.sampled_from(["hi", "mid", "lo"]), st.lists(_line, min_size
 PRIORITY = {"hi": 90, "mid": 50, "lo": 10}
 
 
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import models
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('sequences') / 'store.db'}"
-    models.ensure_schema(url)
-    return url
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.lists(_file, min_size=3, max_size=6), batch_size=st.sampled_from([1, 2, 5000]))
 # Found by review's random sequences: an outside holder's old conflict reported for the batch
