@@ -30,6 +30,16 @@ out = Console()
 log = get_logger("sync.cli")
 
 
+def one_of(choices: type[StrEnum]) -> str:
+    """The values of a choice option as help text reads them: `a, b or c`.
+
+    Help shows them in the text, not as the option's `[a|b|c]` value, which the help's
+    narrow middle column broke inside a word (`promotio` / `ns`).
+    """
+    values = [str(c) for c in choices]
+    return f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else values[0]
+
+
 class Kind(StrEnum):
     """What the rows of a file are."""
 

@@ -21,6 +21,7 @@ from sync.cli._common import (
     fail_source,
     fail_unexpected,
     interrupted,
+    one_of,
     read_settings,
     report,
 )
@@ -42,7 +43,9 @@ def progress_label(path: Path) -> str:
 @app.command("csv")
 def import_csv_command(
     path: Annotated[Path, typer.Argument(help="The CSV export to import; - reads it from standard input.")],
-    kind: Annotated[Kind, typer.Option(help="What the rows are.")] = Kind.customers,
+    kind: Annotated[
+        Kind, typer.Option(metavar="KIND", help=f"What the rows are: {one_of(Kind)}.", show_choices=False)
+    ] = Kind.customers,
     preset: Annotated[
         str | None,
         typer.Option(

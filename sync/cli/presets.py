@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from connectors import FatalSourceError
-from sync.cli._common import JsonOption, Kind, fail, out, print_json
+from sync.cli._common import JsonOption, Kind, fail, one_of, out, print_json
 from sync.mapping import PRESETS, describe_layout, preset
 
 app = typer.Typer(help="The bundled CSV layouts (presets) and where their columns go.", no_args_is_help=True)
@@ -46,9 +46,14 @@ def presets_list(as_json: JsonOption = False) -> None:
 @app.command("show")
 def presets_show(
     name: Annotated[str, typer.Argument(help=f"The preset: {', '.join(PRESETS)}.")],
-    kind: Annotated[Kind, typer.Option(help="What the rows are (only `native` reads other kinds).")] = (
-        Kind.customers
-    ),
+    kind: Annotated[
+        Kind,
+        typer.Option(
+            metavar="KIND",
+            help=f"What the rows are: {one_of(Kind)} (only `native` reads other kinds).",
+            show_choices=False,
+        ),
+    ] = Kind.customers,
     as_json: JsonOption = False,
 ) -> None:
     """One preset's column mapping: which header column feeds each field, and how it is recognised."""

@@ -20,6 +20,7 @@ from sync.cli._common import (
     fail_source,
     fail_unexpected,
     interrupted,
+    one_of,
     open_store,
     out,
     print_json,
@@ -54,7 +55,12 @@ _RUN_COLUMNS = (
 def runs_list(
     limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs.")] = 20,
     status: Annotated[
-        RunStatus | None, typer.Option(help="Only runs in this state, e.g. failed (to retry them).")
+        RunStatus | None,
+        typer.Option(
+            metavar="STATUS",
+            help=f"Only runs in this state: {one_of(RunStatus)} (failed: to retry them).",
+            show_choices=False,
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

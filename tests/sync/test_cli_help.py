@@ -55,3 +55,11 @@ def test_help_text_wraps_at_the_width_not_where_the_docstring_breaks(path: tuple
             # Wrapped at the width, a line ends only where the next word would not have fitted.
             next_word = following.split()[0]
             assert len(line) + 1 + len(next_word) > WIDTH - 2, f"broken early: {line!r} / {following!r}"
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "customer-sync")
+def test_a_list_of_choices_is_never_broken_inside_a_word(path: tuple[str, ...]) -> None:
+    """`--kind [customers|orders|promotio` / `ns|redemptions]` read as two words: a list of
+    choices either fits its line whole or is in the option's help text, where it wraps at spaces."""
+    for line in _help(path).splitlines():
+        assert not re.search(r"\[[\w-]+\|[^\]]*(│|$)", line.rstrip(" │") + "│"), line
