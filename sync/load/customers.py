@@ -140,8 +140,7 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
             raw_hash,
             modstamp,
             deleted,
-            seen,
-            line,
+            seen_line,
         ) in conn.execute(
             sa.union_all(_with_seen_line(target, rows, cs), _with_seen_line(target, deletes, tomb))
         ):
@@ -157,8 +156,8 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
                 }
             else:
                 ex = tombstones[sid] = {"tombstone": modstamp}
-            if seen:
-                ex.update(seen=True, seen_line=line)
+            if seen_line is not None:
+                ex.update(seen=True, seen_line=None if seen_line == _NO_LINE else seen_line)
     # A tombstone counts only for an id without a source row (a revived id's is dropped).
     for sid, ex in tombstones.items():
         found.setdefault(sid, ex)
@@ -170,17 +169,35 @@ def _existing(conn: sa.Connection, target: BatchTarget, ids: list[str]) -> dict[
     return found
 
 
+# The line of a `sync_seen` row that has none (a record read from an API, not a file).
+_NO_LINE = -1
+
+
 def _with_seen_line(target: BatchTarget, query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
-    """`query` on `table` with two more columns: whether this run has read the row's source id
-    (a `sync_seen` row), and at which line."""
+    """`query` on `table` with one more column: the line at which this run read the row's source
+    id (its `sync_seen` row), `_NO_LINE` if read without one, NULL if not read.
+
+    Looked up row by row in the primary key of `sync_seen` (`_seen_by_run`), not joined.
+    """
     seen = SyncSeen.__table__  # type: ignore[attr-defined]
     if not target.seen_rows:
-        # No row of this run in `sync_seen` yet: nothing to join.
-        return query.add_columns(sa.false(), sa.type_coerce(sa.null(), sa.Integer))
-    on = sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == table.c.source_id)
-    return query.add_columns(seen.c.source_id.is_not(None), seen.c.line).select_from(
-        table.outerjoin(seen, on)
-    )
+        # No row of this run in `sync_seen` yet: nothing to look up.
+        return query.add_columns(sa.type_coerce(sa.null(), sa.Integer))
+    line = sa.func.coalesce(seen.c.line, _NO_LINE)
+    return query.add_columns(sa.select(line).where(_seen_by_run(target, table)).scalar_subquery())
+
+
+def _seen_by_run(target: BatchTarget, rows: Any) -> sa.ColumnElement[bool]:
+    """The `sync_seen` row of this run for the source id of each of `rows` (correlated).
+
+    A probe of its primary key per row, never a join: joined, PostgreSQL plans from statistics
+    that may not know this run (gathered before it began, over the rows a crashed run left
+    behind) and expects one row of it, so it scans all the run's rows once per row looked up.
+    Measured on a store a killed run had left 135,000 such rows in: 155 s for one batch's
+    lookup of 5,000 ids joined, 0.2 s probed.
+    """
+    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    return sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == rows.c.source_id)
 
 
 def _classify(draft: Draft, digest: str, existing: dict[str, Any] | None) -> tuple[str, bool]:
@@ -617,22 +634,19 @@ def _store_raw_hashes(conn: sa.Connection, target: BatchTarget, hashes: dict[str
 
 def _known(target: BatchTarget, rows: Any) -> sa.Select[Any]:
     """`rows` (customer_source or a part of it) of `target.source`: raw hash, id, whether this
-    run read it, pk."""
-    seen = SyncSeen.__table__  # type: ignore[attr-defined]
+    run read it, pk.
+
+    Whether read is one EXISTS per row (`_seen_by_run`), which PostgreSQL answers from one hash
+    of the run's `sync_seen` rows or a probe per row, never from a join it may misjudge.
+    """
     if not target.seen_rows:
         # No row of this run in `sync_seen`: no probe of it per row read.
         return sa.select(rows.c.raw_hash, rows.c.source_id, sa.false(), rows.c.pk).where(
             rows.c.source == target.source
         )
-    return (
-        sa.select(rows.c.raw_hash, rows.c.source_id, seen.c.source_id.is_not(None), rows.c.pk)
-        .select_from(
-            rows.outerjoin(
-                seen, sa.and_(seen.c.run_id == target.run_id, seen.c.source_id == rows.c.source_id)
-            )
-        )
-        .where(rows.c.source == target.source)
-    )
+    return sa.select(
+        rows.c.raw_hash, rows.c.source_id, sa.exists().where(_seen_by_run(target, rows)), rows.c.pk
+    ).where(rows.c.source == target.source)
 
 
 def find_unchanged(conn: sa.Connection, target: BatchTarget, raw_hashes: Iterable[str]) -> StoredRows:
