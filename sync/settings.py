@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +11,7 @@ from pydantic import (
     BaseModel,
     Field,
     SecretStr,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -46,6 +48,8 @@ DEFAULT_SOURCE_PRIORITY: dict[str, int] = {
     "spotify": 20,
 }
 
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # The development key the code ships with: anyone can read it, so no token it signs means anything.
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105  (public on purpose: refused outside development)
@@ -89,7 +93,7 @@ class Settings(BaseSettings):
     # Celery prefork child, which may not fork (sync.pipeline.mapper.pool_size).
     mapping_workers: int | None = Field(default=None, ge=0, le=64)
     default_phone_region: str = "US"
-    source_priority: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_PRIORITY))
+    source_priority: dict[str, StrictInt] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_PRIORITY))
 
     # API: token lifetimes, login throttling, request bounds and outgoing mail.
     access_token_ttl_seconds: int = Field(default=15 * 60, ge=10)
@@ -205,13 +209,35 @@ class Settings(BaseSettings):
         """
         merged = {**DEFAULT_SOURCE_PRIORITY, **value}
         top = merged[SIGN_UP_SOURCE]
-        above = sorted(k for k, v in merged.items() if v >= top and not sign_up_family(k))
+        # The family too (`internal-eu`): nothing may write under it, and nothing may rank so.
+        above = sorted(k for k, v in merged.items() if v >= top and k != SIGN_UP_SOURCE)
         if above:
             raise ValueError(
-                f"{', '.join(above)} must rank below {SIGN_UP_SOURCE} ({top}): "
+                f"{', '.join(map(json.dumps, above))} must rank below {SIGN_UP_SOURCE} ({top}): "
                 "what people type into their accounts outranks every import"
             )
         return merged
+
+    @field_validator("webhook_sources")
+    @classmethod
+    def _not_the_sign_up_source(cls, value: list[str]) -> list[str]:
+        """No webhook may write under the sign-up source or its family (`internal-eu`): what
+        people type into their accounts is theirs, as `import csv` refuses those names too."""
+        taken = sorted({s for s in value if sign_up_family(s)})
+        if taken:
+            raise ValueError(
+                f"{', '.join(map(json.dumps, taken))} must not be named: it is the API's own "
+                "sign-up source, which no webhook may write under"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        """A level name logging knows (DEBUG, INFO, WARNING, ERROR, CRITICAL), in any case."""
+        if value.upper() not in _LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
+        return value.upper()
 
     @field_validator("database_url")
     @classmethod

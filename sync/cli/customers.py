@@ -19,7 +19,7 @@ app = typer.Typer(help="Look customers up in the store.", no_args_is_help=True)
 def customers_get(
     email: Annotated[str | None, typer.Option(help="Find by e-mail (case-blind).")] = None,
     loyalty_id: Annotated[str | None, typer.Option(help="Find by loyalty id.")] = None,
-    pk: Annotated[int | None, typer.Option(help="Find by integer key.")] = None,
+    pk: Annotated[int | None, typer.Option(min=1, max=2**63 - 1, help="Find by integer key.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """One customer, with the documented field names."""

@@ -177,6 +177,18 @@ def test_fatal_problems_are_one_line_on_stderr_exit_2_and_write_nothing(
         assert not (bad_inputs / "customer_sync.db").exists()
 
 
+@pytest.mark.parametrize("pk", ["99999999999999999999", "0"])
+def test_a_key_no_store_can_hold_is_a_usage_error(
+    bad_inputs: Path, pk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite raised OverflowError (a traceback, exit 1) on a key past 64 bits."""
+    monkeypatch.chdir(bad_inputs)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["customers", "get", "--pk", pk])
+    assert result.exit_code == 2, result.output
+    assert "--pk" in result.stderr and "Traceback" not in result.output
+
+
 def test_fatal_imports_leave_an_existing_store_untouched(
     bad_inputs: Path, pg_only_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

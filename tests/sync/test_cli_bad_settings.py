@@ -25,6 +25,12 @@ BAD_SETTINGS = [
     # An import ranked with the sign-up source would rewrite what people typed into accounts.
     ("SOURCE_PRIORITY", '{"csv": 100}', "SOURCE_PRIORITY"),
     ("SOURCE_PRIORITY", '{"internal": 10}', "SOURCE_PRIORITY"),
+    ("SOURCE_PRIORITY", '{"internal-eu": 200}', "SOURCE_PRIORITY"),
+    ("SOURCE_PRIORITY", '{"shopify": true}', "SOURCE_PRIORITY"),
+    # A webhook writing under the sign-up source rewrote people's accounts, e-mail and all.
+    ("WEBHOOK_SOURCES", '["shopify", "internal-eu"]', "WEBHOOK_SOURCES"),
+    ("WEBHOOK_SOURCES", '["internal"]', "WEBHOOK_SOURCES"),
+    ("LOG_LEVEL", "trace", "LOG_LEVEL"),
     ("DATABASE_URL", "mysql://root@127.0.0.1/shop", "postgresql"),
     # Unlike an empty MAPPING_WORKERS: a deployment's unset secret, not a wish for a local file.
     ("DATABASE_URL", "", "DATABASE_URL"),
