@@ -1,8 +1,11 @@
 """Encodings of CSV exports: the file's encoding from a sample, and each line decoded on its own."""
 
+# ruff: noqa: RUF002, RUF003  (curly quotes and look-alike letters are what it reads)
+
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -61,6 +64,16 @@ def _score_char(ch: str, prev_letter: bool, prev_lower: bool, next_char: str, pr
     return -3  # symbols, controls and U+FFFD in a name are what wrong decoding yields
 
 
+# An apostrophe inside a word as English and Irish names write it: `John’s`, `don’t`,
+# `we’ll`, `O’Brien`, `D’Arcy`. Mac Roman reads cp1252's as `í` (`Johnís`), cp1252 reads Mac
+# Roman's as `Õ` (`OÕBrien`); a Spanish `Mar’a` (Mac Roman `María`) is none of these.
+_CONTRACTION = re.compile(r"(?:s|t|d|m|ll|re|ve)(?![^\W\d_])|[A-Z]")
+# UTF-8's typographic punctuation (E2 80 xx) read as Mac Roman (`‚Äô`) or cp1252 (`â€™`):
+# the best-known mojibake there is, never text.
+_QUOTE_MISREAD = re.compile(r"[^\W\d_a-z][A-Z][a-z]")
+_UTF8_PUNCTUATION_MISREAD = ("\u201a\u00c4", "\u00e2\u20ac")
+
+
 def plausibility(text: str) -> int:
     """How much `text` looks like names and addresses; higher is likelier the right decoding.
 
@@ -72,7 +85,14 @@ def plausibility(text: str) -> int:
         if ch < "\x80":
             prev_letter, prev_lower = ch.isalpha(), ch.islower()
             continue
-        score += _score_char(ch, prev_letter, prev_lower, text[i + 1 : i + 2], text[i - 1 : i])
+        if ch == "\u2019" and prev_letter and _CONTRACTION.match(text, i + 1):
+            score += 3
+        elif text.startswith(_UTF8_PUNCTUATION_MISREAD, i):
+            score -= 8
+        elif not prev_letter and _QUOTE_MISREAD.match(text, i):
+            score -= 3  # `ÑZum`, `ÒAnnie`: a capital before a capitalised word is a misread quote
+        else:
+            score += _score_char(ch, prev_letter, prev_lower, text[i + 1 : i + 2], text[i - 1 : i])
         category = unicodedata.category(ch)
         prev_letter, prev_lower = category[0] == "L", category == "Ll"
     return score
@@ -82,18 +102,34 @@ def suspicious_utf8(text: str) -> bool:
     """Whether valid UTF-8 reads like bytes of another encoding that happened to be valid.
 
     A Mac Roman or cp1252 name is valid UTF-8 only by accident, and then decodes to a
-    combining mark after nothing or a private or unassigned character (`Õß` -> U+0367).
-    Letters of any script, even beside Latin ones, are real text, and so is a C1 control
-    (see `holds_c1`): odd data, but no accident.
+    combining mark after nothing, a private or unassigned character (`Õß` -> U+0367), or a
+    letter of another script inside a Latin word (Mac Roman `l’Église` -> `lՃglise`, Armenian).
+    Words of any script beside Latin ones are real text, and so is a C1 control (see
+    `holds_c1`): odd data, but no accident.
     """
     prev = ""
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch >= "\x80":
             category = unicodedata.category(ch)
             if category in ("Co", "Cn") or (category == "Mn" and not prev.isalpha()):
                 return True
+            if (
+                category[0] == "L"
+                and _NOT_LATIN(ch)
+                and (_ascii_letter(prev) or _ascii_letter(text[i + 1 : i + 2]))
+            ):
+                return True
         prev = ch
     return False
+
+
+def _NOT_LATIN(ch: str) -> bool:  # noqa: N802  (reads as the set it tests)
+    # Past Latin Extended-B (U+024F), except Latin Extended Additional (Vietnamese: `Nguyễn`).
+    return ch > "\u024f" and not "\u1e00" <= ch <= "\u1eff"
+
+
+def _ascii_letter(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
 
 
 def holds_c1(text: str) -> bool:
@@ -111,6 +147,17 @@ def best_single_byte(data: bytes, prefer: str = "cp1252") -> str:
     scores = {enc: plausibility(data.decode(enc, errors="replace")) for enc in SINGLE_BYTE}
     other = next(e for e in SINGLE_BYTE if e != prefer)
     return other if scores[other] > scores[prefer] else prefer
+
+
+def close_call(sample: bytes) -> bool:
+    """Whether cp1252 and Mac Roman read the non-ASCII lines of `sample` about as plausibly
+    (scores within 1): a file of symbols alone (`Ltd®`, `2½`) is told apart by chance, and
+    its reader is told so (`LineDecoder(doubt=True)`)."""
+    data = b"\n".join(line for line in sample.splitlines() if not line.isascii())
+    if not data:
+        return False
+    cp1252, mac_roman = (plausibility(data.decode(e, errors="replace")) for e in SINGLE_BYTE)
+    return abs(cp1252 - mac_roman) <= 1
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
@@ -177,13 +224,24 @@ class LineNote:
 class LineDecoder:
     """Decodes one physical line at a time, so a mixed file is read right line by line."""
 
-    def __init__(self, encoding: str, on_note: Callable[[LineNote], None], provisional: bool = False) -> None:
+    def __init__(
+        self,
+        encoding: str,
+        on_note: Callable[[LineNote], None],
+        provisional: bool = False,
+        doubt: bool = False,
+    ) -> None:
+        """`provisional`: UTF-8 only because the sample was all ASCII; the first line past it
+        that is not UTF-8 is then noted once (the file's own single-byte encoding, each such
+        line read as cp1252 or Mac Roman, whichever reads it better), not each one.
+        `doubt`: a single-byte file its sample could not tell apart (`close_call`); its first
+        non-ASCII line is noted, saying so."""
         self.encoding = encoding
         self._on_note = on_note
         self.at_start = True
-        # UTF-8 only because the sample was all ASCII: a later non-UTF-8 line is then no
-        # surprise but the file's own single-byte encoding, and is not warned about.
         self._provisional = provisional and encoding == "utf-8"
+        self._told = False  # whether a provisional file's first line past the sample was noted
+        self._doubt = doubt and encoding in SINGLE_BYTE
 
     def decode(self, number: int, line: bytes) -> str:
         if line.isascii():
@@ -203,9 +261,17 @@ class LineDecoder:
             pass
         fallback = best_single_byte(line)
         text, replaced = _decode_single(line, fallback)
-        if self._provisional and not replaced:
-            return text
         extra = "; bytes it cannot decode were replaced" if replaced else ""
+        if self._provisional and not replaced:
+            if self._told:
+                return text
+            # Once: the rest of the file is what it is, and each such line is read alone.
+            self._told = True
+            extra = (
+                "; the file's first 64 KiB were plain ASCII, and its later lines that are not"
+                " UTF-8 are each read as cp1252 or Mac Roman: if any reads wrong, save the"
+                " file as UTF-8"
+            )
         self._on_note(LineNote(number, f"line {number} is not UTF-8: read as {fallback}{extra}"))
         return text
 
@@ -228,6 +294,16 @@ class LineDecoder:
         if replaced:
             self._on_note(
                 LineNote(number, f"line {number} has bytes {self.encoding} cannot decode; they were replaced")
+            )
+        elif self._doubt:
+            self._doubt = False
+            other = next(e for e in SINGLE_BYTE if e != self.encoding)
+            self._on_note(
+                LineNote(
+                    number,
+                    f"line {number}: {self.encoding} and {other} read this file almost alike;"
+                    f" read as {self.encoding}: if its text reads wrong, save the file as UTF-8",
+                )
             )
         return text
 

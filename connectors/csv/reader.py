@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from connectors.base import FatalSourceError
-from connectors.csv.decode import LineDecoder, detect_encoding, physical_lines
+from connectors.csv.decode import SINGLE_BYTE, LineDecoder, close_call, detect_encoding, physical_lines
 
 __all__ = [
     "STDIN",
@@ -193,6 +193,7 @@ class CsvFile:
         self._sha256: str | None = None
         # The header is read from the file itself, not the sample: it may be wider than it.
         self._provisional = sample.isascii()
+        self._doubt = encoding in SINGLE_BYTE and close_call(sample)
         # Old Mac files end lines with a bare \r: nothing in them can be cut at a \n.
         self.bare_cr = b"\r" in sample and b"\n" not in sample
         self.layout = CsvLayout(encoding, delimiter, [])
@@ -354,7 +355,10 @@ class CsvFile:
                 text.detach()  # the caller closes the file it opened
             return
         decoder = LineDecoder(
-            encoding, lambda note: notes.__setitem__(note.line, note.message), provisional=self._provisional
+            encoding,
+            lambda note: notes.__setitem__(note.line, note.message),
+            provisional=self._provisional,
+            doubt=self._doubt,
         )
         first_line = 1
         if span is None:

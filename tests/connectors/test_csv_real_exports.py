@@ -126,6 +126,52 @@ def test_a_file_of_typography_and_extended_capitals_is_read_in_its_own_encoding(
     assert [(r["firstname"], r["lastname"], r["street"]) for r in records(path)] == [row]
 
 
+# Found by review (F1-F3): apostrophes in words, German quotes, UTF-8 typography beside one
+# cp1252 row, and a Mac Roman `l\u2019Église` that happens to be valid UTF-8, all read wrong silently.
+APOSTROPHE_FILES = [
+    ("cp1252", ["12 St John\u2019s Road", "1 King\u2019s Parade", "\u201eZum Adler\u201c Hauptstr. 5"]),
+    ("cp1252", ["Smith\u2019s Bakery", "don\u2019t call", "Macy\u2019s"]),
+    ("mac_roman", ["O\u2019Brien", "D\u2019Arcy"]),
+    ("mac_roman", ["Rue de l\u2019\u00c9glise"]),
+]
+
+
+@pytest.mark.parametrize(("encoding", "streets"), APOSTROPHE_FILES)
+def test_apostrophes_and_quotes_alone_tell_the_encoding(
+    tmp_path: Path, encoding: str, streets: list[str]
+) -> None:
+    path = tmp_path / "people.csv"
+    rows = "".join(f"p{i}@example.com,Ann,{street}\r\n" for i, street in enumerate(streets))
+    path.write_bytes(f"email,firstname,street\r\n{rows}".encode(encoding))
+    assert CsvFile(path).layout.encoding == encoding
+    assert [r["street"] for r in records(path)] == streets
+
+
+def test_utf8_typography_beside_one_cp1252_row_is_utf8_and_the_row_warns(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    utf8 = "email,firstname,lastname\na@example.com,Pat,O\u2019Brien\nb@example.com,Ann,Flat 2 \u2013 Rear\n"
+    path.write_bytes(utf8.encode() + "c@example.com,Renée,Dupré\n".encode("cp1252"))
+    assert CsvFile(path).layout.encoding == "utf-8"
+    summary = run_csv(db_url, path)
+    assert names(db_url) == {
+        "a@example.com": ("Pat", "O\u2019Brien"),
+        "b@example.com": ("Ann", "Flat 2 \u2013 Rear"),
+        "c@example.com": ("Renée", "Dupré"),
+    }
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 4)]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "mac_roman"])
+def test_a_file_of_symbols_alone_says_its_encoding_is_a_close_call(
+    db_url: str, tmp_path: Path, encoding: str
+) -> None:
+    """`Ltd®` reads as `LtdÆ` in Mac Roman and `Ltd¨` back: no scoring tells them apart."""
+    path = tmp_path / "symbols.csv"
+    path.write_bytes("email,firstname,lastname\na@example.com,Tom,Ltd®\n".encode(encoding))
+    summary = run_csv(db_url, path)
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 2)]
+
+
 def test_a_mac_roman_file_imports_without_encoding_warnings(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "mac.csv"
     path.write_bytes(MAC_ROWS.encode("mac_roman"))
@@ -287,7 +333,9 @@ def test_a_fifo_or_device_path_is_refused_in_one_line(tmp_path: Path) -> None:
         CsvFile(Path("/dev/null"))
 
 
-def test_a_cp1252_file_whose_accents_start_past_the_sample_warns_nothing(db_url: str, tmp_path: Path) -> None:
+def test_a_cp1252_file_whose_accents_start_past_the_sample_warns_once(db_url: str, tmp_path: Path) -> None:
+    """Past an ASCII sample each line that is not UTF-8 is read alone, as cp1252 or Mac Roman:
+    the first says so once (review F4: such lines were misread without a word)."""
     body = "email,firstname\n" + "".join(f"p{i}@example.com,Ann{i}\n" for i in range(4000))
     path = tmp_path / "late-accents.csv"
     path.write_bytes((body + "late@example.com,Renée\nlater@example.com,Jürgen\n").encode("cp1252"))
@@ -295,7 +343,7 @@ def test_a_cp1252_file_whose_accents_start_past_the_sample_warns_nothing(db_url:
     assert summary.counts["created"] == 4002
     assert names(db_url)["late@example.com"][0] == "Renée"
     assert names(db_url)["later@example.com"][0] == "Jürgen"
-    assert issues(db_url, summary.run_id, "warning") == []
+    assert issues(db_url, summary.run_id, "warning") == [("encoding", 4002)]
 
 
 def test_a_mac_roman_line_that_happens_to_be_valid_utf8_is_read_as_mac_roman(tmp_path: Path) -> None:
