@@ -151,3 +151,35 @@ def test_resume_refuses_a_changed_file_and_a_finished_run(
     changed = CliRunner().invoke(app, ["runs", "resume", done["run_id"]])
     assert changed.exit_code == 2
     assert "changed since run" in changed.stderr
+
+
+class _Stop(Exception):
+    """Stands for the process dying once a batch has committed."""
+
+
+def test_resume_refuses_a_run_a_later_import_of_its_stream_overtook(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review F13: file A stopped after its first batch, then file B imported whole; resuming
+    A put the rest of A over B's rows, a store that is neither file's."""
+    from sync.jobs import import_csv
+    from sync.pipeline import new_run_id
+    from tests.sync.helpers import run_csv, settings_for
+
+    first = write_csv(tmp_path / "a.csv", SHOPIFY_HEADER, shopify_rows(30, seed=2))
+    second = write_csv(tmp_path / "b.csv", SHOPIFY_HEADER, shopify_rows(30, seed=3))
+
+    def stop(_stream: object, _counts: object) -> None:
+        raise _Stop()
+
+    run_id = new_run_id()
+    with pytest.raises(_Stop):
+        import_csv(settings_for(db_url, batch_size=10), first, run_id=run_id, on_batch=stop)
+    assert run_csv(db_url, second).status == "succeeded"
+    after_b = golden_view(db_url)
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    resumed = CliRunner().invoke(app, ["runs", "resume", run_id])
+    assert resumed.exit_code == 2, resumed.output
+    assert "import the file afresh" in resumed.stderr and len(resumed.stderr.strip().splitlines()) == 1
+    assert golden_view(db_url) == after_b
