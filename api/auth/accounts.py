@@ -108,14 +108,28 @@ def _insert_customer(
     return pk
 
 
-def _verification_mail(to: str, token: str) -> Mail:
+def _verification_mail(to: str, token: str, now: datetime, *, claim: bool) -> Mail:
+    """The mail that proves a mailbox, saying when the sign-up it confirms was made.
+
+    A later sign-up for the same address voids this one's token and sends its own: the mail
+    says when, and that a sign-up its reader did not make must not be confirmed (review F11:
+    someone else's claim reached the owner's mailbox as the newest mail). Nothing the sign-up
+    typed is quoted: a stranger's text has no place in a mail to the owner.
+    """
     return Mail(
         to=to,
         subject="Confirm your e-mail address",
         body=(
-            "Confirm that this address is yours by sending the token below to the\n"
-            "`verifyAccount(token: ...)` mutation. It expires in a few days.\n\n"
-            f"{token}\n"
+            f"Someone signed up with this address on {now:%Y-%m-%d at %H:%M} UTC.\n"
+            "If that was you, confirm that this address is yours by sending the token below\n"
+            "to the `verifyAccount(token: ...)` mutation. It expires in a few days.\n"
+            + (
+                "If it was not you, do not use it: without it nothing happens, and whoever signed\n"
+                "up cannot sign in to the account this shop holds for this address.\n\n"
+                if claim
+                else "If it was not you, do not use it, and tell the shop.\n\n"
+            )
+            + f"{token}\n"
         ),
     )
 
@@ -172,7 +186,7 @@ def register(conn: sa.Connection, settings: Settings, mailer: MailSender, form: 
     token = issue_verification_token(
         settings, login_pk, login_fingerprint(password_hash), profile.payload, now
     )
-    mailer.send(_verification_mail(email, token))
+    mailer.send(_verification_mail(email, token, now, claim=verification_required))
     log.info("account.registered", customer_pk=customer_pk, claim=verification_required)
     if verification_required:
         return SignUpResult(success=True, verification_required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -193,3 +194,15 @@ def test_tampered_and_expired_verification_tokens_are_refused(api: Api) -> None:
         api.data(VERIFY_ACCOUNT, {"t": expired})["verifyAccount"]["errors"]["nonFieldErrors"][0]["code"]
         == "expired_token"
     )
+
+
+def test_a_claims_mail_says_when_it_was_made_and_not_to_confirm_a_stranger_s(api: Api) -> None:
+    """Review F11: a later sign-up for a synced address voids the earlier one's link, so the
+    newest mail in the owner's box may be a stranger's claim; it says when it was made and
+    that a sign-up the reader did not make must not be confirmed, and quotes nothing typed."""
+    make_customer(api.engine, email="synced@example.com")
+    _register(api, email="synced@example.com", p1="attacker-password-1")
+    body = api.mailer.outbox[-1].body
+    assert re.search(r"signed up with this address on \d{4}-\d\d-\d\d at \d\d:\d\d UTC", body)
+    assert "If it was not you, do not use it" in body and "cannot sign in" in body
+    assert "attacker-password-1" not in body
