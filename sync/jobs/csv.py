@@ -23,6 +23,7 @@ from connectors.csv import (
 )
 from models import COUNT_FIELDS, SyncRun, ensure_schema, utcnow
 from models.enums import RunStatus
+from sync.load import apply_priorities
 from sync.mapping import (
     ColumnSurvey,
     Layout,
@@ -250,6 +251,8 @@ def run_csv(
         skipped = take_stream(engine, lease, run, fresh=not chunked)
         if skipped is not None:
             return skipped
+        # As execute_run does first: a changed SOURCE_PRIORITY reaches the rows stored before.
+        apply_priorities(engine, settings.source_priority, settings.priority_of)
         return FanOut(run_id, plan_chunks(engine, settings, run_id, stream.path))
     if chunked:
         # Chunks already began (under a worker); this process loads what is left of them.

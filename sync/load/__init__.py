@@ -17,6 +17,7 @@ from sync.load.golden import SourceRow, compute_golden, recompute_customers
 from sync.load.identity import merge_stand_ins
 from sync.load.lookup import find_customer, global_id
 from sync.load.pk_set import PkSet
+from sync.load.priorities import apply_priorities
 from sync.load.staging import drop, stage, temp_table
 from sync.load.statistics import PlannerStatistics
 from sync.load.upsert import upsert_from
@@ -29,6 +30,7 @@ __all__ = [
     "PlannerStatistics",
     "SourceRow",
     "StoredRows",
+    "apply_priorities",
     "compute_golden",
     "drop",
     "find_customer",

@@ -34,6 +34,7 @@ from sync.load import (
     BatchTarget,
     PkSet,
     PlannerStatistics,
+    apply_priorities,
     load_customer_batch,
     upsert_from,
 )
@@ -177,6 +178,8 @@ def _execute_run(
         # National numbers: the row's country first, then the layout's region, then the setting.
         spec = replace(spec, phone_region=settings.default_phone_region)
     load = loader_for(spec.kind)
+    # Before anything is weighed: a changed SOURCE_PRIORITY reaches the rows stored before.
+    apply_priorities(engine, settings.source_priority, settings.priority_of)
     # Before the first lookup: a store an earlier run grew may not be analyzed yet.
     statistics = PlannerStatistics(engine)
     statistics.refresh()
