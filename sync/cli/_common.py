@@ -187,7 +187,11 @@ def _report_table(summary: RunSummary, data: dict[str, Any]) -> None:
         for column, destination in (summary.columns or {}).items():
             columns.add_row(shown(column), shown(destination))
         out.print(columns)
-    table = Table(title=f"run {summary.run_id}: {summary.status}", show_header=False)
+    # The run id in a row, not the title: a title wraps at the table's width, which cut the
+    # id in two even on a wide terminal, and people copy it from here.
+    table = Table(show_header=False)
+    table.add_row("run", summary.run_id)
+    table.add_row("status", str(summary.status))
     for key in (*SUMMARY_KEYS, "conflicts"):
         table.add_row(key, str(data[key]))
     out.print(table)

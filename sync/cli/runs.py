@@ -241,7 +241,9 @@ def runs_show(
     if as_json:
         print_json(data)
         return
-    table = Table(title=f"run {run_id}", show_header=False)
+    # The run id in a row, not the title, which wrapped it at the table's width.
+    table = Table(show_header=False)
+    table.add_row("run", run_id)
     for key in (
         "source",
         "stream",
