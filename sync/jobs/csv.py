@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -59,6 +60,9 @@ from sync.pipeline import (
     take_stream,
 )
 from sync.settings import Settings, sign_up_family
+
+# What a source may be named (it keys `customer_source` rows, 64 characters at most).
+_SOURCE_NAME = re.compile(r"(?=[^\s\x00-\x1f\x7f-\x9f]*\w)[^\s\x00-\x1f\x7f-\x9f]{1,64}")
 
 # A run records the ids its file repeats (with its params) when there are at most this many:
 # its resumes and a nightly run of the same file then need no pass to find them again.
@@ -464,6 +468,14 @@ def _open(
             raise FatalSourceError(str(exc)) from None
         ref["timezone"] = timezone
     source = source_name or layout.source
+    if not _SOURCE_NAME.fullmatch(source):
+        # Stored as a key of every source row and in 64 characters: PostgreSQL refused a longer
+        # one mid-run (a DataError, exit 1) where SQLite kept it; a blank or a line break named
+        # nothing anyone could find again.
+        raise FatalSourceError(
+            f"the source name {source!r} is not usable: give up to 64 characters, with a letter"
+            " or digit and no space or control character (e.g. shopify-eu)"
+        )
     if sign_up_family(source):
         # Written under it, a file would rewrite what people typed into their own accounts.
         raise FatalSourceError(

@@ -134,6 +134,10 @@ FATAL_IMPORTS = [
         "the source name 'internal' is the API's own",
     ),
     (["import", "csv", "shop.csv", "--source-name", "internal-eu"], "is the API's own"),
+    # PostgreSQL refused a name past 64 characters mid-run (DataError, exit 1).
+    (["import", "csv", "shop.csv", "--source-name", "s" * 65], "is not usable"),
+    (["import", "csv", "shop.csv", "--source-name", "shop\nfoo"], "is not usable"),
+    (["import", "csv", "shop.csv", "--source-name", " "], "is not usable"),
     (
         ["import", "csv", "shop.csv", "--mapping", "internal.toml"],
         "the source name 'internal' is the API's own",
