@@ -118,11 +118,23 @@ def fail_unexpected(exc: Exception, as_json: bool) -> NoReturn:
     fail(f"run {run.run_id} failed on an unexpected error: {what}; the log has its traceback (run.failed)", 1)
 
 
-def interrupted(exc: KeyboardInterrupt) -> NoReturn:
-    """Ctrl-C: one line saying what became of the run, and exit 130 as shells expect."""
+def interrupted(exc: KeyboardInterrupt, *, from_stdin: bool = False) -> NoReturn:
+    """Ctrl-C: one line saying what became of the run, and exit 130 as shells expect.
+
+    `from_stdin`: the run read standard input, which `runs resume` cannot read again.
+    """
     run = stopped_run(exc)
     if run is None:
         err.print("interrupted", highlight=False)
+    elif from_stdin:
+        err.print(
+            shown(
+                f"interrupted: run {run.run_id} stopped after its last committed batch; it read"
+                " standard input, which cannot be read again: import the whole input afresh"
+                " (the rows it loaded are then found unchanged)"
+            ),
+            soft_wrap=True,
+        )
     elif run.status == RunStatus.PAUSED:
         err.print(
             shown(

@@ -112,7 +112,7 @@ def import_csv_command(
     except (SchemaOutOfDateError, sa.exc.OperationalError) as exc:
         fail(f"store unavailable: {getattr(exc, 'orig', exc)}")
     except KeyboardInterrupt as exc:
-        interrupted(exc)
+        interrupted(exc, from_stdin=str(path) == "-")
     except Exception as exc:
         fail_unexpected(exc, as_json)
     report(summary, as_json)

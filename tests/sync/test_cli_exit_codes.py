@@ -141,3 +141,26 @@ def test_the_console_script_runs_the_cli() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "import" in done.stdout and "runs" in done.stdout
+
+
+def test_ctrl_c_on_an_import_of_standard_input_says_to_import_it_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the line said `runs resume` carries it on, which then refused standard input."""
+    real = sync.cli.imports.import_csv
+
+    def interrupted_after_a_batch(*args: Any, **kwargs: Any) -> Any:
+        def ctrl_c(*_: Any) -> None:
+            raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "on_batch": ctrl_c})
+
+    monkeypatch.setattr(sync.cli.imports, "import_csv", interrupted_after_a_batch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    rows = "email,first_name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(5))
+    result = CliRunner().invoke(app, ["import", "csv", "-"], input=rows, env={"BATCH_SIZE": "2"})
+    assert result.exit_code == 130, result.output
+    (line,) = _said(result.stderr)
+    assert "standard input, which cannot be read again: import the whole input afresh" in line
+    assert "runs resume" not in line
