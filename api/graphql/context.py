@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -22,6 +19,7 @@ from api.auth import (
     load_viewer,
 )
 from api.graphql.loaders import Loaders
+from api.graphql.read_threads import ReadThreads
 from api.graphql.scope import Scope
 from models import READ_POOL_SIZE
 from sync.settings import Settings
@@ -40,14 +38,14 @@ class Services:
     # The pool reads go through (models.get_read_engine); writes and anything unset use `engine`.
     read_engine: Engine | None = None
     # The threads reads run on (`read_threads`), made on first use after each `close_reads`.
-    _reads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _reads: ReadThreads | None = field(default=None, init=False, repr=False)
 
-    def read_threads(self) -> ThreadPoolExecutor:
+    def read_threads(self) -> ReadThreads:
         """The threads reads run on: as many as the read pool keeps connections, so none is
         closed after a read and opened again for the next (asyncio's default pool has cores + 4
         threads). Only the event loop's thread asks, so two are never made at once."""
         if self._reads is None:
-            self._reads = ThreadPoolExecutor(READ_POOL_SIZE, thread_name_prefix="api-read")
+            self._reads = ReadThreads(READ_POOL_SIZE, "api-read")
         return self._reads
 
     def close_reads(self) -> None:
@@ -55,7 +53,7 @@ class Services:
         so an app served again (a second lifespan) still reads."""
         reads, self._reads = self._reads, None
         if reads is not None:
-            reads.shutdown(wait=False)
+            reads.close()
 
 
 class RequestContext(BaseContext):
@@ -102,10 +100,7 @@ class RequestContext(BaseContext):
         def run() -> T:
             return self._read_now(fn, *args, **kwargs)
 
-        # As asyncio.to_thread runs it (with the request's context: its log lines' request id),
-        # on the read threads.
-        in_context = functools.partial(contextvars.copy_context().run, run)
-        return await asyncio.get_running_loop().run_in_executor(self.services.read_threads(), in_context)
+        return await self.services.read_threads().run(run)
 
     async def read_scoped(
         self, fn: Callable[Concatenate[sa.Connection, Scope, P], T], *args: P.args, **kwargs: P.kwargs

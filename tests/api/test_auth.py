@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import jwt
+import pytest
 from structlog.testing import capture_logs
 
-from api.auth import issue_access_token
+from api.auth import TokenError, decode_access_token, issue_access_token
 from models import utcnow
 from tests.api.builders import make_customer, make_login
 from tests.api.conftest import Api
@@ -87,6 +90,19 @@ def test_an_expired_token_is_refused(api: Api) -> None:
     payload = api.gql(ME, token=expired)
     assert payload["data"] == {"consumers": None}
     assert _error_messages(payload) == ["Signature has expired"]
+
+
+def test_a_token_that_expires_after_it_was_accepted_is_then_refused(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its signature is checked once; its expiry on every use (`decode_access_token`).
+    pk = _account(api)
+    token = issue_access_token(api.settings, pk, None, "nofamily", utcnow())
+    assert decode_access_token(api.settings, token).customer_pk == pk
+    later = time.time() + api.settings.access_token_ttl_seconds
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(TokenError, match="Signature has expired"):
+        decode_access_token(api.settings, token)
 
 
 def test_a_tampered_token_is_refused(api: Api) -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors import redact
+from connectors.redact import _PATTERNS
 from sync.log import configure_logging
 
 # Where a virtualenv of a deployment puts its packages: one run of 40+ token characters
@@ -89,3 +92,35 @@ def test_a_token_that_begins_with_a_non_word_character_goes_whole(lead: str) -> 
     # left that first character in front of `[redacted]`.
     token = lead + base64.b64encode(secrets.token_bytes(33)).decode()[1:]
     assert redact(f"refused {token} and more") == "refused [redacted] and more"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sid=abc",  # a secret-named key, however short its value
+        "token:x",
+        "eyJa.eyJb.c",  # a JWT's shape
+        "00D000000000001!x",  # a Salesforce session id's
+        "Bearer abcdefgh",
+        "/" + secrets.token_hex(20),  # a run of 40 token characters after a path's slash
+    ],
+)
+def test_short_secrets_are_redacted_too(text: str) -> None:
+    assert "[redacted]" in redact(text)
+
+
+@given(st.text(alphabet="aZ09_/-.:=! \teyJD" + "\u00a0", max_size=45))
+def test_text_left_alone_as_plain_is_what_every_pattern_leaves_alone(text: str) -> None:
+    # `redact` skips its patterns for text none of them can match: the skip must change nothing.
+    every_pattern = text
+    for pattern, replacement in _PATTERNS:
+        every_pattern = pattern.sub(replacement, every_pattern)
+    assert redact(text) == every_pattern
+
+
+def test_a_short_value_quoting_a_row_is_not_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json=True)
+    capsys.readouterr()
+    structlog.get_logger("test").info("db.failed", detail="DETAIL:  Key (email)=(a@b.c)")
+    (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert line["detail"] == "DETAIL:  (not logged: it quotes the row)"
