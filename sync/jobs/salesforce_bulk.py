@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from connectors import PauseRun, StreamContext, TransientSourceError, redact
 from connectors.salesforce import BulkJobRunning, SalesforceStream, is_transient
-from models import COUNT_FIELDS, ConnectorState, RunLease, SyncPage, SyncRun, utcnow
+from models import COUNT_FIELDS, RunLease, SyncPage, SyncRun, utcnow
 from models.enums import RunStatus
-from sync.load import BatchTarget, upsert_from
+from sync.load import BatchTarget, save_state
 from sync.mapping import MappingSpec
 from sync.pipeline import (
     FetchedPage,
@@ -291,24 +291,10 @@ def _save_watermark(engine: Engine, run_id: str, reader: SalesforceStream) -> No
     # execute_run saves the cursor with each batch; after a Bulk job with no deletes left to
     # read there is none, so the completed run's watermark is saved here.
     cursor = reader.cursor()
-    state = ConnectorState.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
         run = conn.execute(sa.select(_runs.c.source, _runs.c.stream).where(_runs.c.id == run_id)).one()
         conn.execute(sa.update(_runs).where(_runs.c.id == run_id).values(cursor_after=cursor))
-        src = sa.select(
-            sa.literal(run.source).label("source"),
-            sa.literal(reader.name).label("stream"),
-            sa.literal(cursor, type_=state.c.cursor.type).label("cursor"),
-            sa.literal(utcnow(), type_=state.c.updated_at.type).label("updated_at"),
-        )
-        upsert_from(
-            conn,
-            state,
-            src,
-            ["source", "stream", "cursor", "updated_at"],
-            ["source", "stream"],
-            lambda ex: {"cursor": ex.cursor, "updated_at": ex.updated_at},
-        )
+        save_state(conn, run.source, reader.name, cursor)
 
 
 def run_pages_here(

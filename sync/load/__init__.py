@@ -19,6 +19,7 @@ from sync.load.lookup import find_customer, global_id
 from sync.load.pk_set import PkSet
 from sync.load.priorities import apply_priorities
 from sync.load.staging import drop, stage, temp_table
+from sync.load.state import save_state
 from sync.load.statistics import PlannerStatistics
 from sync.load.upsert import upsert_from
 
@@ -40,6 +41,7 @@ __all__ = [
     "mark_seen",
     "merge_stand_ins",
     "recompute_customers",
+    "save_state",
     "stage",
     "stored_after",
     "supersedes",

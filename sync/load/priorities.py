@@ -8,9 +8,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from models import ConnectorState, CustomerSource, utcnow
+from models import ConnectorState, CustomerSource
 from sync.load.golden import recompute_customers
-from sync.load.upsert import upsert_from
+from sync.load.state import save_state
 
 log = structlog.get_logger("sync.load")
 
@@ -70,18 +70,5 @@ def apply_priorities(engine: Engine, given: Mapping[str, int], priority_of: Call
             recomputed += len(pks)
         log.info("priorities.applied", source=name, priority=priority)
     with engine.begin() as conn:
-        src = sa.select(
-            sa.literal(source).label("source"),
-            sa.literal(stream).label("stream"),
-            sa.literal(applied, type_=state.c.cursor.type).label("cursor"),
-            sa.literal(utcnow(), type_=state.c.updated_at.type).label("updated_at"),
-        )
-        upsert_from(
-            conn,
-            state,
-            src,
-            ["source", "stream", "cursor", "updated_at"],
-            ["source", "stream"],
-            lambda ex: {"cursor": ex.cursor, "updated_at": ex.updated_at},
-        )
+        save_state(conn, source, stream, applied)
     return recomputed

@@ -25,7 +25,7 @@ from connectors import (
     StreamContext,
     redact,
 )
-from models import COUNT_FIELDS, ConnectorState, SyncReject, SyncRun, utcnow
+from models import COUNT_FIELDS, SyncReject, SyncRun, utcnow
 from models.enums import RecordOutcome, RunStatus
 from models.text import storable
 from sync.load import (
@@ -36,7 +36,7 @@ from sync.load import (
     PlannerStatistics,
     apply_priorities,
     load_customer_batch,
-    upsert_from,
+    save_state,
 )
 from sync.mapping import Draft, Issue, MappingSpec, Repeats
 from sync.pipeline.lease import Heartbeat, Lease, LeaseLost, renew_within
@@ -493,22 +493,4 @@ def _advance(
         )
     )
     if job.cursor:
-        _save_cursor(conn, source, stream, job.cursor)
-
-
-def _save_cursor(conn: sa.Connection, source: str, stream: str, cursor: dict[str, Any]) -> None:
-    state = ConnectorState.__table__  # type: ignore[attr-defined]
-    src = sa.select(
-        sa.literal(source).label("source"),
-        sa.literal(stream).label("stream"),
-        sa.literal(cursor, type_=state.c.cursor.type).label("cursor"),
-        sa.literal(utcnow(), type_=state.c.updated_at.type).label("updated_at"),
-    )
-    upsert_from(
-        conn,
-        state,
-        src,
-        ["source", "stream", "cursor", "updated_at"],
-        ["source", "stream"],
-        lambda ex: {"cursor": ex.cursor, "updated_at": ex.updated_at},
-    )
+        save_state(conn, source, stream, job.cursor)
