@@ -116,7 +116,9 @@ def _sources(url: str) -> set[Any]:
 def _watermark(url: str) -> Any:
     """The keyset watermark saved for the next run (`deletes_from` is each run's own start)."""
     with get_engine(url).connect() as conn:
-        cursor = conn.execute(sa.text("SELECT cursor FROM connector_state")).scalar_one()
+        cursor = conn.execute(
+            sa.text("SELECT cursor FROM connector_state WHERE source = 'salesforce'")
+        ).scalar_one()
     cursor = json.loads(cursor) if isinstance(cursor, str) else cursor
     return (cursor["watermark"], cursor["last_id"])
 
