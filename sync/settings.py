@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,23 @@ def sign_up_family(source: str) -> bool:
     """Whether `source` is the sign-up source or named into its family (`internal-eu`), whose
     priority it would take (`Settings.priority_of`): no file may write under such a name."""
     return _family(source) == SIGN_UP_SOURCE
+
+
+# What a source may be named: it keys every `customer_source` row, in 64 characters at most.
+_SOURCE_NAME = re.compile(r"(?=[^\s\x00-\x1f\x7f-\x9f]*\w)[^\s\x00-\x1f\x7f-\x9f]{1,64}")
+SOURCE_NAME_RULE = (
+    "a source name must have up to 64 characters, with a letter or digit and no space or control character"
+    " (e.g. shopify-eu)"
+)
+# The largest priority a source may have either way (stored in a 32-bit column).
+_PRIORITY_BOUND = 1_000_000
+
+
+def usable_source_name(name: str) -> bool:
+    """Whether `name` may name a source (`SOURCE_NAME_RULE`): a blank, a line break or a name
+    past 64 characters named nothing anyone could find again, and PostgreSQL refused the last
+    mid-run where SQLite kept it."""
+    return bool(_SOURCE_NAME.fullmatch(name))
 
 
 def _family(source: str) -> str:
@@ -207,6 +225,16 @@ class Settings(BaseSettings):
         What people type into their accounts (sign-up, profile edits) outranks every import
         (README "How it works"): a source ranked with it or above would rewrite their records.
         """
+        # Stored with every source row (a 32-bit column): a larger one failed runs mid-way.
+        wild = sorted(k for k, v in value.items() if not -_PRIORITY_BOUND <= v <= _PRIORITY_BOUND)
+        if wild:
+            raise ValueError(
+                f"{', '.join(map(json.dumps, wild))}: expected a priority from "
+                f"-{_PRIORITY_BOUND:,} to {_PRIORITY_BOUND:,}"
+            )
+        blank = [k for k in value if not usable_source_name(k)]
+        if blank:
+            raise ValueError(f"{', '.join(map(json.dumps, blank))}: {SOURCE_NAME_RULE}")
         merged = {**DEFAULT_SOURCE_PRIORITY, **value}
         top = merged[SIGN_UP_SOURCE]
         # The family too (`internal-eu`): nothing may write under it, and nothing may rank so.
@@ -222,7 +250,11 @@ class Settings(BaseSettings):
     @classmethod
     def _not_the_sign_up_source(cls, value: list[str]) -> list[str]:
         """No webhook may write under the sign-up source or its family (`internal-eu`): what
-        people type into their accounts is theirs, as `import csv` refuses those names too."""
+        people type into their accounts is theirs, as `import csv` refuses those names too.
+        Each name is a usable source name, as `import csv` asks of its own."""
+        unusable = [s for s in value if not usable_source_name(s)]
+        if unusable:
+            raise ValueError(f"{', '.join(map(json.dumps, unusable))}: {SOURCE_NAME_RULE}")
         taken = sorted({s for s in value if sign_up_family(s)})
         if taken:
             raise ValueError(

@@ -36,6 +36,11 @@ def _score_char(ch: str, prev_letter: bool, prev_lower: bool, next_char: str, pr
     alone = category[0] == "L" and not prev_letter and not next_char.isalpha() and ch not in _ONE_LETTER_WORDS
     if alone:
         return -2
+    if ch in "\u00aa\u00ba":
+        # Ordinals follow a number (`2ª`, `1º`); after a letter they are a misread `™` or `º`.
+        return 1 if prev_char.isdigit() else -3
+    if "\ufb00" <= ch <= "\ufb06":
+        return -3  # ligatures (`ﬂ`) are no one's spelling: Mac Roman's reading of cp1252 `ß`
     if category == "Ll":
         if "A" <= next_char <= "Z":
             return -2  # "OíBrien": a lower-case accent before a capital is a misread quote
@@ -43,16 +48,20 @@ def _score_char(ch: str, prev_letter: bool, prev_lower: bool, next_char: str, pr
             return 0  # names start in upper case: a lower-case accent first is no evidence
         return 2 if common else 1
     if category == "Lu":
-        if prev_lower:
-            return -2  # "RenÈ", "JŸrgen": an upper-case letter inside a word is mojibake
+        if prev_lower or (prev_letter and next_char.islower()):
+            return -2  # "RenÈ", "JŸrgen", "HÙtel": a capital inside a lower-case word is mojibake
         if prev_letter:
             return 1
         return 2 if common or "\u0100" <= ch <= "\u017f" else 0
     if category[0] in "LM":
         return 1
+    if ch == "\u2018":
+        return 1 if next_char.isalpha() and not prev_letter else -1  # it opens (`‘Annie’`), never closes
     if ch == "\u2019" or ch in _TYPOGRAPHIC_QUOTES:
         # A quote that opens before a word or closes after one is typography (“Annie”)
         return 1 if prev_letter != next_char.isalpha() else 0
+    if ch == "\u00b0":
+        return 1 if prev_char.isdigit() or prev_char in "nN" else -3  # `5°`, `n°`
     if category in ("Cf", "Zs"):
         return 0  # no-break spaces and invisible marks are real text
     if ch in _DASHES:
@@ -151,13 +160,16 @@ def best_single_byte(data: bytes, prefer: str = "cp1252") -> str:
 
 def close_call(sample: bytes) -> bool:
     """Whether cp1252 and Mac Roman read the non-ASCII lines of `sample` about as plausibly
-    (scores within 1): a file of symbols alone (`Ltd®`, `2½`) is told apart by chance, and
+    (scores within a point a line): a file of symbols alone (`Ltd®`, `2½`) is told apart by chance, and
     its reader is told so (`LineDecoder(doubt=True)`)."""
-    data = b"\n".join(line for line in sample.splitlines() if not line.isascii())
-    if not data:
+    lines = [line for line in sample.splitlines() if not line.isascii()]
+    if not lines:
         return False
+    data = b"\n".join(lines)
     cp1252, mac_roman = (plausibility(data.decode(e, errors="replace")) for e in SINGLE_BYTE)
-    return abs(cp1252 - mac_roman) <= 1
+    # Within a point a line: a name adds several (`Müller` 2 against `M¸ller` -3), a symbol
+    # repeated on every line one (`Ltd®` against `LtdÆ`), however many lines there are.
+    return abs(cp1252 - mac_roman) <= len(lines)
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
@@ -240,7 +252,7 @@ class LineDecoder:
         self._on_note = on_note
         self.at_start = True
         self._provisional = provisional and encoding == "utf-8"
-        self._told = False  # whether a provisional file's first line past the sample was noted
+        self._fallback: str | None = None  # a provisional file's single-byte encoding, once found
         self._doubt = doubt and encoding in SINGLE_BYTE
 
     def decode(self, number: int, line: bytes) -> str:
@@ -259,19 +271,25 @@ class LineDecoder:
             return line.decode("utf-8")
         except UnicodeDecodeError:
             pass
+        if self._provisional:
+            # Past an ASCII sample the first such line decides the file's single-byte encoding,
+            # for every later one too: read alone, a line of symbols went the other way (`2Ω`).
+            told = self._fallback is not None
+            self._fallback = self._fallback or best_single_byte(line)
+            text, replaced = _decode_single(line, self._fallback)
+            if told and not replaced:
+                return text
+            extra = (
+                "; bytes it cannot decode were replaced"
+                if replaced
+                else "; the file's first 64 KiB were plain ASCII: it and the file's later lines"
+                " that are not UTF-8 are read so; if any reads wrong, save the file as UTF-8"
+            )
+            self._on_note(LineNote(number, f"line {number} is not UTF-8: read as {self._fallback}{extra}"))
+            return text
         fallback = best_single_byte(line)
         text, replaced = _decode_single(line, fallback)
         extra = "; bytes it cannot decode were replaced" if replaced else ""
-        if self._provisional and not replaced:
-            if self._told:
-                return text
-            # Once: the rest of the file is what it is, and each such line is read alone.
-            self._told = True
-            extra = (
-                "; the file's first 64 KiB were plain ASCII, and its later lines that are not"
-                " UTF-8 are each read as cp1252 or Mac Roman: if any reads wrong, save the"
-                " file as UTF-8"
-            )
         self._on_note(LineNote(number, f"line {number} is not UTF-8: read as {fallback}{extra}"))
         return text
 

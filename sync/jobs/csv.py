@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -59,10 +58,7 @@ from sync.pipeline import (
     stops_recorded,
     take_stream,
 )
-from sync.settings import Settings, sign_up_family
-
-# What a source may be named (it keys `customer_source` rows, 64 characters at most).
-_SOURCE_NAME = re.compile(r"(?=[^\s\x00-\x1f\x7f-\x9f]*\w)[^\s\x00-\x1f\x7f-\x9f]{1,64}")
+from sync.settings import SOURCE_NAME_RULE, Settings, sign_up_family, usable_source_name
 
 # A run records the ids its file repeats (with its params) when there are at most this many:
 # its resumes and a nightly run of the same file then need no pass to find them again.
@@ -468,14 +464,8 @@ def _open(
             raise FatalSourceError(str(exc)) from None
         ref["timezone"] = timezone
     source = source_name or layout.source
-    if not _SOURCE_NAME.fullmatch(source):
-        # Stored as a key of every source row and in 64 characters: PostgreSQL refused a longer
-        # one mid-run (a DataError, exit 1) where SQLite kept it; a blank or a line break named
-        # nothing anyone could find again.
-        raise FatalSourceError(
-            f"the source name {source!r} is not usable: give up to 64 characters, with a letter"
-            " or digit and no space or control character (e.g. shopify-eu)"
-        )
+    if not usable_source_name(source):
+        raise FatalSourceError(f"the source name {source!r} is not usable: {SOURCE_NAME_RULE}")
     if sign_up_family(source):
         # Written under it, a file would rewrite what people typed into their own accounts.
         raise FatalSourceError(
@@ -523,7 +513,7 @@ def repeats_of(stream: CsvStream, spec: MappingSpec) -> Repeats:
 
 def _refuse_overtaken(engine: sa.Engine, run: sa.RowMapping) -> None:
     """Refuse to carry on a run that has loaded part of its file when a later run of the same
-    source and stream has loaded anything since: the rest of this file would land over the
+    source and stream has written rows since: the rest of this file would land over the
     later one's rows, leaving the store neither file's (review F13: a resumed run brought
     94,000 customers back to the older file's city). Importing the file afresh applies it
     whole, after the later one.
@@ -537,7 +527,9 @@ def _refuse_overtaken(engine: sa.Engine, run: sa.RowMapping) -> None:
         later = conn.execute(
             sa.select(runs.c.id)
             .where(runs.c.source == run["source"], runs.c.stream == run["stream"], runs.c.id != run["id"])
-            .where(runs.c.started_at > run["started_at"], runs.c.read > 0)
+            # Rows it wrote: one that only rejected or found rows unchanged changed nothing.
+            .where(runs.c.started_at > run["started_at"])
+            .where(runs.c.created + runs.c.updated + runs.c.deleted > 0)
             .order_by(runs.c.started_at.desc())
             .limit(1)
         ).scalar()

@@ -178,8 +178,6 @@ def _execute_run(
         # National numbers: the row's country first, then the layout's region, then the setting.
         spec = replace(spec, phone_region=settings.default_phone_region)
     load = loader_for(spec.kind)
-    # Before anything is weighed: a changed SOURCE_PRIORITY reaches the rows stored before.
-    apply_priorities(engine, settings.source_priority, settings.priority_of)
     # Before the first lookup: a store an earlier run grew may not be analyzed yet.
     statistics = PlannerStatistics(engine)
     statistics.refresh()
@@ -188,6 +186,10 @@ def _execute_run(
     unchanged = UnchangedRows(engine, target, spec, stream.raw_context(), superseded.repeats)
     bound.info("run.start", resumed_from=done, kind=spec.kind)
     try:
+        # Before anything is weighed: a changed SOURCE_PRIORITY reaches the rows stored before.
+        applied = apply_priorities(engine, settings.source_priority, settings.priority_of)
+        if applied.conflicts:
+            counts.update(_record_priority_conflicts(engine, run_id, applied.conflicts))
         with (
             Heartbeat(engine, lease),
             batch_mapper(settings) as mapper,
@@ -449,6 +451,33 @@ def load_mapped(conn: sa.Connection, target: BatchTarget, load: Loader, mapped: 
     issues.extend(("warning", c) for c in result.conflicts)
     delta["warnings"] += len(result.conflicts)
     _write_issues(conn, target.run_id, issues)
+    return delta
+
+
+def _record_priority_conflicts(
+    engine: Engine, run_id: str, conflicts: list[tuple[int, str, int]]
+) -> Counter[str]:
+    """The e-mail conflicts a changed SOURCE_PRIORITY made, as warnings of the run that applied
+    it (its `conflicts` and `warnings` counts, and a row each); their count deltas."""
+    issues = [
+        (
+            "warning",
+            Issue(
+                "email_conflict",
+                f"customer {pk} was not given e-mail {email}, which customer {holder} holds, when the"
+                " changed SOURCE_PRIORITY was applied; kept on the source row",
+                field="email",
+            ),
+        )
+        for pk, email, holder in conflicts
+    ]
+    delta: Counter[str] = Counter(conflicts=len(issues), warnings=len(issues))
+    runs = SyncRun.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        _write_issues(conn, run_id, issues)
+        conn.execute(
+            sa.update(runs).where(runs.c.id == run_id).values({k: runs.c[k] + v for k, v in delta.items()})
+        )
     return delta
 
 

@@ -172,6 +172,31 @@ def test_a_file_of_symbols_alone_says_its_encoding_is_a_close_call(
     assert issues(db_url, summary.run_id, "warning") == [("encoding", 2)]
 
 
+# Review (second round): read wrong without a word (`JŸrgen`, `Acmeª`, `5¡`), or warned for
+# nothing on one ordinary word (`Straße`, `Hôtel`, `Gärtner`, `Zoë`).
+ONE_WORD_FILES = [
+    ("mac_roman", ["Jürgen Müller", "München", "Acme™", "Acme™"]),
+    ("mac_roman", ["Rue 5°"]),
+    ("cp1252", ["Straße"]),
+    ("cp1252", ["Hôtel de Ville"]),
+    ("mac_roman", ["Gärtner"]),
+    ("mac_roman", ["Zoë"]),
+]
+
+
+@pytest.mark.parametrize(("encoding", "values"), ONE_WORD_FILES)
+def test_short_files_are_read_in_their_encoding_without_a_warning(
+    db_url: str, tmp_path: Path, encoding: str, values: list[str]
+) -> None:
+    path = tmp_path / "short.csv"
+    rows = "".join(f"p{i}@example.com,Ann,{v}\n" for i, v in enumerate(values))
+    path.write_bytes(f"email,firstname,lastname\n{rows}".encode(encoding))
+    assert CsvFile(path).layout.encoding == encoding
+    summary = run_csv(db_url, path)
+    assert [names(db_url)[f"p{i}@example.com"][1] for i in range(len(values))] == values
+    assert issues(db_url, summary.run_id, "warning") == []
+
+
 def test_a_mac_roman_file_imports_without_encoding_warnings(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "mac.csv"
     path.write_bytes(MAC_ROWS.encode("mac_roman"))
@@ -331,6 +356,21 @@ def test_a_fifo_or_device_path_is_refused_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "not a regular file" in lines[0], lines
     with pytest.raises(FatalSourceError, match="not a regular file"):
         CsvFile(Path("/dev/null"))
+
+
+def test_past_an_ascii_sample_the_first_non_utf8_line_decides_for_the_later_ones(tmp_path: Path) -> None:
+    """Review: each such line was read alone, so `Acme Ltd®` and `2½` after `François` went to
+    Mac Roman (`LtdÆ`, `2Ω`) in a cp1252 file, warned only at the line read right."""
+    body = "email,firstname,lastname\n" + "".join(f"p{i}@example.com,Ann,Lee{i}\n" for i in range(3000))
+    late = "f@example.com,François,Lefèvre\na@example.com,Acme,Ltd®\nh@example.com,Half,2½ Main St\n"
+    path = tmp_path / "late.csv"
+    path.write_bytes((body + late).encode("cp1252"))
+    got = {r["email"]: (r["firstname"], r["lastname"]) for r in records(path)}
+    assert [got[e] for e in ("f@example.com", "a@example.com", "h@example.com")] == [
+        ("François", "Lefèvre"),
+        ("Acme", "Ltd®"),
+        ("Half", "2½ Main St"),
+    ]
 
 
 def test_a_cp1252_file_whose_accents_start_past_the_sample_warns_once(db_url: str, tmp_path: Path) -> None:

@@ -31,6 +31,10 @@ BAD_SETTINGS = [
     ("WEBHOOK_SOURCES", '["shopify", "internal-eu"]', "WEBHOOK_SOURCES"),
     ("WEBHOOK_SOURCES", '["internal"]', "WEBHOOK_SOURCES"),
     ("LOG_LEVEL", "trace", "LOG_LEVEL"),
+    # Past a 32-bit column: every run failed mid-way and stayed `running` (review).
+    ("SOURCE_PRIORITY", '{"csv": -3000000000}', "SOURCE_PRIORITY"),
+    ("SOURCE_PRIORITY", '{"": 5}', "SOURCE_PRIORITY"),
+    ("WEBHOOK_SOURCES", '["a b"]', "WEBHOOK_SOURCES"),
     ("DATABASE_URL", "mysql://root@127.0.0.1/shop", "postgresql"),
     # Unlike an empty MAPPING_WORKERS: a deployment's unset secret, not a wish for a local file.
     ("DATABASE_URL", "", "DATABASE_URL"),

@@ -183,3 +183,34 @@ def test_resume_refuses_a_run_a_later_import_of_its_stream_overtook(
     assert resumed.exit_code == 2, resumed.output
     assert "import the file afresh" in resumed.stderr and len(resumed.stderr.strip().splitlines()) == 1
     assert golden_view(db_url) == after_b
+
+
+def test_a_later_run_that_wrote_nothing_does_not_block_a_resume(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a later import whose rows were all rejected, or all unchanged, changed nothing a
+    resume could put rows over; it no longer blocks one."""
+    from sync.jobs import import_csv
+    from sync.pipeline import new_run_id
+    from tests.sync.helpers import run_csv, settings_for
+
+    rows = list(shopify_rows(30, seed=2))
+    first = write_csv(tmp_path / "a.csv", SHOPIFY_HEADER, iter(rows))
+
+    def stop(_stream: object, _counts: object) -> None:
+        raise _Stop()
+
+    run_id = new_run_id()
+    with pytest.raises(_Stop):
+        import_csv(settings_for(db_url, batch_size=10), first, run_id=run_id, on_batch=stop)
+    # The first ten rows again (all unchanged), then a file whose one row is rejected.
+    again = run_csv(db_url, write_csv(tmp_path / "b.csv", SHOPIFY_HEADER, iter(rows[:10])))
+    assert (again.counts["unchanged"], again.counts["created"] + again.counts["updated"]) == (10, 0)
+    rejected = tmp_path / "c.csv"
+    rejected.write_text(",".join(SHOPIFY_HEADER) + "\n1,2\n", encoding="utf-8")
+    assert run_csv(db_url, rejected).counts["rejected"] == 1
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    resumed = CliRunner().invoke(app, ["runs", "resume", run_id, "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["status"] == "succeeded"

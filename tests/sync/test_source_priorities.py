@@ -44,3 +44,25 @@ def test_a_changed_priority_reaches_stored_rows_on_the_next_run(db_url: str, tmp
     # The same setting again: nothing to apply, the golden record stays.
     _import(db_url, crm, "crm-b", after)
     assert next(iter(golden_view(db_url).values()))["firstname"] == "FromCrm"
+
+
+def test_an_address_a_changed_priority_cannot_give_is_a_conflict_of_the_run(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Review: applied, a priority that moved a customer onto an address another holds left it
+    where it was without a word; it is a warning and a conflict of the run that applied it."""
+    files = {
+        "c1": "id,email,first_name,city\n1,a@x.com,Ann,Paris\n",
+        "s1": "id,email,first_name,city\ns1,a@x.com,Ann,Lyon\n",
+        "s2": "id,email,first_name,city\ns1,b@x.com,Ann,Lyon\n",
+        "c2": "id,email,first_name,city\n1,a@x.com,Ann,Paris\n2,a@x.com,Other,Rome\n",
+    }
+    paths = {name: write_file(tmp_path, text, f"{name}.csv") for name, text in files.items()}
+    for name, source in (("c1", "csv"), ("s1", "shopify"), ("s2", "shopify"), ("c2", "csv")):
+        assert run_csv(db_url, paths[name], source_name=source).status == "succeeded"
+    # Customer 1 holds b@ (Shopify ranks above csv); customer 2 took a@, which 1 gave up.
+    summary = run_csv(db_url, paths["c2"], source_name="csv", source_priority={"csv": 70})
+    assert (summary.counts["conflicts"], summary.counts["warnings"]) == (1, 1)
+    warned = [r for r in table_rows(db_url, "sync_reject") if r["run_id"] == summary.run_id]
+    assert [(r["reason"], r["field"]) for r in warned] == [("email_conflict", "email")]
+    assert "SOURCE_PRIORITY" in warned[0]["message"]
