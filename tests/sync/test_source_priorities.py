@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from sync.load.priorities import STATE_KEY
 from tests.sync.helpers import golden_view, run_csv, table_rows, write_file
 
@@ -66,3 +68,28 @@ def test_an_address_a_changed_priority_cannot_give_is_a_conflict_of_the_run(
     warned = [r for r in table_rows(db_url, "sync_reject") if r["run_id"] == summary.run_id]
     assert [(r["reason"], r["field"]) for r in warned] == [("email_conflict", "email")]
     assert "SOURCE_PRIORITY" in warned[0]["message"]
+
+
+def test_a_row_another_run_holds_defers_the_change_instead_of_waiting_or_failing(
+    pg_only_url: str, tmp_path: Path
+) -> None:
+    """Review: applied while a concurrent batch held rows, the change deadlocked it and the
+    run stayed `running`. It gives way (lock_timeout) and leaves the rest to the next run."""
+    from models import get_engine
+    from sync.load.priorities import apply_priorities
+    from sync.settings import Settings
+
+    shop = write_file(tmp_path, SHOP, "shop.csv")
+    _import(pg_only_url, shop, "shop-a", {"shop-a": 60})
+    engine = get_engine(pg_only_url)
+    settings = Settings(database_url=pg_only_url, source_priority={"shop-a": 10})
+    with engine.connect() as holder:
+        holder.execute(sa.text("UPDATE customer_source SET priority = priority"))  # a batch mid-write
+        applied = apply_priorities(engine, settings.source_priority, settings.priority_of)
+        holder.rollback()
+    assert applied.deferred and applied.recomputed == 0
+    assert {r["priority"] for r in table_rows(pg_only_url, "customer_source")} == {60}
+    # The next run applies it.
+    again = apply_priorities(engine, settings.source_priority, settings.priority_of)
+    assert (again.deferred, again.recomputed) == (False, 1)
+    assert {r["priority"] for r in table_rows(pg_only_url, "customer_source")} == {10}
