@@ -164,7 +164,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
     """A run's summary as `--json` prints it."""
     data = summary.as_dict()
     # The same figures as the table: conflicts too, though they are also counted as warnings.
-    file_keys = ("layout", "columns") if "layout" in data else ()
+    file_keys = ("layout", "columns", "encoding") if "layout" in data else ()
     keys = ("run_id", "status", *SUMMARY_KEYS, "conflicts", *file_keys)
     return {k: data[k] for k in keys} | _why_stopped(summary)
 
@@ -204,6 +204,9 @@ def _report_table(summary: RunSummary, data: dict[str, Any]) -> None:
     table = Table(show_header=False)
     table.add_row("run", summary.run_id)
     table.add_row("status", str(summary.status))
+    if summary.encoding:
+        # A file's encoding is a guess when it has no BOM: shown, a wrong one is seen here.
+        table.add_row("read as", summary.encoding)
     for key in (*SUMMARY_KEYS, "conflicts"):
         table.add_row(key, str(data[key]))
     out.print(table)

@@ -110,9 +110,15 @@ def import_csv(
 
 
 def with_layout(summary: RunSummary, stream: CsvStream, layout: Layout) -> RunSummary:
-    """The summary naming the layout the file was read with and where each column went."""
+    """The summary naming the layout the file was read with, where each column went, and the
+    encoding it was read in (a wrong guess shows there, not in the names later)."""
     name = f"mapping {layout.name}" if layout.origin == "mapping" else layout.name
-    return replace(summary, layout=name, columns=column_destinations(layout.spec, stream.file.layout.header))
+    return replace(
+        summary,
+        layout=name,
+        columns=column_destinations(layout.spec, stream.file.layout.header),
+        encoding=stream.file.layout.encoding,
+    )
 
 
 def resume_csv(

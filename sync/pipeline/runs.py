@@ -43,6 +43,7 @@ class RunSummary:
     # For a file: the layout it was read with, and each header column's destination field.
     layout: str | None = None
     columns: dict[str, str] | None = None
+    encoding: str | None = None  # the file's, as detected (`cp1252`, `utf-8`, …)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -55,6 +56,7 @@ class RunSummary:
         if self.layout is not None:
             data["layout"] = self.layout
             data["columns"] = self.columns or {}
+            data["encoding"] = self.encoding
         return data
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from connectors.base import FatalSourceError, ReadError, SourceRecord, StreamContext
 from connectors.csv import CsvFile, CsvStream
+from sync.cli import app
 from tests.sync.helpers import run_csv
 from tests.sync.helpers import table_rows as _table_rows
 
@@ -195,6 +198,20 @@ def test_short_files_are_read_in_their_encoding_without_a_warning(
     summary = run_csv(db_url, path)
     assert [names(db_url)[f"p{i}@example.com"][1] for i in range(len(values))] == values
     assert issues(db_url, summary.run_id, "warning") == []
+
+
+def test_the_summary_says_which_encoding_the_file_was_read_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the guess was recorded only in `runs show --json`'s params."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(MAC_ROWS.encode("mac_roman"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    as_json = CliRunner().invoke(app, ["import", "csv", str(path), "--json"])
+    assert json.loads(as_json.stdout)["encoding"] == "mac_roman"
+    shown = CliRunner().invoke(app, ["import", "csv", str(path)], env={"COLUMNS": "80"})
+    assert re.search(r"read as\s+│\s+mac_roman", shown.stdout), shown.stdout
 
 
 def test_a_mac_roman_file_imports_without_encoding_warnings(db_url: str, tmp_path: Path) -> None:

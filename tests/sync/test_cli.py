@@ -46,9 +46,10 @@ def test_import_json_on_the_default_embedded_store(workdir: Path) -> None:
     summary = json.loads(result.stdout)
     assert set(summary) == {
         "run_id", "status", "read", "created", "updated", "unchanged", "deleted", "rejected", "duplicates", "warnings",
-        "conflicts", "layout", "columns",
+        "conflicts", "layout", "columns", "encoding",
     }  # fmt: skip
     assert summary["layout"] == "shopify" and summary["columns"]["Email"] == "email"
+    assert summary["encoding"] == "utf-8"  # shown, so a wrong guess is seen before the names are
     assert summary["status"] == "succeeded"
     assert summary["read"] == 300 == summary["created"] + summary["rejected"]
     assert summary["rejected"] > 0
