@@ -8,13 +8,15 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from bench.exports import SHOPIFY_HEADER, shopify_rows, write_csv
@@ -256,4 +258,93 @@ def test_stamps_are_copied_as_each_one_reads(pg_only_url: str, request: pytest.F
         (2, now, noon.replace(hour=13)),
         (3, now, None),
         (4, None, noon),
+    ]
+
+
+def _copied_back(engine: sa.Engine, table: sa.Table, rows: list[list[Any]]) -> list[tuple[Any, ...]]:
+    with engine.begin() as conn:
+        conn.execute(table.delete())
+        copy_into(conn, table, rows)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(table).order_by(table.c.n))]
+
+
+def _every_kind(*more: sa.Column[Any]) -> sa.Table:
+    return sa.Table(
+        "every_kind",
+        sa.MetaData(),
+        sa.Column("n", sa.Integer),
+        sa.Column("text", sa.String),
+        sa.Column("flag", sa.Boolean),
+        sa.Column("day", sa.Date),
+        sa.Column("doc", sa.JSON),
+        *more,
+    )
+
+
+_EVERY_KIND = _every_kind(sa.Column("kept", sa.Boolean, default=True))  # COPY adds the default
+
+
+def test_copy_text_keeps_every_value_as_written(pg_only_url: str, request: pytest.FixtureRequest) -> None:
+    """COPY's text format: the characters it treats specially (backslash, tab, newline, carriage
+    return, and `\\N` as text) land as written; an empty string is not NULL; JSON holding them
+    (already encoded as `JsonText`, or a value to encode) reads back equal."""
+    engine = get_engine(pg_only_url)
+    layout = sa.Table(
+        "every_kind", sa.MetaData(), *(c._copy() for c in _EVERY_KIND.columns if c.name != "kept")
+    )
+    _EVERY_KIND.create(engine)
+    request.addfinalizer(lambda: _EVERY_KIND.drop(engine))
+    tricky = 'a\\b\tc\nd\re "q" \\N, ü 😀'
+    doc = {"street": "1 Main St\nFlat 2", "note": 'back\\slash "quoted"\ttab', "n": 1}
+    rows = [
+        [1, tricky, True, date(2024, 2, 29), doc],
+        [2, "", False, None, staging.JsonText('{"a":"x\\\\y\\n"}')],
+        [3, "\\N", None, date(1900, 1, 1), None],
+        [4, None, True, None, {}],
+    ]
+    with engine.begin() as conn:
+        copy_into(conn, layout, rows, into=_EVERY_KIND)
+    with engine.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(sa.select(_EVERY_KIND).order_by(_EVERY_KIND.c.n))]
+    assert stored == [
+        (1, tricky, True, date(2024, 2, 29), doc, True),
+        (2, "", False, None, {"a": "x\\y\n"}, True),
+        (3, "\\N", None, date(1900, 1, 1), None, True),
+        (4, None, True, None, {}, True),
+    ]
+
+
+@pytest.fixture
+def any_text_table(pg_only_url: str) -> Iterator[tuple[sa.Engine, sa.Table]]:
+    engine = get_engine(pg_only_url)
+    table = sa.Table(
+        "any_text",
+        sa.MetaData(),
+        sa.Column("n", sa.Integer),
+        sa.Column("t", sa.String),
+        sa.Column("j", sa.JSON),
+    )
+    table.create(engine)
+    yield engine, table
+    table.drop(engine)
+
+
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.none(), st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_text_survives_copy(any_text_table: tuple[sa.Engine, sa.Table], texts: list[str | None]) -> None:
+    """Whatever a cell holds (but NUL, which no text column stores), COPY stores it as it is,
+    in a text column and inside JSON."""
+    engine, table = any_text_table
+    rows = [[i, t, None if t is None else {"v": t}] for i, t in enumerate(texts)]
+    assert _copied_back(engine, table, rows) == [
+        (i, t, None if t is None else {"v": t}) for i, t in enumerate(texts)
     ]
