@@ -43,6 +43,10 @@ def clean_text(value: str | None) -> str | None:
     """Trim (white space and invisible characters) and fold inner runs of white space; empty becomes None."""
     if value is None:
         return None
+    if value.isprintable() and "  " not in value:
+        # Nearly every cell: its only white space is single spaces (every other white space
+        # and invisible character is unprintable), so there is nothing to fold but its ends.
+        return value.strip(" ") or None
     folded = _SPACES.sub(" ", value).strip().strip(_INVISIBLE).strip()
     return folded or None
 
@@ -51,6 +55,8 @@ def clean_lines(value: str | None) -> str | None:
     """Like `clean_text`, per line: a multi-line street keeps its line breaks (as `\\n`)."""
     if value is None:
         return None
+    if value.isprintable():
+        return clean_text(value)  # one line: every line break is unprintable
     lines = (clean_text(line) for line in value.splitlines())
     return "\n".join(line for line in lines if line) or None
 
@@ -129,6 +135,11 @@ class PhoneReading:
 
 
 _E164 = phonenumbers.PhoneNumberFormat.E164
+# The library compiles its metadata's patterns at each use, relying on the re module's cache of
+# 512, which a file of many countries' numbers churns. Its own switch keeps them all (releases
+# without it skip this).
+if hasattr(phonenumbers, "enable_pattern_cache"):
+    phonenumbers.enable_pattern_cache()
 # More than one number in a cell: a list separator, or more digits than one number has.
 _SEVERAL = re.compile(r"[,;|\n]| / | or | oder ", re.IGNORECASE)
 
@@ -262,11 +273,62 @@ def is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
         return False
     if not by_validity:
         return phonenumbers.is_valid_number(number)
-    if phonenumbers.is_valid_number_for_region(number, region):
+    if _valid_for_region(number, region):
         return True
     if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())) == 1:
         return False
     return phonenumbers.is_valid_number(number)
+
+
+# The number types `phonenumbers._number_type_helper` tries, in its order: a number is valid in
+# a region when it fits the general description and one of these (each with its own lengths).
+_TYPES = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
+    "fixed_line", "mobile",
+)  # fmt: skip
+
+
+def _fits(desc: phonenumbers.PhoneNumberDesc | None, length: int) -> str | None:
+    """`desc`'s pattern if a number of `length` digits may match it (`_is_number_matching_desc`)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    if desc.possible_length and length not in desc.possible_length:
+        return None
+    return desc.national_number_pattern
+
+
+@lru_cache(maxsize=8192)
+def _region_patterns(
+    country_code: int, region: str, length: int
+) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """The general pattern of `region` for numbers of `length` digits, and one pattern joining
+    the patterns of every type that admits that length; None when no number of that length is
+    valid there.
+
+    What `phonenumbers.is_valid_number_for_region` tests one type at a time (each pattern
+    looked up, compiled or found in a cache, and matched in turn) answered by two matches.
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    if metadata is None:
+        return None
+    general = _fits(metadata.general_desc, length)
+    types = [
+        pattern
+        for kind in _TYPES
+        if not (kind == "mobile" and metadata.same_mobile_and_fixed_line_pattern)
+        and (pattern := _fits(getattr(metadata, kind), length)) is not None
+    ]
+    if general is None or not types:
+        return None
+    return re.compile(general), re.compile("|".join(f"(?:{p})" for p in types))
+
+
+def _valid_for_region(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """`phonenumbers.is_valid_number_for_region(number, region)` for a region of the number's
+    own country code (`_main_region`'s)."""
+    national = _pnu.national_significant_number(number)
+    patterns = _region_patterns(number.country_code or 0, region, len(national))
+    return patterns is not None and all(p.fullmatch(national) for p in patterns)
 
 
 # Cells made of digits and punctuation only: what phonenumbers reads as the digits alone.

@@ -1,4 +1,4 @@
-"""The mapping's fast paths give exactly what the slow ones give: phone readings, loyalty ids."""
+"""The mapping's fast paths give exactly what the slow ones give: phone readings, cleaned text, loyalty ids."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.mapping import new_loyalty_id
-from sync.mapping.normalize import _one_number, _parse_valid
+from sync.mapping.normalize import _INVISIBLE, _SPACES, _one_number, _parse_valid, clean_lines, clean_text
 
 _REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 
@@ -86,3 +86,33 @@ def test_loyalty_ids_use_every_letter_equally() -> None:
     # would put 8 letters ~9 % (900) over.
     assert len(letters) == 31
     assert all(9_500 <= n <= 10_500 for n in letters.values()), sorted(letters.values())
+
+
+def _clean_text_in_full(value: str) -> str | None:
+    """`clean_text` without its shortcut for printable cells."""
+    return _SPACES.sub(" ", value).strip().strip(_INVISIBLE).strip() or None
+
+
+# Cells as exports hold them: words, single and double spaces, other white space, line breaks
+# and invisible characters between them; and anything else.
+_PIECES = [
+    "Ann", "Zoë", "O'Brien", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x85", "\xa0", "\u2028", "\u3000",
+    "\u200b", "\u2060", "\ufeff", "x y", "-",
+]  # fmt: skip
+_CELL_TEXT = st.one_of(
+    st.lists(st.sampled_from(_PIECES), max_size=8).map("".join),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_CELL_TEXT)
+def test_clean_text_shortcut_reads_as_the_full_rule(value: str) -> None:
+    assert clean_text(value) == _clean_text_in_full(value)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_CELL_TEXT)
+def test_clean_lines_shortcut_reads_as_the_full_rule(value: str) -> None:
+    lines = (_clean_text_in_full(line) for line in value.splitlines())
+    assert clean_lines(value) == ("\n".join(line for line in lines if line) or None)
