@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from connectors import ReadError, SourceRecord, SourceWarning
+from connectors import ReadError, RecordText, SourceRecord, SourceWarning
 from models.text import unstorable, unstorable_in
 from sync.mapping import Draft, Issue, MappingSpec, map_record
 from sync.settings import Settings
@@ -37,12 +37,15 @@ class MappedBatch:
 
 
 Item = SourceRecord | ReadError | SourceWarning
+# What a batch is mapped from: items, and records still as their text (a CSV line, split where
+# it is mapped: in a mapping process, when there is a pool).
+Mappable = Item | RecordText
 
 log = structlog.get_logger("sync.pipeline")
 
 
 def map_batch(
-    batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
+    batch: Sequence[Mappable], spec: MappingSpec, raw_hashes: list[str | None] | None = None
 ) -> MappedBatch:
     """Map one batch; a pure function, so it can run in another process.
 
@@ -51,7 +54,8 @@ def map_batch(
     drafts: list[Draft] = []
     issues: list[tuple[str, Issue]] = []
     notices = 0
-    for i, item in enumerate(batch):
+    for i, read in enumerate(batch):
+        item: Item = read.record() if type(read) is RecordText else read  # type: ignore[assignment]
         if isinstance(item, SourceWarning):
             # Not a record: a warning of the run, outside `read` so the counts still add up.
             notices += 1
@@ -144,6 +148,7 @@ class BatchMapper:
         self.workers = workers
         self.pool_min = min(POOL_MIN_RECORDS, max(1, batch_size // 10))
         self._pool: ProcessPoolExecutor | None = None
+        self._split: Callable[[int, str], SourceRecord | ReadError] | None = None
         self._batches = 0
 
     @property
@@ -151,23 +156,26 @@ class BatchMapper:
         return self.workers if self._pool is not None else 0
 
     def __call__(
-        self, batch: list[Item], spec: MappingSpec, raw_hashes: list[str | None] | None = None
+        self, batch: Sequence[Mappable], spec: MappingSpec, raw_hashes: list[str | None] | None = None
     ) -> Future[MappedBatch]:
         # Only batches with enough records to map count: a re-import that finds every row
         # unchanged maps nothing, and one that finds 1 % changed maps some 50 rows a batch
         # (10 ms inline), less than a process pool costs to start and feed.
-        records = sum(type(item) is SourceRecord for item in batch)
+        records = sum(type(item) in _RECORDS for item in batch)
         pooled = records >= self.pool_min
         self._batches += pooled
         if self.workers > 0 and self._batches > 1 and self._pool is None:
+            # The stream's splitting goes to the processes as they fork (never pickled), so
+            # lines are sent as their text and split there, not by the importing process.
+            self._split = next((item.split for item in batch if type(item) is RecordText), None)
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=get_context("fork"),
                 initializer=_start_mapping_process,
-                initargs=(os.getpid(),),
+                initargs=(os.getpid(), self._split),
             )
         if self._pool is not None and pooled:
-            return self._pool.submit(_map_packed, pack(batch), spec, raw_hashes)
+            return self._pool.submit(_map_packed, pack(batch, self._split), spec, raw_hashes)
         future: Future[MappedBatch] = Future()
         future.set_result(map_batch(batch, spec, raw_hashes))
         return future
@@ -183,13 +191,20 @@ class BatchMapper:
 _PR_SET_PDEATHSIG = 1
 
 
-def _start_mapping_process(parent: int) -> None:
-    """First thing in each mapping process: die with the importing process; leave Ctrl-C to it.
+# The stream's splitting of a line's text, in a mapping process (`_start_mapping_process`).
+_split_here: Callable[[int, str], SourceRecord | ReadError] | None = None
+
+
+def _start_mapping_process(parent: int, split: Callable[[int, str], SourceRecord | ReadError] | None) -> None:
+    """First thing in each mapping process: die with the importing process; leave Ctrl-C to it;
+    keep the stream's `split`, for the lines `pack` sends as their text.
 
     Forked, a mapping process holds copies of the importer's sockets, its database sessions
     among them: outliving an importer killed with SIGKILL, it would keep that session open,
     with the transaction and the run lease's row lock a resume then waits on for ever.
     """
+    global _split_here
+    _split_here = split
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -219,19 +234,32 @@ def batch_mapper(settings: Settings) -> Iterator[BatchMapper]:
 
 
 # A record as sent to a mapping process: (header index, values, source id, stamp, deleted,
-# position, warnings or None).
+# position, warnings or None); or a line as its (position, text), which the process splits.
 Packed = tuple[int, tuple[Any, ...], str | None, datetime | None, bool, int | None, list[Any] | None]
+PackedText = tuple[int, str]
+_RECORDS = (SourceRecord, RecordText)
 
 
-def pack(batch: Sequence[Item]) -> tuple[list[tuple[str, ...]], list[Packed | ReadError | SourceWarning]]:
+def pack(
+    batch: Sequence[Mappable], split: Callable[[int, str], SourceRecord | ReadError] | None = None
+) -> tuple[list[tuple[str, ...]], list[Packed | PackedText | ReadError | SourceWarning]]:
     """The batch as plain tuples, each header once: what a pool sends to a mapping process.
 
     Pickling a record as a tuple of its values costs a fraction of pickling its dataclass and
-    dict (the importing process pays it, and is the pool's bottleneck). `unpack` inverts it.
+    dict (the importing process pays it, and is the pool's bottleneck). A line read as its text
+    whose stream's `split` the processes hold goes as its text: neither split nor packed here.
+    `unpack` inverts it.
     """
     headers: dict[tuple[str, ...], int] = {}
-    packed: list[Packed | ReadError | SourceWarning] = []
-    for item in batch:
+    packed: list[Packed | PackedText | ReadError | SourceWarning] = []
+    for read in batch:
+        if type(read) is RecordText:
+            if split is not None and read.split == split:
+                packed.append((read.position, read.raw))
+                continue
+            item: Item = read.record()
+        else:
+            item = read  # type: ignore[assignment]
         if type(item) is SourceRecord:
             fields = item.fields
             header = headers.setdefault(tuple(fields), len(headers))
@@ -251,13 +279,20 @@ def pack(batch: Sequence[Item]) -> tuple[list[tuple[str, ...]], list[Packed | Re
     return list(headers), packed
 
 
-def unpack(packed: tuple[list[tuple[str, ...]], list[Packed | ReadError | SourceWarning]]) -> list[Item]:
-    """The batch `pack` was given, equal item for item."""
+def unpack(
+    packed: tuple[list[tuple[str, ...]], list[Packed | PackedText | ReadError | SourceWarning]],
+    split: Callable[[int, str], SourceRecord | ReadError] | None = None,
+) -> list[Item]:
+    """The batch `pack` was given, equal item for item (lines sent as text split by `split`)."""
     headers, items = packed
     batch: list[Item] = []
     for item in items:
-        if type(item) is tuple:
-            header, values, source_id, modstamp, deleted, position, warnings = item
+        if type(item) is tuple and len(item) == 2:
+            assert split is not None, "a line sent as text to a process without the stream's split"
+            line, text = item
+            batch.append(split(line, text))
+        elif type(item) is tuple:
+            header, values, source_id, modstamp, deleted, position, warnings = item  # type: ignore[misc]
             fields = dict(zip(headers[header], values, strict=True))
             batch.append(SourceRecord(source_id, fields, modstamp, deleted, position, warnings or []))
         else:
@@ -266,8 +301,8 @@ def unpack(packed: tuple[list[tuple[str, ...]], list[Packed | ReadError | Source
 
 
 def _map_packed(
-    packed: tuple[list[tuple[str, ...]], list[Packed | ReadError | SourceWarning]],
+    packed: tuple[list[tuple[str, ...]], list[Packed | PackedText | ReadError | SourceWarning]],
     spec: MappingSpec,
     raw_hashes: list[str | None] | None,
 ) -> MappedBatch:
-    return map_batch(unpack(packed), spec, raw_hashes)
+    return map_batch(unpack(packed, _split_here), spec, raw_hashes)

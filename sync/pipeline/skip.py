@@ -15,10 +15,10 @@ from models import CustomerSource
 from models.enums import RecordOutcome
 from sync.load import BatchTarget, StoredRows, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, Repeats, raw_hasher
-from sync.pipeline.mapper import Item, MappedBatch, map_batch
+from sync.pipeline.mapper import Item, Mappable, MappedBatch, map_batch
 
 # An item as a stream's `lazy_records` gives it: a record may still be its text alone.
-Read = Item | RecordText
+Read = Mappable
 
 
 def as_item(read: Read) -> Item:
@@ -51,10 +51,11 @@ class Skipped:
 class Split:
     """A batch split into the items still to map (with their raw hashes) and what was skipped.
 
-    `items` are split into records (`as_item`); the skipped rows read as text never are.
+    `items` may still be a record's text (`RecordText`): split where they are mapped
+    (`map_batch`), in a mapping process when there is a pool; the skipped rows never are.
     """
 
-    items: list[Item]
+    items: list[Read]
     raw_hashes: list[str | None] | None
     skipped: Skipped
 
@@ -100,18 +101,18 @@ class UnchangedRows:
 
     def split(self, batch: Sequence[Read]) -> Split:
         if not self.enabled:
-            return Split(list(map(as_item, batch)), None, Skipped())
+            return Split(list(batch), None, Skipped())
         digest = self.hash
         # A text that splits into an unreadable row has a hash too: mapping uses a hash only
         # for a record's draft.
         hashes = [digest(item) if type(item) in _HASHED else None for item in batch]  # type: ignore[arg-type]
         if not self.lookup:
-            return Split(list(map(as_item, batch)), hashes, Skipped())
+            return Split(list(batch), hashes, Skipped())
         with self.engine.connect() as conn:
             known = self._find(conn, [h for h in hashes if h])
         if not known.pks:
-            return Split(list(map(as_item, batch)), hashes, Skipped())
-        items: list[Item] = []
+            return Split(list(batch), hashes, Skipped())
+        items: list[Read] = []
         kept: list[str | None] = []
         skipped = Skipped()
         found, ids, seen = known.pks, known.ids, known.seen
@@ -131,7 +132,7 @@ class UnchangedRows:
                 # the lines held beside it, so it is held with them.
                 pk = None
             if pk is None:
-                items.append(as_item(item))
+                items.append(item)
                 kept.append(h)
             elif pk in seen or pk in taken or pk in before:
                 skipped.duplicates += 1

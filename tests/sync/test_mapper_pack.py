@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors import ReadError, SourceRecord, SourceWarning
+from connectors import ReadError, RecordText, SourceRecord, SourceWarning
 from connectors.base import ReadWarning
 from sync.pipeline.mapper import pack, unpack
 
@@ -48,3 +48,23 @@ def test_a_header_is_sent_once_per_batch() -> None:
     headers, items = pack(batch)
     assert headers == [("id", "email")]
     assert [item[1] for item in items] == [(str(i), f"p{i}@x.de") for i in range(3)]  # type: ignore[index]
+
+
+def _split(line: int, text: str) -> SourceRecord | ReadError:
+    cells = text.split(",")
+    if len(cells) != 2:
+        return ReadError(line, "wrong_width", f"{len(cells)} cells")
+    return SourceRecord(cells[0], {"id": cells[0], "email": cells[1]}, position=line)
+
+
+def test_lines_go_as_their_text_to_processes_that_split_them() -> None:
+    """A line read as its text is sent as (line, text) when the processes hold its stream's
+    split, and split there into what splitting it here gives; another stream's is split here."""
+    texts = [RecordText(2, "7,a@x.de", _split), RecordText(3, "broken", _split)]
+    other = RecordText(4, "8,b@x.de", lambda line, text: _split(line, text.upper()))
+    warning = SourceWarning("deferred", "later")
+    headers, items = pack([*texts, other, warning], _split)
+    assert items[:2] == [(2, "7,a@x.de"), (3, "broken")]
+    assert type(items[2]) is tuple and len(items[2]) == 7  # split here, sent as values
+    expected = [text.record() for text in (*texts, other)]
+    assert unpack(pickle.loads(pickle.dumps((headers, items))), _split) == [*expected, warning]
