@@ -138,15 +138,18 @@ class BatchMapper:
     """Maps a run's batches: the first with records inline, the later ones in a pool of
     `workers` forked processes (none: all inline).
 
-    The pool starts with the second batch that has `pool_min` records to map, so a
-    run of one batch (a webhook, a small file) or one that finds (almost) every row unchanged
-    forks nothing; a batch with fewer maps inline. `in_flight`:
-    how many mapped batches the run may keep ahead of the writer.
+    The pool starts with the second batch that has `pool_min` records to map, or with a
+    first batch full of records to map (more are bound to follow: its mapping is then not left
+    to the importing process, which has the reading and writing to do), so a run of one batch
+    (a webhook, a small file) or one that finds (almost) every row unchanged forks nothing; a
+    batch with fewer maps inline. `in_flight`: how many mapped batches the run may keep ahead
+    of the writer.
     """
 
     def __init__(self, workers: int, batch_size: int = 5000) -> None:
         self.workers = workers
         self.pool_min = min(POOL_MIN_RECORDS, max(1, batch_size // 10))
+        self.batch_size = batch_size
         self._pool: ProcessPoolExecutor | None = None
         self._split: Callable[[int, str], SourceRecord | ReadError] | None = None
         self._batches = 0
@@ -164,7 +167,8 @@ class BatchMapper:
         records = sum(type(item) in _RECORDS for item in batch)
         pooled = records >= self.pool_min
         self._batches += pooled
-        if self.workers > 0 and self._batches > 1 and self._pool is None:
+        full = records >= self.batch_size
+        if self.workers > 0 and (self._batches > 1 or full) and self._pool is None:
             # The stream's splitting goes to the processes as they fork (never pickled), so
             # lines are sent as their text and split there, not by the importing process.
             self._split = next((item.split for item in batch if type(item) is RecordText), None)

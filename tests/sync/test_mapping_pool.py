@@ -10,7 +10,9 @@ import pytest
 
 from bench.exports import CUSTOMER_HEADER, customer_rows, write_csv
 from bench.imports import MAPPING
-from sync.pipeline.mapper import AUTO_WORKERS_MAX, pool_size
+from connectors import SourceRecord
+from sync.mapping.layouts import load_mapping
+from sync.pipeline.mapper import AUTO_WORKERS_MAX, BatchMapper, pool_size
 from tests.sync.helpers import assert_counts_add_up, run_csv, table_rows
 
 
@@ -38,9 +40,10 @@ def test_a_daemonic_process_maps_inline(setting: int | None) -> None:
 
 
 @pytest.mark.parametrize("rows", [7, 30])
-def test_the_pool_starts_with_a_runs_second_batch(db_url: str, tmp_path: Path, rows: int) -> None:
-    """One batch is mapped inline (no process forked for a webhook or a small file); from the
-    second on, in the pool, with the same store and counts as mapping inline."""
+def test_the_pool_starts_with_a_runs_first_full_batch(db_url: str, tmp_path: Path, rows: int) -> None:
+    """A run of one batch short of full is mapped inline (no process forked for a webhook or a
+    small file); a longer one in the pool from its first batch, with the same store and counts
+    as mapping inline."""
     path = write_csv(tmp_path / "c.csv", CUSTOMER_HEADER, customer_rows(rows))
     children: list[int] = []
 
@@ -55,7 +58,7 @@ def test_the_pool_starts_with_a_runs_second_batch(db_url: str, tmp_path: Path, r
     if rows <= 10:
         assert children == [0]
     else:
-        assert max(children) == 2
+        assert children[0] == 2  # the first batch was mapped in the pool
     stored = sorted(r["entity_source_id"] for r in table_rows(db_url, "customer"))
     assert stored == sorted(r[0] for r in customer_rows(rows))
 
@@ -99,3 +102,20 @@ def test_a_re_import_with_a_few_changed_rows_a_batch_maps_them_inline(db_url: st
     )
     assert moved.counts["updated"] == 297  # every 100th had moved already
     assert max(children) == 2
+
+
+@pytest.mark.parametrize(("records", "pooled"), [(9, False), (10, True)])
+def test_only_a_full_first_batch_starts_the_pool(records: int, pooled: bool) -> None:
+    """A first batch that fills the batch size is mapped in the pool (more batches follow); one
+    that does not is mapped here, and forks nothing."""
+    spec = load_mapping(MAPPING).spec
+    batch = [
+        SourceRecord(str(i), {"id": str(i), "email": f"p{i}@example.com"}, position=i) for i in range(records)
+    ]
+    mapper = BatchMapper(2, batch_size=10)
+    try:
+        mapped = mapper(batch, spec).result()
+        assert (mapper.in_flight > 0) is pooled
+        assert mapped.read == records
+    finally:
+        mapper.close()
