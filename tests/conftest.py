@@ -8,6 +8,10 @@ import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+# pytest-xdist's workers run with COLUMNS=80 set; the CLI's rich consoles take
+# COLUMNS once, when first imported, and would keep 80 for the tests that give their own width.
+os.environ.pop("COLUMNS", None)
+
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings

@@ -81,6 +81,8 @@ def test_paths_are_not_tokens(path: str) -> None:
         f"https://example.com/reset/{_token()}",
         f"/srv/cache/{secrets.token_hex(24)}/entry",  # a token as a directory name is still one
     ],
+    # Named, not shown: the tokens are drawn afresh in each process (pytest-xdist compares ids).
+    ids=["hex", "base64", "url", "directory"],
 )
 def test_tokens_still_are(text: str) -> None:
     assert "[redacted]" in redact(text)
@@ -104,6 +106,7 @@ def test_a_token_that_begins_with_a_non_word_character_goes_whole(lead: str) -> 
         "Bearer abcdefgh",
         "/" + secrets.token_hex(20),  # a run of 40 token characters after a path's slash
     ],
+    ids=["sid", "token", "jwt", "session", "bearer", "path"],
 )
 def test_short_secrets_are_redacted_too(text: str) -> None:
     assert "[redacted]" in redact(text)

@@ -337,6 +337,7 @@ def test_cli_sync_spotify_prints_the_run_as_json(
             "set SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_REDIRECT_URI",
         ),
     ],
+    ids=["no-key", "bad-key", "no-client-secret"],  # KEY is drawn afresh in each process
 )
 def test_cli_sync_spotify_configuration_errors_are_one_line(
     sqlite_url: str,
