@@ -60,9 +60,16 @@ def _text_column(values: Sequence[Any]) -> list[str]:
         if v is None
         else (v if not special(v) else v.translate(escapes))
         if type(v) is str
-        else (t if not special(t := str(v)) else t.translate(escapes))
+        else _as_text(v)
         for v in values
     ]
+
+
+def _as_text(value: Any) -> str:
+    """A value that is not a plain str, as the csv module wrote it: a str subclass (an enum
+    of str) by its own text, anything else by str(); escaped for COPY."""
+    text = str.__str__(value) if isinstance(value, str) else str(value)
+    return text.translate(_ESCAPES) if _SPECIAL(text) else text
 
 
 def _json_column(values: Sequence[Any]) -> list[str]:
@@ -91,12 +98,13 @@ def _stamp_column(values: Sequence[Any]) -> list[str]:
 
 def _int_column(values: Sequence[Any]) -> list[str]:
     null = _NULL_TEXT
-    return [null if v is None else str(v) for v in values]
+    return [null if v is None else str(v) if type(v) is int else _as_text(v) for v in values]
 
 
 def _bool_column(values: Sequence[Any]) -> list[str]:
+    # Anything but a bool goes as its text, for PostgreSQL to read (or refuse) as it did before.
     null = _NULL_TEXT
-    return [null if v is None else "t" if v else "f" for v in values]
+    return [null if v is None else "t" if v is True else "f" if v is False else _as_text(v) for v in values]
 
 
 def _column_writer(column_type: sa.types.TypeEngine[Any]) -> Callable[[Sequence[Any]], list[str]]:

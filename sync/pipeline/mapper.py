@@ -139,10 +139,10 @@ class BatchMapper:
     `workers` forked processes (none: all inline).
 
     The pool starts with the second batch that has `pool_min` records to map, or with a
-    first batch full of records to map (more are bound to follow: its mapping is then not left
-    to the importing process, which has the reading and writing to do), so a run of one batch
-    (a webhook, a small file) or one that finds (almost) every row unchanged forks nothing; a
-    batch with fewer maps inline. `in_flight`: how many mapped batches the run may keep ahead
+    first batch full of records to map (more are likely to follow: its mapping is then not left
+    to the importing process, which has the reading and writing to do; a file of exactly one
+    batch forks for nothing), so a run shorter than a batch (a webhook, a small file) or one
+    that finds (almost) every row unchanged forks nothing; a batch with fewer maps inline. `in_flight`: how many mapped batches the run may keep ahead
     of the writer.
     """
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,28 @@ def test_any_text_survives_copy(any_text_table: tuple[sa.Engine, sa.Table], text
     assert _copied_back(engine, table, rows) == [
         (i, t, None if t is None else {"v": t}) for i, t in enumerate(texts)
     ]
+
+
+class _Kind(str, Enum):  # noqa: UP042  # the old spelling, whose str() is `_Kind.A`
+    A = "a"
+
+
+def test_values_of_other_types_are_copied_as_their_text(
+    pg_only_url: str, request: pytest.FixtureRequest
+) -> None:
+    """As the csv format wrote them: an enum of str by its value (not `_Kind.A`), a number in a
+    text column as its digits, a flag given as text read (or refused) by PostgreSQL."""
+    engine = get_engine(pg_only_url)
+    table = sa.Table(
+        "other_types",
+        sa.MetaData(),
+        sa.Column("n", sa.Integer),
+        sa.Column("text", sa.String),
+        sa.Column("flag", sa.Boolean),
+    )
+    table.create(engine)
+    request.addfinalizer(lambda: table.drop(engine))
+    rows: list[list[Any]] = [[1, _Kind.A, "false"], [2, 12, "0"], [3, "x\ty", "yes"]]
+    assert _copied_back(engine, table, rows) == [(1, "a", False), (2, "12", False), (3, "x\ty", True)]
+    with pytest.raises(sa.exc.DataError):
+        _copied_back(engine, table, [[4, "", ""]])
