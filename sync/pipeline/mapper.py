@@ -135,15 +135,14 @@ def pool_size(setting: int | None) -> int:
 
 
 class BatchMapper:
-    """Maps a run's batches: the first with records inline, the later ones in a pool of
-    `workers` forked processes (none: all inline).
+    """Maps a run's batches, inline or in a pool of `workers` forked processes (none: all inline).
 
-    The pool starts with the second batch that has `pool_min` records to map, or with a
-    first batch full of records to map (more are likely to follow: its mapping is then not left
-    to the importing process, which has the reading and writing to do; a file of exactly one
-    batch forks for nothing), so a run shorter than a batch (a webhook, a small file) or one
-    that finds (almost) every row unchanged forks nothing; a batch with fewer maps inline. `in_flight`: how many mapped batches the run may keep ahead
-    of the writer.
+    The pool starts with the second batch that has `pool_min` records to map, or with a first
+    batch full of records to map (more are likely to follow, and the importing process has the
+    reading and writing to do; a file of exactly one batch forks for nothing). So a run shorter
+    than a batch (a webhook, a small file), or one that finds (almost) every row unchanged,
+    forks nothing; a batch with fewer records maps inline. `in_flight`: how many mapped batches
+    the run may keep ahead of the writer.
     """
 
     def __init__(self, workers: int, batch_size: int = 5000) -> None:
