@@ -47,7 +47,11 @@ def clean_text(value: str | None) -> str | None:
         # Nearly every cell: its only white space is single spaces (every other white space
         # and invisible character is unprintable), so there is nothing to fold but its ends.
         return value.strip(" ") or None
-    folded = _SPACES.sub(" ", value).strip().strip(_INVISIBLE).strip()
+    folded = _SPACES.sub(" ", value).strip()
+    while folded and (folded[0] in _INVISIBLE or folded[-1] in _INVISIBLE):
+        # White space and invisible characters mixed at an end (`\u200b\u00a0\ufeffAnn`): both
+        # kinds go, however they alternate.
+        folded = folded.strip(_INVISIBLE).strip()
     return folded or None
 
 
@@ -74,8 +78,11 @@ def _checked_domain(domain: str) -> str:
 # Top-level names reserved for tests, documentation and local networks (RFC 6761, RFC 6762,
 # RFC 2606): valid syntax, never deliverable on the Internet.
 SPECIAL_USE_DOMAINS = frozenset({"test", "example", "invalid", "localhost", "local", "arpa", "onion"})
-# Characters copy and paste leaves in addresses; none of them can be part of one.
-_EMAIL_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
+# Characters copy and paste leaves in addresses; none of them can be part of one (no-break
+# spaces too: an address holds no space at all, and the README promises them removed).
+_EMAIL_INVISIBLE = re.compile(
+    "[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u202a-\u202e\u2066-\u2069\u00a0\u2007\u202f]"
+)
 
 
 def special_use_domain(address: str) -> str | None:

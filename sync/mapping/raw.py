@@ -19,7 +19,9 @@ from sync.mapping.spec import MappingSpec
 # 5: an unreadable phone or country falls back to the field's next column.
 # 6: a record with its text as read (a CSV row) is hashed by that text and the stream's
 #    `raw_context()` (delimiter, header), not by the fields built from it.
-RAW_HASH_VERSION = "6"
+# 7: white space and invisible characters mixed at a text's ends all go; no-break spaces inside
+#    an e-mail are removed (rows stored before are mapped once more).
+RAW_HASH_VERSION = "7"
 
 
 def _stable(value: Any) -> Any:

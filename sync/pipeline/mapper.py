@@ -96,6 +96,8 @@ def map_batch(
                                 f"the record holds {found}, which the store cannot keep; fix it at the source",
                                 item.position,
                                 mapped.source_id,
+                                # Its line as read (kept escaped, `storable`), so the reject shows where.
+                                raw=item.raw,
                             ),
                         )
                     )

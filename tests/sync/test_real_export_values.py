@@ -62,11 +62,18 @@ def test_invisible_characters_around_e_mails_are_stripped(db_url: str, shared_fi
 
 def test_no_break_spaces_and_joiners_are_stripped_too(db_url: str, tmp_path: Path) -> None:
     path = write(
-        tmp_path, "email,firstname\n\u00a0nb@example.com\u2060,Nb\n\u200dzw@exa\u200bmple.com\u00a0,Zw\n"
+        tmp_path,
+        "email,firstname\n\u00a0nb@example.com\u2060,Nb\n\u200dzw@exa\u200bmple.com\u00a0,Zw\n"
+        "in\u00a0ner@example.com,In\nnn\u202fx@example.com,Nn\n",  # inside an address too
     )
     summary = run_csv(db_url, path)
-    assert summary.counts["created"] == 2
-    assert set(by_email(db_url)) == {"nb@example.com", "zw@example.com"}
+    assert summary.counts["created"] == 4
+    assert set(by_email(db_url)) == {
+        "nb@example.com",
+        "zw@example.com",
+        "inner@example.com",
+        "nnx@example.com",
+    }
 
 
 def test_special_use_domains_are_kept_with_a_warning(db_url: str, tmp_path: Path) -> None:

@@ -32,6 +32,9 @@ def test_a_nul_deep_in_a_file_rejects_its_row_and_the_rest_load(db_url: str, tmp
     assert_counts_add_up(summary)
     rejects = {r["line"]: r for r in table_rows(db_url, "sync_reject") if r["run_id"] == summary.run_id}
     assert rejects[2502]["reason"] == "unstorable_text" and "NUL" in rejects[2502]["message"]
+    assert (
+        rejects[2502]["raw"] == "c-nul,nul@example.com,F\\x00,Lee,2025-01-01T10:00:00+00:00"
+    )  # its line, escaped
     assert rejects[2503]["reason"] == "column_count" and "A\\x00" in rejects[2503]["raw"]
     names = {r["entity_source_id"] for r in table_rows(db_url, "customer")}
     assert "c-nul" not in names and "c-wide" not in names and len(names) == 3000

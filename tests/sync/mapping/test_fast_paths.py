@@ -89,8 +89,15 @@ def test_loyalty_ids_use_every_letter_equally() -> None:
 
 
 def _clean_text_in_full(value: str) -> str | None:
-    """`clean_text` without its shortcut for printable cells."""
-    return _SPACES.sub(" ", value).strip().strip(_INVISIBLE).strip() or None
+    """`clean_text`'s rule, written out: inner runs of white space folded to one space, then
+    white space and invisible characters trimmed from both ends, in any mix."""
+    ends = f"[\\s{_INVISIBLE}]+"
+    return re.sub(f"^{ends}|{ends}$", "", _SPACES.sub(" ", value)) or None
+
+
+def test_white_space_and_invisible_characters_mixed_at_an_end_all_go() -> None:
+    assert clean_text("\u200b\u00a0\ufeffAnn\u00a0\u200b ") == "Ann"
+    assert clean_text(";\u200b\u200b  \u200b") == ";"
 
 
 # Cells as exports hold them: words, single and double spaces, other white space, line breaks
