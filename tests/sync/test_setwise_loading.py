@@ -361,16 +361,18 @@ def test_values_of_other_types_are_copied_as_their_text(
     """As the csv format wrote them: an enum of str by its value (not `_Kind.A`), a number in a
     text column as its digits, a flag given as text read (or refused) by PostgreSQL."""
     engine = get_engine(pg_only_url)
-    table = sa.Table(
-        "other_types",
-        sa.MetaData(),
-        sa.Column("n", sa.Integer),
-        sa.Column("text", sa.String),
-        sa.Column("flag", sa.Boolean),
-    )
+    table = _every_kind()
     table.create(engine)
     request.addfinalizer(lambda: table.drop(engine))
-    rows: list[list[Any]] = [[1, _Kind.A, "false"], [2, 12, "0"], [3, "x\ty", "yes"]]
-    assert _copied_back(engine, table, rows) == [(1, "a", False), (2, "12", False), (3, "x\ty", True)]
+    rows: list[list[Any]] = [
+        [1, _Kind.A, "false", None, None],
+        [2, 12, "0", None, None],
+        [3, "x\ty", "yes", None, None],
+    ]
+    assert _copied_back(engine, table, rows) == [
+        (1, "a", False, None, None),
+        (2, "12", False, None, None),
+        (3, "x\ty", True, None, None),
+    ]
     with pytest.raises(sa.exc.DataError):
-        _copied_back(engine, table, [[4, "", ""]])
+        _copied_back(engine, table, [[4, "", "", None, None]])
