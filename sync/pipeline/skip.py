@@ -16,15 +16,10 @@ from models import CustomerSource
 from models.enums import RecordOutcome
 from sync.load import BatchTarget, StoredRows, find_unchanged, mark_seen, stored_after
 from sync.mapping import MappingSpec, Repeats, raw_hasher
-from sync.pipeline.mapper import Item, Mappable, MappedBatch, map_batch
+from sync.pipeline.mapper import Mappable, MappedBatch, map_batch
 
 # An item as a stream's `lazy_records` gives it: a record may still be its text alone.
 Read = Mappable
-
-
-def as_item(read: Read) -> Item:
-    """The item mapping takes: a `RecordText` split into its record (or why it is unreadable)."""
-    return read.record() if type(read) is RecordText else read  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -264,7 +259,7 @@ def map_clashes(skipped: Skipped, mapped: MappedBatch, spec: MappingSpec, writte
     if not redo and not repeats:
         return
     rows = [*(skipped.rows[i] for i in redo), *((item, h) for item, h, _ in repeats)]
-    again = map_batch([as_item(item) for item, _ in rows], spec, [h for _, h in rows])
+    again = map_batch([item for item, _ in rows], spec, [h for _, h in rows])
     mapped.read += again.read
     mapped.issues.extend(again.issues)
     # In file order, so the last line of a source id still wins in the loader.
